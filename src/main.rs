@@ -1,0 +1,65 @@
+//! Reads `.env`, validates the configuration, sets up logging, and serves.
+
+use std::process::ExitCode;
+
+use doorman::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let dotenv = dotenvy::dotenv();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("doorman=info,tower_http=info")),
+        )
+        .init();
+    if let Err(err) = &dotenv
+        && !err.not_found()
+    {
+        tracing::warn!("ignoring .env: {err}");
+    }
+
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("doorman: configuration error: {err}");
+            eprintln!("doorman: see .env.example for every variable and its meaning");
+            return ExitCode::from(2);
+        }
+    };
+    if config.is_development() {
+        tracing::warn!(
+            "DEVELOPMENT SIGN-IN: no OIDC_CLIENT_ID is set, so the built-in development provider \
+             is on at {}/dev-oidc; anyone can sign in as anyone. Loopback only.",
+            config.public_url
+        );
+        if std::env::var_os("SESSION_SECRET").is_none() {
+            tracing::warn!(
+                "no SESSION_SECRET: using a random one, so sessions end when doorman restarts"
+            );
+        }
+    }
+    let listener = match tokio::net::TcpListener::bind(config.bind_addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!(
+                "doorman: cannot listen on {} (BIND_ADDR): {err}",
+                config.bind_addr
+            );
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(
+        "doorman listening on {} (public URL {})",
+        config.bind_addr,
+        config.public_url
+    );
+    match doorman::serve(listener, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("doorman: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

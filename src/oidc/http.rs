@@ -1,0 +1,90 @@
+//! The one outbound HTTP client: redirects off (a redirect from the provider would let it
+//! point us anywhere, SSRF), a timeout on every call, and a cap on what we read back.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
+
+/// More than any discovery document, JWKS or token response needs.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct ProviderHttp {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("the provider did not answer within the time limit")]
+    Timeout,
+    #[error("the provider's response was larger than {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+    #[error("could not reach the provider: {0}")]
+    Transport(String),
+}
+
+impl ProviderHttp {
+    pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .user_agent(concat!("doorman/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client, timeout })
+    }
+
+    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, OutboundError> {
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| OutboundError::Transport(e.without_url().to_string()))?;
+        let exchange = async {
+            let mut response = self.client.execute(request).await.map_err(classify)?;
+            if response
+                .content_length()
+                .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+            {
+                return Err(OutboundError::TooLarge);
+            }
+            let mut builder = openidconnect::http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(OutboundError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            builder
+                .body(body)
+                .map_err(|e| OutboundError::Transport(e.to_string()))
+        };
+        // reqwest's own timeout covers the body too; this bounds anything it might not.
+        tokio::time::timeout(self.timeout + Duration::from_millis(250), exchange)
+            .await
+            .unwrap_or(Err(OutboundError::Timeout))
+    }
+}
+
+fn classify(err: reqwest::Error) -> OutboundError {
+    if err.is_timeout() {
+        OutboundError::Timeout
+    } else {
+        OutboundError::Transport(err.without_url().to_string())
+    }
+}
+
+impl<'c> AsyncHttpClient<'c> for ProviderHttp {
+    type Error = OutboundError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, OutboundError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.execute(request))
+    }
+}

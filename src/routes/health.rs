@@ -1,0 +1,15 @@
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// Liveness, and whether the identity provider has been discovered yet.
+pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    let provider = if state.oidc.provider.is_ready() {
+        "ready"
+    } else {
+        "discovering"
+    };
+    Json(json!({ "status": "ok", "provider": provider }))
+}

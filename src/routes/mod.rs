@@ -1,0 +1,6 @@
+//! Thin handlers: each extracts what it needs, calls one function, returns a typed response.
+
+pub mod api;
+pub mod auth;
+pub mod health;
+pub mod pages;

@@ -1,0 +1,303 @@
+//! Minting and verifying the session JWT: HS256 pinned, every registered claim required, time
+//! checked against a `now` the caller passes so that tests need no clock.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+/// Tokens longer than this are refused before any parsing; a real one is well under 2 KiB and
+/// the whole `Set-Cookie` must stay below the 4096 bytes browsers keep.
+pub const MAX_TOKEN_BYTES: usize = 3072;
+
+/// Clock skew tolerated on `iat` from other instances sharing the secret.
+const IAT_SKEW_SECS: u64 = 60;
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_PICTURE_CHARS: usize = 1024;
+const MAX_SUBJECT_CHARS: usize = 255;
+
+/// Who signed in, as established by the identity provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+}
+
+/// The claims doorman puts in its session token; also what `/api/user` shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// doorman's `PUBLIC_URL`.
+    pub iss: String,
+    /// doorman's `PUBLIC_URL`: the token is for doorman and the services behind it.
+    pub aud: String,
+    /// The provider's subject identifier; unique together with `idp`.
+    pub sub: String,
+    /// The identity provider's issuer.
+    pub idp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    pub iat: u64,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    pub jti: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Well signed, but past its `exp`.
+    #[error("token expired")]
+    Expired,
+    /// Anything else: forged, malformed, wrong issuer or audience, not yet valid, revoked.
+    #[error("invalid token")]
+    Invalid,
+}
+
+/// Mints and verifies session tokens with the current secret (and the previous one, for
+/// verification only, during a rotation).
+pub struct SessionTokens {
+    encoding: EncodingKey,
+    current: DecodingKey,
+    previous: Option<DecodingKey>,
+    validation: Validation,
+    issuer: String,
+    ttl_secs: u64,
+}
+
+impl SessionTokens {
+    pub fn new(config: &Config) -> Self {
+        let issuer = config.public_url.origin().to_owned();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_issuer(&[&issuer]);
+        validation.set_audience(&[&issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub", "jti"]);
+        // Time is checked below against the caller's clock, with no leeway: we minted it.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        Self {
+            encoding: EncodingKey::from_secret(config.session_secret.expose()),
+            current: DecodingKey::from_secret(config.session_secret.expose()),
+            previous: config
+                .previous_session_secret
+                .as_ref()
+                .map(|s| DecodingKey::from_secret(s.expose())),
+            validation,
+            issuer,
+            ttl_secs: config.session_ttl.as_secs(),
+        }
+    }
+
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    /// Claims for a new session of `identity` starting at `now` (seconds since the epoch).
+    /// Provider-supplied strings are bounded so the cookie always fits.
+    pub fn claims_for(&self, identity: &Identity, now: u64, jti: String) -> SessionClaims {
+        SessionClaims {
+            iss: self.issuer.clone(),
+            aud: self.issuer.clone(),
+            sub: identity.subject.clone(),
+            idp: identity.issuer.clone(),
+            email: identity
+                .email
+                .clone()
+                .filter(|e| e.chars().count() <= MAX_EMAIL_CHARS),
+            email_verified: identity.email_verified,
+            name: identity
+                .name
+                .as_deref()
+                .map(|n| truncate(n, MAX_NAME_CHARS)),
+            picture: identity
+                .picture
+                .clone()
+                .filter(|p| p.len() <= MAX_PICTURE_CHARS),
+            iat: now,
+            exp: now + self.ttl_secs,
+            nbf: None,
+            jti,
+        }
+    }
+
+    pub fn mint(&self, claims: &SessionClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+    }
+
+    /// Verifies `token` at `now`: signature first, so a forged token is never told "expired".
+    pub fn verify(&self, token: &str, now: u64) -> Result<SessionClaims, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Invalid);
+        }
+        let claims =
+            match jsonwebtoken::decode::<SessionClaims>(token, &self.current, &self.validation) {
+                Ok(data) => data.claims,
+                Err(err) if *err.kind() == ErrorKind::InvalidSignature => {
+                    let previous = self.previous.as_ref().ok_or(TokenError::Invalid)?;
+                    jsonwebtoken::decode::<SessionClaims>(token, previous, &self.validation)
+                        .map_err(|_| TokenError::Invalid)?
+                        .claims
+                }
+                Err(_) => return Err(TokenError::Invalid),
+            };
+        if claims.sub.is_empty() || claims.sub.len() > MAX_SUBJECT_CHARS || claims.jti.is_empty() {
+            return Err(TokenError::Invalid);
+        }
+        if claims.iat > now + IAT_SKEW_SECS || claims.nbf.is_some_and(|nbf| nbf > now) {
+            return Err(TokenError::Invalid);
+        }
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A fresh token id: 128 random bits, hex.
+pub fn new_jti() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn tokens(vars: &[(&str, &str)]) -> SessionTokens {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let cfg =
+            Config::from_lookup(|n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+                .expect("valid config");
+        SessionTokens::new(&cfg)
+    }
+
+    const SECRET_A: &str = "a-first-long-secret-0123456789-abcdefghijklmnop";
+    const SECRET_B: &str = "b-second-long-secret-9876543210-zyxwvutsrqponml";
+
+    fn identity() -> Identity {
+        Identity {
+            issuer: "https://accounts.google.com".into(),
+            subject: "1234567890".into(),
+            email: Some("ada@example.com".into()),
+            email_verified: true,
+            name: Some("Ada Lovelace".into()),
+            picture: Some("https://lh3.googleusercontent.com/a/x=s96-c".into()),
+        }
+    }
+
+    #[test]
+    fn a_minted_token_verifies_with_sixty_minutes_of_life() {
+        let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let claims = t.claims_for(&identity(), NOW, new_jti());
+        let jwt = t.mint(&claims).expect("mint");
+        let back = t.verify(&jwt, NOW + 10).expect("valid");
+        assert_eq!(back, claims);
+        assert_eq!(back.exp - back.iat, 3600);
+        assert_eq!(back.iss, "http://localhost:8000");
+    }
+
+    #[test]
+    fn expiry_is_reported_only_for_a_genuine_token() {
+        let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let jwt = t
+            .mint(&t.claims_for(&identity(), NOW, new_jti()))
+            .expect("mint");
+        assert_eq!(t.verify(&jwt, NOW + 3600), Err(TokenError::Expired));
+
+        let other = tokens(&[("SESSION_SECRET", SECRET_B)]);
+        assert_eq!(other.verify(&jwt, NOW + 3600), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn the_previous_secret_still_verifies_but_never_signs() {
+        let old = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let jwt = old
+            .mint(&old.claims_for(&identity(), NOW, new_jti()))
+            .expect("mint");
+        let rotated = tokens(&[
+            ("SESSION_SECRET", SECRET_B),
+            ("SESSION_SECRET_PREVIOUS", SECRET_A),
+        ]);
+        assert!(rotated.verify(&jwt, NOW).is_ok());
+        let fresh = rotated
+            .mint(&rotated.claims_for(&identity(), NOW, new_jti()))
+            .expect("mint");
+        assert_eq!(old.verify(&fresh, NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn alg_none_and_other_algorithms_are_refused() {
+        let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let claims = t.claims_for(&identity(), NOW, new_jti());
+        let payload = serde_json::to_vec(&claims).expect("json");
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for header in [
+            r#"{"alg":"none","typ":"JWT"}"#,
+            r#"{"alg":"HS512","typ":"JWT"}"#,
+        ] {
+            let forged = format!("{}.{}.", b64.encode(header), b64.encode(&payload));
+            assert_eq!(t.verify(&forged, NOW), Err(TokenError::Invalid), "{header}");
+        }
+    }
+
+    #[test]
+    fn tokens_from_the_future_or_not_yet_valid_are_refused() {
+        let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let early = t.claims_for(&identity(), NOW + 600, new_jti());
+        assert_eq!(
+            t.verify(&t.mint(&early).expect("mint"), NOW),
+            Err(TokenError::Invalid)
+        );
+        let mut nbf = t.claims_for(&identity(), NOW, new_jti());
+        nbf.nbf = Some(NOW + 300);
+        assert_eq!(
+            t.verify(&t.mint(&nbf).expect("mint"), NOW),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn oversized_provider_claims_are_bounded() {
+        let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let mut id = identity();
+        id.name = Some("x".repeat(5000));
+        id.picture = Some(format!("https://example.com/{}", "p".repeat(5000)));
+        let claims = t.claims_for(&id, NOW, new_jti());
+        assert_eq!(claims.name.as_deref().map(str::len), Some(MAX_NAME_CHARS));
+        assert_eq!(claims.picture, None);
+        assert!(t.mint(&claims).expect("mint").len() < MAX_TOKEN_BYTES);
+    }
+}
