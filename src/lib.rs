@@ -129,7 +129,8 @@ pub async fn build_router(config: Config) -> anyhow::Result<Router> {
     let api = Router::new()
         .route("/user", get(routes::api::current_user))
         .route("/protected", get(routes::api::protected))
-        .fallback(routes::api::not_found);
+        .fallback(routes::api::not_found)
+        .method_not_allowed_fallback(routes::pages::method_not_allowed);
 
     let mut app = Router::new()
         .route("/", get(routes::pages::home))

@@ -95,7 +95,10 @@ impl ReturnTo {
 }
 
 fn is_safe_local_path(path: &str) -> bool {
-    if path.len() > MAX_RETURN_TO_BYTES || !path.starts_with('/') {
+    if path.len() > MAX_RETURN_TO_BYTES
+        || !path.starts_with('/')
+        || path.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
         return false;
     }
     // Judge the path as given and as it reads after one and two rounds of percent-decoding,
@@ -119,7 +122,7 @@ fn looks_local(path: &str) -> bool {
     path.starts_with('/')
         && !path.starts_with("//")
         && !path.contains('\\')
-        && !path.chars().any(|c| c.is_control() || c.is_whitespace())
+        && !path.chars().any(|c| c.is_control())
 }
 
 fn percent_decode(s: &str) -> String {

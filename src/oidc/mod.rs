@@ -140,8 +140,13 @@ impl UsedStates {
     pub fn first_use(&self, state: &str, now: u64) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.retain(|_, expires| *expires > now);
-        seen.insert(state.to_owned(), now + FLOW_TTL_SECS + 1)
-            .is_none()
+        match seen.entry(state.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(now + FLOW_TTL_SECS + 1);
+                true
+            }
+        }
     }
 }
 

@@ -107,7 +107,9 @@ pub async fn not_found() -> PageError {
     PageError::not_found()
 }
 
-pub async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+pub async fn method_not_allowed(
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> Response {
     if uri.path().starts_with("/api/") {
         crate::error::ApiError::new(
             axum::http::StatusCode::METHOD_NOT_ALLOWED,

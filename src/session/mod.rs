@@ -10,7 +10,7 @@ mod token;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri};
 use axum::http::{HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -129,8 +129,16 @@ impl SessionState {
     }
 }
 
+/// The URI as the client sent it: nested routers see only the part below their prefix.
+fn original_uri(parts: &Parts) -> &axum::http::Uri {
+    parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0)
+}
+
 fn is_api(parts: &Parts) -> bool {
-    parts.uri.path().starts_with("/api/")
+    original_uri(parts).path().starts_with("/api/")
 }
 
 /// The answer to a request without a usable session: 401 JSON on `/api/*`, a redirect to
@@ -168,8 +176,7 @@ where
             .map_err(|problem| SessionRejection {
                 problem,
                 page_return_to: (!api).then(|| {
-                    parts
-                        .uri
+                    original_uri(parts)
                         .path_and_query()
                         .map_or("/", |pq| pq.as_str())
                         .to_owned()

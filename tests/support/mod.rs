@@ -1,0 +1,218 @@
+//! The test harness: start the real application on a random loopback port, and walk the
+//! sign-in flow the way a browser would, asserting each redirect rather than following it.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use doorman::config::Config;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+pub const STRONG_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    /// No redirects followed, no cookie store: tests see every hop.
+    pub client: reqwest::Client,
+}
+
+/// The app with no provider configured: the built-in development provider.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// The app with extra configuration variables; `BIND_ADDR` and `PUBLIC_URL` are set to the
+/// random port unless given.
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let base = format!("http://{addr}");
+    let mut map: HashMap<String, String> = HashMap::new();
+    map.insert("BIND_ADDR".into(), addr.to_string());
+    map.insert("PUBLIC_URL".into(), base.clone());
+    for (k, v) in vars {
+        map.insert((*k).into(), (*v).into());
+    }
+    let config = Config::from_lookup(|name| map.get(name).cloned()).expect("test config is valid");
+    tokio::spawn(async move {
+        doorman::serve(listener, config).await.expect("server runs");
+    });
+    TestApp {
+        addr,
+        base,
+        client: client(),
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A minimal cookie jar: name → value, updated from `Set-Cookie` headers.
+#[derive(Default, Clone, Debug)]
+pub struct Jar(pub HashMap<String, String>);
+
+impl Jar {
+    pub fn absorb(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let text = value.to_str().expect("ascii cookie");
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let (name, val) = pair.split_once('=').expect("name=value");
+            let expired = attrs.to_ascii_lowercase().contains("max-age=0");
+            if expired || val.is_empty() {
+                self.0.remove(name.trim());
+            } else {
+                self.0.insert(name.trim().to_owned(), val.trim().to_owned());
+            }
+        }
+    }
+
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .expect("ascii location")
+        .to_owned()
+}
+
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .collect()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, jar: &Jar) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("cookie", jar.header())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET /auth/login`, returning the provider URL and the jar holding the flow cookie.
+    pub async fn start_login(&self, next: Option<&str>) -> (reqwest::Url, Jar) {
+        let path = match next {
+            Some(n) => format!("/auth/login?next={}", urlencode(n)),
+            None => "/auth/login".to_owned(),
+        };
+        let response = self
+            .client
+            .get(self.url(&path))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), 303, "login redirects to the provider");
+        let mut jar = Jar::default();
+        jar.absorb(response.headers());
+        (
+            reqwest::Url::parse(&location(&response)).expect("absolute provider URL"),
+            jar,
+        )
+    }
+
+    /// The development provider's form, filled in and submitted; returns the callback URL.
+    pub async fn dev_provider_approves(
+        &self,
+        authorize: &reqwest::Url,
+        name: &str,
+        email: &str,
+    ) -> String {
+        let response = self
+            .client
+            .post(authorize.as_str())
+            .form(&[
+                ("name", name),
+                ("email", email),
+                ("picture", ""),
+                ("decision", "allow"),
+            ])
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(
+            response.status(),
+            303,
+            "the development provider redirects back"
+        );
+        location(&response)
+    }
+
+    /// A whole sign-in through the development provider; returns the jar with the session.
+    pub async fn sign_in(&self, name: &str, email: &str) -> Jar {
+        let (authorize, mut jar) = self.start_login(None).await;
+        let callback = self.dev_provider_approves(&authorize, name, email).await;
+        let response = self
+            .client
+            .get(&callback)
+            .header("cookie", jar.header())
+            .send()
+            .await
+            .expect("callback");
+        assert_eq!(response.status(), 303, "callback succeeds");
+        jar.absorb(response.headers());
+        assert!(
+            jar.get("access_token").is_some(),
+            "a session cookie was set"
+        );
+        jar
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The JWT's payload as JSON, without verifying it (the tests check what was minted).
+pub fn jwt_payload(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("three segments");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+impl TestApp {
+    /// GET an absolute URL (a callback the provider redirected to) with the jar's cookies.
+    pub async fn get_absolute(&self, url: &str, jar: &Jar) -> reqwest::Response {
+        self.client
+            .get(url)
+            .header("cookie", jar.header())
+            .send()
+            .await
+            .expect("request")
+    }
+}
