@@ -42,6 +42,12 @@ pub struct Config {
     pub session_ttl: Duration,
     /// `OIDC_HTTP_TIMEOUT_SECS`: the limit for every call to the identity provider.
     pub provider_timeout: Duration,
+    /// `DATABASE_URL`: the SQLite accounts store, created and migrated at start.
+    pub database_url: String,
+    /// `ALLOW_REGISTRATION`: whether `POST /api/register` creates accounts.
+    pub allow_registration: bool,
+    /// `ADMIN_EMAILS`: verified emails that are given the `admin` role, lower-cased.
+    pub admin_emails: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -169,6 +175,27 @@ impl Config {
             1..=120,
         )?);
 
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| "doorman.db".to_owned());
+        let allow_registration = match get("ALLOW_REGISTRATION").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+            Some(v) => {
+                return Err(ConfigError::new(
+                    "ALLOW_REGISTRATION",
+                    format!("`{v}` is not true or false"),
+                ));
+            }
+        };
+        let admin_emails = get("ADMIN_EMAILS")
+            .map(|list| {
+                list.split(',')
+                    .map(|e| e.trim().to_ascii_lowercase())
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+
         Ok(Self {
             bind_addr,
             public_url,
@@ -177,6 +204,9 @@ impl Config {
             previous_session_secret,
             session_ttl,
             provider_timeout,
+            database_url,
+            allow_registration,
+            admin_emails,
         })
     }
 
@@ -491,6 +521,24 @@ mod tests {
             .err()
             .expect("refused");
         assert_eq!(err.variable, "SESSION_TTL_MINUTES");
+    }
+
+    #[test]
+    fn accounts_settings_have_defaults_and_are_validated() {
+        let cfg =
+            config(&[("ADMIN_EMAILS", " Ada@Example.com, ,grace@example.com")]).expect("valid");
+        assert_eq!(cfg.database_url, "doorman.db");
+        assert!(cfg.allow_registration);
+        assert_eq!(cfg.admin_emails, ["ada@example.com", "grace@example.com"]);
+        assert!(
+            !config(&[("ALLOW_REGISTRATION", "off")])
+                .expect("valid")
+                .allow_registration
+        );
+        let err = config(&[("ALLOW_REGISTRATION", "maybe")])
+            .err()
+            .expect("refused");
+        assert_eq!(err.variable, "ALLOW_REGISTRATION");
     }
 
     #[test]

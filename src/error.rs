@@ -4,6 +4,8 @@
 //! Both carry a request id the user can quote; neither ever shows internals, tokens or a
 //! provider's raw error. The reason code is logged once, here.
 
+use std::borrow::Cow;
+
 use askama::Template;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -129,25 +131,73 @@ impl IntoResponse for PageError {
 pub struct ApiError {
     pub status: StatusCode,
     pub error: &'static str,
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
     pub www_authenticate: Option<&'static str>,
+    /// For `insufficient_role`: the role that was needed.
+    pub required: Option<&'static str>,
+    /// For 429: seconds until another attempt is accepted (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
 struct ApiErrorBody<'a> {
     error: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required: Option<&'a str>,
     request_id: &'a str,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error: &'static str, message: &'static str) -> Self {
+    pub fn new(
+        status: StatusCode,
+        error: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             error,
-            message,
+            message: message.into(),
             www_authenticate: None,
+            required: None,
+            retry_after: None,
         }
+    }
+
+    pub fn bad_request(error: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, message)
+    }
+
+    /// 403 for a signed-in caller without the role an endpoint needs.
+    pub fn insufficient_role(required: &'static str) -> Self {
+        Self {
+            required: Some(required),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_role",
+                "your account does not have the role this endpoint requires",
+            )
+        }
+    }
+
+    pub fn too_many_attempts(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed sign-in attempts; wait before trying again",
+            )
+        }
+    }
+
+    pub fn internal(reason: &str) -> Self {
+        tracing::error!(reason, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "doorman could not finish this request; quote the request id when reporting it",
+        )
     }
 
     /// 401 as RFC 6750 §3 wants it: a bare challenge when no credentials came, `invalid_token`
@@ -171,10 +221,8 @@ impl ApiError {
             ),
         };
         Self {
-            status: StatusCode::UNAUTHORIZED,
-            error,
-            message,
             www_authenticate: Some(challenge),
+            ..Self::new(StatusCode::UNAUTHORIZED, error, message)
         }
     }
 
@@ -189,7 +237,8 @@ impl IntoResponse for ApiError {
         log_failure(self.status, self.error, &ctx.request_id);
         let body = ApiErrorBody {
             error: self.error,
-            message: self.message,
+            message: &self.message,
+            required: self.required,
             request_id: &ctx.request_id,
         };
         let mut response = (self.status, Json(body)).into_response();
@@ -198,6 +247,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -218,5 +272,40 @@ fn log_failure(status: StatusCode, reason: &str, request_id: &str) {
             request_id,
             "request refused"
         );
+    }
+}
+
+impl From<crate::accounts::StoreError> for ApiError {
+    fn from(err: crate::accounts::StoreError) -> Self {
+        use crate::accounts::StoreError;
+        match err {
+            StoreError::Unavailable(reason) => {
+                tracing::error!(%reason, "accounts store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the accounts store is busy or read-only; nothing was changed, try again shortly",
+                )
+            }
+            StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, "conflict", what),
+            StoreError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such user"),
+            StoreError::Internal(reason) => Self::internal(&reason),
+        }
+    }
+}
+
+impl From<crate::accounts::StoreError> for PageError {
+    fn from(err: crate::accounts::StoreError) -> Self {
+        use crate::accounts::StoreError;
+        match err {
+            StoreError::Unavailable(reason) => PageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "doorman cannot reach its accounts store right now. Please try again in a minute.",
+            )
+            .reason(format!("store_unavailable: {reason}")),
+            StoreError::NotFound => PageError::not_found(),
+            other => PageError::internal(other.to_string()),
+        }
     }
 }

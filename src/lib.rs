@@ -3,6 +3,8 @@
 //!
 //! `build_router` is the seam that `main` and the integration tests share.
 
+pub mod accounts;
+pub mod cli;
 pub mod config;
 pub mod dev_provider;
 pub mod error;
@@ -17,12 +19,13 @@ use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{delete, get, post, put};
 use axum_extra::extract::cookie::Key;
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use crate::accounts::{AccountStore, LoginThrottle};
 use crate::config::{Config, ProviderConfig};
 use crate::dev_provider::{DEV_CLIENT_ID, DevProvider};
 use crate::error::{REQUEST_CONTEXT, RequestContext};
@@ -45,6 +48,8 @@ pub struct AppState {
     pub oidc: Arc<Oidc>,
     pub flow_key: Key,
     pub provider_name: &'static str,
+    pub accounts: AccountStore,
+    pub throttle: Arc<LoginThrottle>,
 }
 
 impl AppState {
@@ -69,6 +74,12 @@ impl FromRef<AppState> for Key {
 /// built-in provider. Starts background discovery of the identity provider.
 pub async fn build_router(config: Config) -> anyhow::Result<Router> {
     let config = Arc::new(config);
+    let accounts = AccountStore::open(&config.database_url).map_err(|err| {
+        anyhow::anyhow!(
+            "DATABASE_URL: cannot open the accounts store `{}`: {err}",
+            config.database_url
+        )
+    })?;
     let http = ProviderHttp::new(config.provider_timeout)?;
     let issuer_url = config.issuer_url();
     let issuer = issuer_url.as_str().trim_end_matches('/').to_owned();
@@ -123,18 +134,29 @@ pub async fn build_router(config: Config) -> anyhow::Result<Router> {
         }),
         flow_key: oidc::flow::flow_cookie_key(config.session_secret.expose()),
         provider_name,
+        accounts,
+        throttle: Arc::new(LoginThrottle::default()),
         config,
     };
 
     let api = Router::new()
         .route("/user", get(routes::api::current_user))
         .route("/protected", get(routes::api::protected))
+        .route("/register", post(routes::accounts::register))
+        .route("/login", post(routes::accounts::password_login))
+        .route("/token/refresh", post(routes::accounts::refresh))
+        .route("/logout", post(routes::accounts::api_logout))
+        .route("/admin/users", get(routes::admin::list_users))
+        .route("/admin/users/{id}/roles", put(routes::admin::set_roles))
+        .route("/admin/users/{id}", delete(routes::admin::delete_user))
         .fallback(routes::api::not_found)
         .method_not_allowed_fallback(routes::pages::method_not_allowed);
 
     let mut app = Router::new()
         .route("/", get(routes::pages::home))
         .route("/profile", get(routes::pages::profile))
+        .route("/admin", get(routes::admin::admin_page))
+        .route("/auth/password", post(routes::accounts::form_login))
         .route("/healthz", get(routes::health::healthz))
         .route("/auth/login", get(routes::auth::start_login))
         .route("/auth/callback", get(routes::auth::finish_login))
@@ -191,7 +213,7 @@ async fn request_envelope(State(state): State<AppState>, request: Request, next:
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    let private = ["/auth/", "/api/", "/profile", "/dev-oidc/"]
+    let private = ["/auth/", "/api/", "/profile", "/admin", "/dev-oidc/"]
         .iter()
         .any(|p| path.starts_with(p));
     if private || headers.contains_key(header::SET_COOKIE) {
@@ -209,9 +231,12 @@ async fn request_envelope(State(state): State<AppState>, request: Request, next:
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(listener: TcpListener, config: Config) -> anyhow::Result<()> {
     let app = build_router(config).await?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 

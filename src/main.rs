@@ -28,6 +28,33 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => {}
+        Some("create-user") => {
+            return match doorman::cli::create_user(&config, &args[1..]).await {
+                Ok(message) => {
+                    println!("{message}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("doorman create-user: {err:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Some("help" | "--help" | "-h") => {
+            println!("usage: doorman [serve]\n{}", doorman::cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!(
+                "doorman: unknown command `{other}`\nusage: doorman [serve]\n{}",
+                doorman::cli::USAGE
+            );
+            return ExitCode::from(2);
+        }
+    }
     if config.is_development() {
         tracing::warn!(
             "DEVELOPMENT SIGN-IN: no OIDC_CLIENT_ID is set, so the built-in development provider \

@@ -266,7 +266,7 @@ async fn authorize_decision(
     let picture = form.picture.trim();
     let problem = if name.is_empty() || name.chars().count() > 100 {
         Some("Enter a name of at most 100 characters.")
-    } else if !looks_like_email(email) {
+    } else if !crate::accounts::is_plausible_email(email) {
         Some("Enter an email address such as ada@example.com.")
     } else if !picture.is_empty() && (!picture.starts_with("https://") || picture.len() > 1000) {
         Some("The picture must be an https:// URL, or left empty.")
@@ -306,17 +306,6 @@ async fn authorize_decision(
         .append_pair("state", &valid.state)
         .append_pair("iss", &dev.issuer);
     Ok(Redirect::to(back.as_str()).into_response())
-}
-
-fn looks_like_email(email: &str) -> bool {
-    email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn hex(bytes: &[u8]) -> String {

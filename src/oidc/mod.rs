@@ -178,6 +178,11 @@ pub async fn finish_login(
             RequestTokenError::Request(e) => {
                 AuthError::ProviderFailed(format!("token_request: {e}"))
             }
+            // The response is JSON but its ID token is not even well-formed (a non-URL `iss`,
+            // no `sub`, ...): an artefact that fails validation, not a provider outage.
+            RequestTokenError::Parse(err, _) if err.path().to_string().starts_with("id_token") => {
+                AuthError::InvalidIdToken("malformed".into())
+            }
             RequestTokenError::Parse(..) => {
                 AuthError::ProviderFailed("token_response_unparseable".into())
             }
@@ -236,7 +241,7 @@ pub async fn finish_login(
         .map_err(|e| AuthError::InvalidIdToken(claims_error_code(&e).into()))?;
 
     let issuer = claims.issuer().as_str();
-    if legacy_google && issuer != provider.issuer().as_str() && issuer != GOOGLE_LEGACY_ISSUER {
+    if legacy_google && !issuer_matches(provider.issuer().as_str(), issuer) {
         return Err(AuthError::InvalidIdToken("iss".into()));
     }
     if claims.subject().as_str().is_empty() || claims.subject().len() > 255 {
@@ -262,6 +267,8 @@ pub async fn finish_login(
             .picture()
             .and_then(|p| p.get(None))
             .map(|p| p.as_str().to_owned()),
+        user_id: None,
+        roles: Vec::new(),
     };
 
     // Profile claims may live only at the userinfo endpoint (OIDC Core §5.4).
@@ -308,6 +315,14 @@ pub async fn finish_login(
     // Only https pictures are ever shown; anything else would be mixed content or a tracker.
     identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
     Ok(identity)
+}
+
+/// Whether an ID token's `iss` names the configured issuer: exactly, except that Google's
+/// tokens may also carry the legacy `accounts.google.com`, and only Google's.
+pub fn issuer_matches(configured: &str, claimed: &str) -> bool {
+    claimed == configured
+        || (configured.trim_end_matches('/') == crate::config::GOOGLE_ISSUER
+            && claimed == GOOGLE_LEGACY_ISSUER)
 }
 
 /// Decodes segment `index` of a compact JWS as a JSON object.

@@ -203,15 +203,7 @@ impl ProviderHandle {
     }
 
     fn build(&self, metadata: CoreProviderMetadata) -> Provider {
-        let advertised = metadata.id_token_signing_alg_values_supported();
-        let mut allowed_algs: Vec<_> = ACCEPTABLE_ALGS
-            .iter()
-            .filter(|alg| advertised.contains(alg))
-            .cloned()
-            .collect();
-        if allowed_algs.is_empty() {
-            allowed_algs.push(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
-        }
+        let allowed_algs = allowed_algs(&metadata);
         let key_ids = metadata
             .jwks()
             .keys()
@@ -265,6 +257,22 @@ impl ProviderHandle {
         let metadata = stale.metadata.clone().set_jwks(jwks);
         Ok(self.store(self.build(metadata)))
     }
+}
+
+/// The ID token algorithms doorman verifies for this provider: the asymmetric ones it
+/// advertises, or RS256 (the OpenID Connect default) if it advertises none of them. Never a
+/// MAC algorithm, never `none`.
+pub fn allowed_algs(metadata: &CoreProviderMetadata) -> Vec<CoreJwsSigningAlgorithm> {
+    let advertised = metadata.id_token_signing_alg_values_supported();
+    let mut allowed: Vec<_> = ACCEPTABLE_ALGS
+        .iter()
+        .filter(|alg| advertised.contains(alg))
+        .cloned()
+        .collect();
+    if allowed.is_empty() {
+        allowed.push(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
+    }
+    allowed
 }
 
 fn describe_discovery_error(err: DiscoveryError<OutboundError>) -> String {

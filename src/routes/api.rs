@@ -17,6 +17,9 @@ pub struct UserIdentity<'a> {
     email_verified: bool,
     name: Option<&'a str>,
     picture: Option<&'a str>,
+    /// doorman's user id, when the accounts store knows the person.
+    uid: Option<i64>,
+    roles: &'a [String],
     iss: &'a str,
     iat: u64,
     exp: u64,
@@ -31,6 +34,8 @@ pub async fn current_user(user: CurrentUser) -> impl IntoResponse {
         email_verified: c.email_verified,
         name: c.name.as_deref(),
         picture: c.picture.as_deref(),
+        uid: c.uid,
+        roles: &c.roles,
         iss: &c.iss,
         iat: c.iat,
         exp: c.exp,

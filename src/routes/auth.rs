@@ -8,12 +8,13 @@ use axum_extra::extract::PrivateCookieJar;
 use axum_extra::extract::cookie::CookieJar;
 
 use crate::AppState;
+use crate::accounts::OidcSignIn;
 use crate::error::{PageError, RequestContext, request_context};
 use crate::oidc::flow::{
     FlowState, ReturnTo, flow_cookie, flow_cookie_name, flow_cookie_removal, parse_callback_query,
 };
 use crate::oidc::{self, AuthError};
-use crate::session::{SessionProblem, new_jti, now_secs, removal_cookie, session_cookie};
+use crate::session::{Identity, SessionProblem, new_jti, now_secs, removal_cookie, session_cookie};
 
 /// `GET /auth/login[?next=/path]`: 303 to the provider, remembering the attempt in a cookie.
 pub async fn start_login(
@@ -44,7 +45,14 @@ pub async fn finish_login(
     let https = state.https();
     let params = match parse_callback_query(query.as_deref()) {
         Ok(params) => params,
-        Err(err) => return PageError::from(err).into_response(),
+        Err(err) => {
+            // A malformed answer still ends every attempt it names.
+            let jar = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+                .filter(|(k, _)| k == "state")
+                .take(4)
+                .fold(jar, |jar, (_, s)| jar.remove(flow_cookie_removal(&s, https)));
+            return (jar, PageError::from(err)).into_response();
+        }
     };
     let flow: Option<FlowState> = params
         .state
@@ -56,15 +64,28 @@ pub async fn finish_login(
         None => jar,
     };
     let now = now_secs();
-    let outcome = async {
+    let outcome: Result<_, PageError> = async {
         let code = oidc::check_callback(&params, flow.as_ref(), &state.oidc.issuer, now)?;
         let flow = flow
             .as_ref()
             .ok_or(AuthError::InvalidCallback("missing_flow_cookie"))?;
         if !state.oidc.used_states.first_use(&flow.state, now) {
-            return Err(AuthError::InvalidCallback("replayed_state"));
+            return Err(AuthError::InvalidCallback("replayed_state").into());
         }
-        let identity = oidc::finish_login(&state.oidc.provider, code, flow).await?;
+        let mut identity = oidc::finish_login(&state.oidc.provider, code, flow).await?;
+        let user = state
+            .accounts
+            .upsert_oidc(OidcSignIn {
+                issuer: &identity.issuer,
+                subject: &identity.subject,
+                email: identity.email.as_deref(),
+                email_verified: identity.email_verified,
+                name: identity.name.as_deref(),
+                make_admin: is_admin_email(&state.config.admin_emails, &identity),
+            })
+            .await?;
+        identity.user_id = Some(user.id);
+        identity.roles = user.roles;
         let tokens = &state.session.tokens;
         let claims = tokens.claims_for(&identity, now, new_jti());
         let jwt = tokens
@@ -84,8 +105,17 @@ pub async fn finish_login(
             Redirect::to(ReturnTo::parse(Some(&return_to)).as_str()),
         )
             .into_response(),
-        Err(err) => (jar, PageError::from(err)).into_response(),
+        Err(err) => (jar, err).into_response(),
     }
+}
+
+/// `ADMIN_EMAILS` trusts an email only when the provider verified it.
+fn is_admin_email(admin_emails: &[String], identity: &Identity) -> bool {
+    identity.email_verified
+        && identity
+            .email
+            .as_deref()
+            .is_some_and(|email| admin_emails.iter().any(|a| a.eq_ignore_ascii_case(email)))
 }
 
 #[derive(Template)]

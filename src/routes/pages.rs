@@ -61,6 +61,8 @@ struct HomePage {
     user: Option<UserView>,
     provider_name: &'static str,
     ttl_minutes: u64,
+    /// Local accounts exist, so the password form is offered beside the provider.
+    password_sign_in: bool,
 }
 
 #[derive(Template)]
@@ -82,11 +84,16 @@ pub async fn home(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
+    let signed_out = user.is_none();
     render(HomePage {
         ctx: request_context(),
         user: user.map(|u| UserView::from_claims(&u.claims)),
         provider_name: state.provider_name,
         ttl_minutes: state.session.tokens.ttl_secs() / 60,
+        password_sign_in: signed_out && state.accounts.has_local_accounts().await.unwrap_or_else(|err| {
+            tracing::warn!(%err, "cannot tell whether local accounts exist; hiding the password form");
+            false
+        }),
     })
 }
 

@@ -203,6 +203,51 @@ where
     }
 }
 
+/// A role an endpoint can require.
+pub trait RoleName: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+/// The `admin` role: user administration.
+pub struct Admin;
+
+impl RoleName for Admin {
+    const NAME: &'static str = "admin";
+}
+
+/// A signed-in caller who holds role `R`: 403 (`insufficient_role` JSON on `/api/*`, a page
+/// elsewhere) for anybody else who is signed in.
+pub struct RequireRole<R: RoleName>(pub CurrentUser, std::marker::PhantomData<R>);
+
+impl<S, R> FromRequestParts<S> for RequireRole<R>
+where
+    SessionState: FromRef<S>,
+    S: Send + Sync,
+    R: RoleName,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if user.claims.roles.iter().any(|r| r == R::NAME) {
+            return Ok(Self(user, std::marker::PhantomData));
+        }
+        Err(if is_api(parts) {
+            ApiError::insufficient_role(R::NAME).into_response()
+        } else {
+            crate::error::PageError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your account does not have the role this page requires. Ask an administrator.",
+            )
+            .reason("insufficient_role")
+            .into_response()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

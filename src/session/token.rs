@@ -27,6 +27,9 @@ pub struct Identity {
     pub email_verified: bool,
     pub name: Option<String>,
     pub picture: Option<String>,
+    /// doorman's own user id, when the accounts store knows the person.
+    pub user_id: Option<i64>,
+    pub roles: Vec<String>,
 }
 
 /// The claims doorman puts in its session token; also what `/api/user` shows.
@@ -48,6 +51,11 @@ pub struct SessionClaims {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture: Option<String>,
+    /// doorman's user id (accounts store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<i64>,
+    #[serde(default)]
+    pub roles: Vec<String>,
     pub iat: u64,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +133,8 @@ impl SessionTokens {
                 .picture
                 .clone()
                 .filter(|p| p.len() <= MAX_PICTURE_CHARS),
+            uid: identity.user_id,
+            roles: identity.roles.clone(),
             iat: now,
             exp: now + self.ttl_secs,
             nbf: None,
@@ -214,6 +224,8 @@ mod tests {
             email_verified: true,
             name: Some("Ada Lovelace".into()),
             picture: Some("https://lh3.googleusercontent.com/a/x=s96-c".into()),
+            user_id: Some(7),
+            roles: vec!["admin".into()],
         }
     }
 

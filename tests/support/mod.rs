@@ -5,6 +5,8 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod test_provider;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -16,6 +18,8 @@ pub const STRONG_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwx
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
+    /// `PUBLIC_URL`: the same as `base` unless the test set another.
+    pub public_url: String,
     /// No redirects followed, no cookie store: tests see every hop.
     pub client: reqwest::Client,
 }
@@ -28,6 +32,19 @@ pub async fn spawn_app() -> TestApp {
 /// The app with extra configuration variables; `BIND_ADDR` and `PUBLIC_URL` are set to the
 /// random port unless given.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_public(vars, |addr| format!("http://{addr}")).await
+}
+
+/// The app with `PUBLIC_URL=https://localhost:<port>` while it serves plain http on that port,
+/// as behind a TLS-terminating proxy: Secure, `__Host-` cookies and HSTS are on.
+pub async fn spawn_app_https(vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_public(vars, |addr| format!("https://localhost:{}", addr.port())).await
+}
+
+async fn spawn_app_public(
+    vars: &[(&str, &str)],
+    public_url: impl FnOnce(SocketAddr) -> String,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -35,10 +52,12 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let base = format!("http://{addr}");
     let mut map: HashMap<String, String> = HashMap::new();
     map.insert("BIND_ADDR".into(), addr.to_string());
-    map.insert("PUBLIC_URL".into(), base.clone());
+    map.insert("PUBLIC_URL".into(), public_url(addr));
+    map.insert("DATABASE_URL".into(), temp_database());
     for (k, v) in vars {
         map.insert((*k).into(), (*v).into());
     }
+    let public_url = map["PUBLIC_URL"].trim_end_matches('/').to_owned();
     let config = Config::from_lookup(|name| map.get(name).cloned()).expect("test config is valid");
     tokio::spawn(async move {
         doorman::serve(listener, config).await.expect("server runs");
@@ -46,8 +65,24 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     TestApp {
         addr,
         base,
+        public_url,
         client: client(),
     }
+}
+
+/// A fresh SQLite file per app, so tests never share accounts.
+pub fn temp_database() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join("doorman-tests");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(format!(
+        "{}-{n}-{}.db",
+        std::process::id(),
+        doorman::session::new_jti()
+    ))
+    .to_string_lossy()
+    .into_owned()
 }
 
 pub fn client() -> reqwest::Client {
@@ -215,4 +250,22 @@ impl TestApp {
             .await
             .expect("request")
     }
+}
+
+/// The configuration `vars` describe (with `PUBLIC_URL` as given), for tests that need
+/// doorman's own types: minting session tokens, building a `SessionState`.
+pub fn config(vars: &[(&str, &str)]) -> Config {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_lookup(|name| map.get(name).cloned()).expect("test config is valid")
+}
+
+/// A token minter/verifier for an app whose public URL is `public_url`, keyed with `secret`.
+pub fn session_tokens(public_url: &str, secret: &str) -> doorman::session::SessionTokens {
+    doorman::session::SessionTokens::new(&config(&[
+        ("PUBLIC_URL", public_url),
+        ("SESSION_SECRET", secret),
+    ]))
 }
