@@ -89,7 +89,7 @@ pub struct OidcSignIn<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// Valid and now spent; the new token continues the family.
-    Rotated { user: User, new_token: String },
+    Rotated { user: Box<User>, new_token: String },
     /// Unknown, expired or revoked.
     Invalid,
     /// Already spent: someone is replaying it, so the whole family was revoked.
@@ -397,14 +397,23 @@ impl AccountStore {
         self.run(move |c| {
             let now = crate::session::now_secs() as i64;
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let row: Option<(i64, i64, String, i64, Option<i64>, Option<i64>)> = tx
+            let row: Option<RefreshRow> = tx
                 .query_row(
                     "SELECT id, user_id, family, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?1",
                     [&digest],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                    |r| {
+                        Ok(RefreshRow {
+                            id: r.get(0)?,
+                            user_id: r.get(1)?,
+                            family: r.get(2)?,
+                            expires_at: r.get(3)?,
+                            used_at: r.get(4)?,
+                            revoked_at: r.get(5)?,
+                        })
+                    },
                 )
                 .optional()?;
-            let Some((id, user_id, family, expires_at, used_at, revoked_at)) = row else {
+            let Some(RefreshRow { id, user_id, family, expires_at, used_at, revoked_at }) = row else {
                 return Ok(RefreshOutcome::Invalid);
             };
             if used_at.is_some() {
@@ -423,7 +432,7 @@ impl AccountStore {
             insert_refresh(&tx, user_id, &family, &new_token, ttl_secs)?;
             let user = user_by_id(&tx, user_id)?;
             tx.commit()?;
-            Ok(RefreshOutcome::Rotated { user, new_token })
+            Ok(RefreshOutcome::Rotated { user: Box::new(user), new_token })
         })
         .await
     }
@@ -442,6 +451,15 @@ impl AccountStore {
         })
         .await
     }
+}
+
+struct RefreshRow {
+    id: i64,
+    user_id: i64,
+    family: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
 }
 
 fn insert_refresh(

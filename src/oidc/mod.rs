@@ -178,9 +178,9 @@ pub async fn finish_login(
             RequestTokenError::Request(e) => {
                 AuthError::ProviderFailed(format!("token_request: {e}"))
             }
-            // The response is JSON but its ID token is not even well-formed (a non-URL `iss`,
-            // no `sub`, ...): an artefact that fails validation, not a provider outage.
-            RequestTokenError::Parse(err, _) if err.path().to_string().starts_with("id_token") => {
+            // The response is usable but its ID token is not even well-formed (a non-URL
+            // `iss`, no `sub`, ...): an artefact that fails validation, not a provider outage.
+            RequestTokenError::Parse(_, body) if only_the_id_token_is_malformed(&body) => {
                 AuthError::InvalidIdToken("malformed".into())
             }
             RequestTokenError::Parse(..) => {
@@ -243,6 +243,13 @@ pub async fn finish_login(
     let issuer = claims.issuer().as_str();
     if legacy_google && !issuer_matches(provider.issuer().as_str(), issuer) {
         return Err(AuthError::InvalidIdToken("iss".into()));
+    }
+    // OIDC Core §3.1.3.7 step 5, which the openidconnect crate leaves to its users.
+    if claims
+        .authorized_party()
+        .is_some_and(|azp| azp != handle.client_id())
+    {
+        return Err(AuthError::InvalidIdToken("azp".into()));
     }
     if claims.subject().as_str().is_empty() || claims.subject().len() > 255 {
         return Err(AuthError::InvalidIdToken("sub".into()));
@@ -315,6 +322,19 @@ pub async fn finish_login(
     // Only https pictures are ever shown; anything else would be mixed content or a tracker.
     identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
     Ok(identity)
+}
+
+/// A token response that does not parse, but would without its `id_token`: the ID token is
+/// what is wrong with it.
+fn only_the_id_token_is_malformed(body: &[u8]) -> bool {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(body) else {
+        return false;
+    };
+    fields.remove("id_token").is_some()
+        && serde_json::from_value::<openidconnect::core::CoreTokenResponse>(
+            serde_json::Value::Object(fields),
+        )
+        .is_ok()
 }
 
 /// Whether an ID token's `iss` names the configured issuer: exactly, except that Google's

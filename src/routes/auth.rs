@@ -39,7 +39,10 @@ fn first_param(query: Option<&str>, name: &str) -> Option<String> {
 /// consumed, so an answer can be used once.
 pub async fn finish_login(
     State(state): State<AppState>,
-    jar: PrivateCookieJar,
+    private: PrivateCookieJar,
+    // Removal goes through the plain jar: a flow cookie that no longer decrypts (tampered,
+    // or from before a key change) is consumed too.
+    jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Response {
     let https = state.https();
@@ -50,14 +53,16 @@ pub async fn finish_login(
             let jar = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
                 .filter(|(k, _)| k == "state")
                 .take(4)
-                .fold(jar, |jar, (_, s)| jar.remove(flow_cookie_removal(&s, https)));
+                .fold(jar, |jar, (_, s)| {
+                    jar.remove(flow_cookie_removal(&s, https))
+                });
             return (jar, PageError::from(err)).into_response();
         }
     };
     let flow: Option<FlowState> = params
         .state
         .as_deref()
-        .and_then(|s| jar.get(&flow_cookie_name(s, https)))
+        .and_then(|s| private.get(&flow_cookie_name(s, https)))
         .and_then(|cookie| serde_json::from_str(cookie.value()).ok());
     let jar = match &params.state {
         Some(s) => jar.remove(flow_cookie_removal(s, https)),
@@ -100,8 +105,7 @@ pub async fn finish_login(
     .await;
     match outcome {
         Ok((cookie, return_to)) => (
-            jar,
-            CookieJar::new().add(cookie),
+            jar.add(cookie),
             Redirect::to(ReturnTo::parse(Some(&return_to)).as_str()),
         )
             .into_response(),

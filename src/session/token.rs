@@ -115,7 +115,7 @@ impl SessionTokens {
     /// Claims for a new session of `identity` starting at `now` (seconds since the epoch).
     /// Provider-supplied strings are bounded so the cookie always fits.
     pub fn claims_for(&self, identity: &Identity, now: u64, jti: String) -> SessionClaims {
-        SessionClaims {
+        let mut claims = SessionClaims {
             iss: self.issuer.clone(),
             aud: self.issuer.clone(),
             sub: identity.subject.clone(),
@@ -139,7 +139,21 @@ impl SessionTokens {
             exp: now + self.ttl_secs,
             nbf: None,
             jti,
+        };
+        // Per-claim limits count characters, but what must fit is the encoded token: four-byte
+        // characters and JSON escapes can still push it past MAX_TOKEN_BYTES, which `verify`
+        // would refuse. Drop the display-only claims, least useful first, until it fits.
+        let too_big = |c: &SessionClaims| !self.mint(c).is_ok_and(|t| t.len() <= MAX_TOKEN_BYTES);
+        if too_big(&claims) {
+            claims.picture = None;
         }
+        if too_big(&claims) {
+            claims.name = None;
+        }
+        if too_big(&claims) {
+            claims.email = None;
+        }
+        claims
     }
 
     pub fn mint(&self, claims: &SessionClaims) -> Result<String, jsonwebtoken::errors::Error> {
