@@ -209,9 +209,17 @@ async fn request_envelope(State(state): State<AppState>, request: Request, next:
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin`, not `no-referrer`, on pages: under `no-referrer` browsers send
+    // `Origin: null` with same-site form posts, and the sign-out check could not tell them
+    // from a forged one. Sign-in URLs carry codes and states, so they never leave a referrer.
+    let referrer_policy = if path.starts_with("/auth/login") || path.starts_with("/auth/callback") {
+        "no-referrer"
+    } else {
+        "same-origin"
+    };
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static(referrer_policy),
     );
     let private = ["/auth/", "/api/", "/profile", "/admin", "/dev-oidc/"]
         .iter()

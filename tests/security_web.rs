@@ -143,7 +143,13 @@ async fn every_response_carries_the_security_headers_and_private_ones_are_not_ca
 
         assert_eq!(h["content-security-policy"], CSP, "{path}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
-        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        let sign_in_url = path.starts_with("/auth/login") || path.starts_with("/auth/callback");
+        let referrer = if sign_in_url {
+            "no-referrer"
+        } else {
+            "same-origin"
+        };
+        assert_eq!(h["referrer-policy"], referrer, "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert!(h.get("server").is_none(), "{path}: no server banner");
         assert!(h.get("x-powered-by").is_none(), "{path}: no banner");

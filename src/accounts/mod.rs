@@ -108,11 +108,17 @@ pub async fn authenticate_password(
     client: std::net::IpAddr,
 ) -> Result<User, PasswordLoginError> {
     let now = crate::session::now_secs();
-    let account_key = format!("user:{}", username.to_ascii_lowercase());
+    // Only a well-formed username gets its own key: an attacker's 60 KiB or multi-line
+    // "usernames" must not grow the throttle's memory or reach the log.
+    let account_key = if is_valid_username(username) {
+        format!("user:{}", username.to_ascii_lowercase())
+    } else {
+        "user:(malformed)".to_owned()
+    };
     let client_key = format!("ip:{client}");
     let keys = [account_key.as_str(), client_key.as_str()];
     throttle
-        .check(&keys, now)
+        .begin_attempt(&keys, now)
         .map_err(PasswordLoginError::Throttled)?;
 
     let found = if is_valid_username(username) && password.len() <= password::MAX_PASSWORD_BYTES {
@@ -135,11 +141,12 @@ pub async fn authenticate_password(
     match verified {
         Some(user) => {
             throttle.record_success(&[account_key.as_str()]);
+            throttle.refund(&[client_key.as_str()]);
             store.record_login(user.id).await?;
             Ok(user)
         }
         None => {
-            throttle.record_failure(&keys, now);
+            // Already counted by `begin_attempt`.
             tracing::warn!(username = %account_key, client = %client, "password sign-in failed");
             Err(PasswordLoginError::InvalidCredentials)
         }

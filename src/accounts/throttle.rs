@@ -24,35 +24,22 @@ impl LoginThrottle {
     /// `Err(seconds)` when any of `keys` must still wait that long before trying again.
     pub fn check(&self, keys: &[&str], now: u64) -> Result<(), u64> {
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let wait = keys
-            .iter()
-            .filter_map(|k| failures.get(*k))
-            .filter(|f| now.saturating_sub(f.last) < WINDOW_SECS && f.count >= FREE_FAILURES)
-            .map(|f| {
-                let delay = (1u64 << (f.count - FREE_FAILURES).min(20)).min(MAX_DELAY_SECS);
-                (f.last + delay).saturating_sub(now)
-            })
-            .max()
-            .unwrap_or(0);
-        if wait > 0 { Err(wait) } else { Ok(()) }
+        wait_for(&failures, keys, now)
+    }
+
+    /// Checks `keys` and, when none must wait, counts this attempt as a failure at once, under
+    /// the same lock: otherwise a burst of parallel guesses would all pass the check before the
+    /// first of them failed. A successful attempt is taken back with `record_success`/`refund`.
+    pub fn begin_attempt(&self, keys: &[&str], now: u64) -> Result<(), u64> {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        wait_for(&failures, keys, now)?;
+        count_failure(&mut failures, keys, now);
+        Ok(())
     }
 
     pub fn record_failure(&self, keys: &[&str], now: u64) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= SWEEP_THRESHOLD {
-            failures.retain(|_, f| now.saturating_sub(f.last) < WINDOW_SECS);
-        }
-        for key in keys {
-            let entry = failures.entry((*key).to_owned()).or_insert(Failures {
-                count: 0,
-                last: now,
-            });
-            if now.saturating_sub(entry.last) >= WINDOW_SECS {
-                entry.count = 0;
-            }
-            entry.count += 1;
-            entry.last = now;
-        }
+        count_failure(&mut failures, keys, now);
     }
 
     pub fn record_success(&self, keys: &[&str]) {
@@ -60,6 +47,50 @@ impl LoginThrottle {
         for key in keys {
             failures.remove(*key);
         }
+    }
+
+    /// Takes back one attempt counted by `begin_attempt` that turned out to succeed.
+    pub fn refund(&self, keys: &[&str]) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            if let Some(entry) = failures.get_mut(*key) {
+                entry.count = entry.count.saturating_sub(1);
+                if entry.count == 0 {
+                    failures.remove(*key);
+                }
+            }
+        }
+    }
+}
+
+fn wait_for(failures: &HashMap<String, Failures>, keys: &[&str], now: u64) -> Result<(), u64> {
+    let wait = keys
+        .iter()
+        .filter_map(|k| failures.get(*k))
+        .filter(|f| now.saturating_sub(f.last) < WINDOW_SECS && f.count >= FREE_FAILURES)
+        .map(|f| {
+            let delay = (1u64 << (f.count - FREE_FAILURES).min(20)).min(MAX_DELAY_SECS);
+            (f.last + delay).saturating_sub(now)
+        })
+        .max()
+        .unwrap_or(0);
+    if wait > 0 { Err(wait) } else { Ok(()) }
+}
+
+fn count_failure(failures: &mut HashMap<String, Failures>, keys: &[&str], now: u64) {
+    if failures.len() >= SWEEP_THRESHOLD {
+        failures.retain(|_, f| now.saturating_sub(f.last) < WINDOW_SECS);
+    }
+    for key in keys {
+        let entry = failures.entry((*key).to_owned()).or_insert(Failures {
+            count: 0,
+            last: now,
+        });
+        if now.saturating_sub(entry.last) >= WINDOW_SECS {
+            entry.count = 0;
+        }
+        entry.count += 1;
+        entry.last = now;
     }
 }
 
@@ -83,6 +114,24 @@ mod tests {
             Ok(()),
             "other accounts are unaffected"
         );
+    }
+
+    #[test]
+    fn attempts_in_flight_count_so_a_burst_cannot_pass_the_check_together() {
+        let throttle = LoginThrottle::default();
+        let keys = ["user:ada", "ip:1"];
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(throttle.begin_attempt(&keys, 100), Ok(()));
+        }
+        assert_eq!(throttle.begin_attempt(&keys, 100), Err(1));
+        throttle.record_success(&["user:ada"]);
+        throttle.refund(&["ip:1"]);
+        assert_eq!(
+            throttle.begin_attempt(&keys, 100),
+            Ok(()),
+            "one was given back"
+        );
+        assert_eq!(throttle.begin_attempt(&["ip:1"], 100), Err(1));
     }
 
     #[test]

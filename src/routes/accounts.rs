@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::json::{ApiJson, parse_json};
+use super::json::{ApiBody, ApiJson, parse_json};
 use crate::AppState;
 use crate::accounts::{
     self, NewLocalUser, PasswordLoginError, REFRESH_TOKEN_TTL_SECS, RefreshOutcome, StoreError,
@@ -131,7 +131,7 @@ pub async fn password_login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let (username, password) = match basic_credentials(&headers) {
         Some(credentials) => credentials?,
@@ -236,7 +236,7 @@ pub async fn api_logout(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<StatusCode, ApiError> {
     let req: LogoutRequest = if body.is_empty() {
         LogoutRequest::default()

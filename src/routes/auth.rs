@@ -178,10 +178,17 @@ pub async fn logout(
 /// says another site is refused. Clients that send neither (curl) are not browsers, so no
 /// ambient cookie can have been borrowed.
 pub fn is_same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").map(|v| v.to_str());
     if let Some(origin) = headers.get(header::ORIGIN) {
-        return origin.to_str().is_ok_and(|o| o == public_origin);
+        return match origin.to_str() {
+            Ok(o) if o == public_origin => true,
+            // Privacy settings make browsers send `Origin: null` even to the same site; the
+            // browser-set `Sec-Fetch-Site` (which pages cannot forge) then decides.
+            Ok("null") => matches!(fetch_site, Some(Ok("same-origin"))),
+            _ => false,
+        };
     }
-    match headers.get("sec-fetch-site").map(|v| v.to_str()) {
+    match fetch_site {
         None => true,
         Some(Ok(site)) => site == "same-origin" || site == "none",
         Some(Err(_)) => false,
@@ -256,6 +263,14 @@ mod tests {
             us
         ));
         assert!(!is_same_origin(&with(&[("origin", "null")]), us));
+        assert!(!is_same_origin(
+            &with(&[("origin", "null"), ("sec-fetch-site", "cross-site")]),
+            us
+        ));
+        assert!(is_same_origin(
+            &with(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+            us
+        ));
         assert!(!is_same_origin(
             &with(&[("sec-fetch-site", "cross-site")]),
             us

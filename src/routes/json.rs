@@ -25,6 +25,18 @@ where
     }
 }
 
+/// The raw body of an `/api` request, refused like [`ApiJson`]'s when too large (413 JSON),
+/// for handlers that read the headers before deciding how to parse it.
+pub struct ApiBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        read_body(req, state).await.map(ApiBody)
+    }
+}
+
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

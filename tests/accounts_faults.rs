@@ -1,0 +1,592 @@
+//! Bad input and faults for local accounts, against a real SQLite file: malformed, mistyped,
+//! oversized and SQL-looking requests; concurrent registrations; a locked and a read-only
+//! store; response timing for unknown users; and the brakes on password guessing.
+
+mod accounts_support;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use accounts_support::*;
+use serde_json::json;
+use support::{Jar, STRONG_SECRET, spawn_app, spawn_app_with, temp_database};
+
+// ---------- malformed requests ----------
+
+#[tokio::test]
+async fn every_json_endpoint_refuses_the_wrong_content_type_with_415() {
+    let app = spawn_app().await;
+    let body = registration("ada_l").to_string();
+    for path in ["/api/register", "/api/login", "/api/token/refresh"] {
+        for content_type in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/jsonp"),
+        ] {
+            let (status, error) =
+                status_json(post_raw(&app, path, content_type, body.clone()).await).await;
+            assert_api_error(status, &error, 415, "unsupported_media_type");
+            assert!(
+                error["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("application/json")),
+                "{path} {content_type:?}: {error}"
+            );
+        }
+    }
+    for content_type in [
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.api+json",
+    ] {
+        let (status, user) =
+            status_json(post_raw(&app, "/api/register", Some(content_type), body.clone()).await)
+                .await;
+        assert!(
+            status == 201 || status == 409,
+            "{content_type} is JSON: {status} {user}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_invalid_json_everywhere() {
+    let app = spawn_app().await;
+    for path in ["/api/register", "/api/login", "/api/token/refresh"] {
+        for body in ["", "{", "{\"", "{,}", "not json at all", "[", "\u{feff}{}"] {
+            let (status, error) =
+                status_json(post_raw(&app, path, Some("application/json"), body).await).await;
+            assert_api_error(status, &error, 400, "invalid_json");
+            assert!(
+                error["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("not valid JSON")),
+                "{path} {body:?}: {error}"
+            );
+        }
+        let (status, error) = status_json(
+            post_raw(&app, path, Some("application/json"), vec![0xff, 0xfe, b'{']).await,
+        )
+        .await;
+        assert_api_error(status, &error, 400, "invalid_json");
+    }
+}
+
+#[tokio::test]
+async fn unknown_missing_and_mistyped_fields_are_400_naming_the_field() {
+    let app = spawn_app().await;
+    let mut with_extra = registration("ada_l");
+    with_extra["roles"] = json!(["admin"]);
+    let mut mistyped = registration("ada_l");
+    mistyped["email"] = json!(["ada@example.com"]);
+    let mut missing = registration("ada_l");
+    missing.as_object_mut().expect("object").remove("name");
+    let cases = [
+        ("/api/register", with_extra, "roles"),
+        ("/api/register", mistyped, "invalid type"),
+        ("/api/register", missing, "name"),
+        ("/api/register", json!([1, 2]), "invalid type"),
+        ("/api/register", json!(null), "invalid type"),
+        (
+            "/api/login",
+            json!({"username": "a", "password": "b", "remember": true}),
+            "remember",
+        ),
+        ("/api/login", json!({"password": "b"}), "username"),
+        (
+            "/api/token/refresh",
+            json!({"refresh_token": 7}),
+            "invalid type",
+        ),
+        ("/api/token/refresh", json!({"refresh": "x"}), "refresh"),
+    ];
+    for (path, body, says) in cases {
+        let (status, error) = status_json(post_json(&app, path, &body).await).await;
+        assert_api_error(status, &error, 400, "invalid_request");
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{path} {body}: {error}"
+        );
+    }
+    let (_, users) = status_json(login_as(&app, "ada_l", PASSWORD).await).await;
+    assert_eq!(users["error"], "invalid_credentials", "no account was made");
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_413_with_a_json_message() {
+    let app = spawn_app().await;
+    let mut huge = registration("ada_l");
+    huge["name"] = json!("x".repeat(70 * 1024));
+    let huge = huge.to_string();
+    for path in [
+        "/api/register",
+        "/api/login",
+        "/api/token/refresh",
+        "/api/logout",
+    ] {
+        let (status, error) =
+            status_json(post_raw(&app, path, Some("application/json"), huge.clone()).await).await;
+        assert_eq!(status, 413, "{path}");
+        assert_api_error(status, &error, 413, "payload_too_large");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("64 KiB")),
+            "{path}: {error}"
+        );
+    }
+    let response = app
+        .client
+        .post(app.url("/auth/password"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username=ada_l&password={}", "x".repeat(70 * 1024)))
+        .send()
+        .await
+        .expect("form");
+    assert_eq!(response.status(), 413, "the form has the same limit");
+
+    let mut long_name = registration("ada_l");
+    long_name["name"] = json!("x".repeat(1000));
+    let (status, error) = status_json(post_json(&app, "/api/register", &long_name).await).await;
+    assert_api_error(status, &error, 400, "invalid_name");
+}
+
+#[tokio::test]
+async fn sql_looking_strings_are_refused_or_stored_verbatim_never_executed() {
+    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let admin = admin_token(&app, "boss@example.com").await;
+
+    let mut injection = registration("bobby");
+    injection["username"] = json!("x' OR '1'='1");
+    let (status, error) = status_json(post_json(&app, "/api/register", &injection).await).await;
+    assert_api_error(status, &error, 400, "invalid_username");
+
+    let name = "Robert'); DROP TABLE users;-- \"<script>alert(1)</script>";
+    let email = "bob'--@example.com";
+    let mut stored = registration("bobby");
+    stored["name"] = json!(name);
+    stored["email"] = json!(email);
+    let (status, user) = status_json(post_json(&app, "/api/register", &stored).await).await;
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(user["name"], name, "stored and returned verbatim");
+    assert_eq!(user["email"], email);
+
+    let (status, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    assert_eq!(status, 200, "the users table is still there");
+    assert_eq!(users.as_array().expect("list").len(), 2);
+    let tokens = login(&app, "bobby").await;
+    let (_, me) = status_json(get_bearer(&app, "/api/user", access_token(&tokens)).await).await;
+    assert_eq!(me["name"], name);
+
+    let mut page_jar = Jar::default();
+    page_jar.0.insert("access_token".into(), admin.clone());
+    let html = app
+        .get("/admin", &page_jar)
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "escaped in HTML: {html}"
+    );
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+
+    for username in [
+        "' OR 1=1 --",
+        "bobby' --",
+        "bobby\"; --",
+        "%' OR username LIKE '%",
+    ] {
+        let (status, error) = status_json(login_as(&app, username, "' OR '1'='1").await).await;
+        assert_api_error(status, &error, 401, "invalid_credentials");
+    }
+    let (status, error) = refresh(&app, "' OR '1'='1").await;
+    assert_api_error(status, &error, 401, "invalid_grant");
+    assert_eq!(
+        refresh(&app, refresh_token(&tokens)).await.0,
+        200,
+        "real tokens were not revoked by any of that"
+    );
+}
+
+// ---------- concurrency ----------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_registrations_of_one_username_give_exactly_one_201() {
+    let app = std::sync::Arc::new(spawn_app().await);
+
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut body = registration("racer");
+                if i % 2 == 1 {
+                    body["username"] = json!("RACER");
+                }
+                body["name"] = json!(format!("Racer {i}"));
+                status_json(post_json(&app, "/api/register", &body).await).await
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut conflicts = 0;
+    for attempt in attempts {
+        let (status, body) = attempt.await.expect("task");
+        match status.as_u16() {
+            201 => created.push(body),
+            409 => {
+                assert_eq!(body["error"], "username_taken");
+                conflicts += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+
+    assert_eq!(created.len(), 1, "exactly one winner");
+    assert_eq!(conflicts, 19);
+    let winner = &created[0];
+    let tokens = login(&app, "racer").await;
+    assert_eq!(
+        support::jwt_payload(access_token(&tokens))["uid"],
+        winner["id"]
+    );
+}
+
+// ---------- a locked and a read-only store ----------
+
+/// Holds SQLite's write lock on `path` until dropped, as another process might.
+struct ExclusiveLock(rusqlite::Connection);
+
+impl ExclusiveLock {
+    fn take(path: &str) -> Self {
+        let conn = rusqlite::Connection::open(path).expect("open the same file");
+        conn.execute_batch("BEGIN EXCLUSIVE")
+            .expect("take the lock");
+        Self(conn)
+    }
+
+    fn release(self) {
+        self.0.execute_batch("COMMIT").expect("release the lock");
+    }
+}
+
+#[tokio::test]
+async fn a_locked_store_answers_503_within_seconds_and_loses_nothing() {
+    let database = temp_database();
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", &database),
+        ("ADMIN_EMAILS", "boss@example.com"),
+    ])
+    .await;
+    let admin = admin_token(&app, "boss@example.com").await;
+    register(&app, "before").await;
+    let tokens = login(&app, "before").await;
+
+    let lock = ExclusiveLock::take(&database);
+
+    let started = Instant::now();
+    let (status, error) =
+        status_json(post_json(&app, "/api/register", &registration("during")).await).await;
+    let waited = started.elapsed();
+    assert_api_error(status, &error, 503, "store_unavailable");
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+        "the busy timeout (2 s) applies: {waited:?}"
+    );
+
+    let (status, error) = refresh(&app, refresh_token(&tokens)).await;
+    assert_api_error(status, &error, 503, "store_unavailable");
+    let (status, error) = status_json(login_as(&app, "before", PASSWORD).await).await;
+    assert_api_error(status, &error, 503, "store_unavailable");
+    let (status, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    assert_eq!(
+        status, 200,
+        "reads go on during another writer's lock: {users}"
+    );
+    assert_eq!(
+        get_bearer(&app, "/api/user", access_token(&tokens))
+            .await
+            .status(),
+        200,
+        "a valid token needs no store"
+    );
+
+    lock.release();
+
+    let (status, _) = refresh(&app, refresh_token(&tokens)).await;
+    assert_eq!(status, 200, "the refused refresh spent nothing");
+    login(&app, "before").await;
+    let (status, user) =
+        status_json(post_json(&app, "/api/register", &registration("during")).await).await;
+    assert_eq!(
+        status, 201,
+        "the refused registration left nothing behind: {user}"
+    );
+    let (_, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    let names: Vec<_> = users
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|u| u["username"].as_str())
+        .collect();
+    assert_eq!(names, ["before", "during"]);
+}
+
+#[tokio::test]
+async fn a_read_only_store_refuses_writes_with_503_and_keeps_serving_reads() {
+    let database = temp_database();
+    let writer = spawn_app_with(&[("DATABASE_URL", &database)]).await;
+    register(&writer, "ada_l").await;
+    let tokens = login(&writer, "ada_l").await;
+
+    let read_only_url = format!("file:{database}?mode=ro");
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", &read_only_url),
+        ("SESSION_SECRET", STRONG_SECRET),
+    ])
+    .await;
+
+    // Writes: registration, and sign-in and refresh, which must store a refresh token.
+    let (status, error) =
+        status_json(post_json(&app, "/api/register", &registration("grace")).await).await;
+    assert_api_error(status, &error, 503, "store_unavailable");
+    let (status, error) = status_json(login_as(&app, "ada_l", PASSWORD).await).await;
+    assert_api_error(status, &error, 503, "store_unavailable");
+    let (status, error) = refresh(&app, refresh_token(&tokens)).await;
+    assert_api_error(status, &error, 503, "store_unavailable");
+
+    // Reads: checking a password, listing users, the home page, a valid session.
+    let (status, error) = status_json(login_as(&app, "ada_l", "not-the-password-1").await).await;
+    assert_api_error(status, &error, 401, "invalid_credentials");
+    let admin = minted_token(&app, &["admin"]);
+    let (status, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    assert_eq!(status, 200, "reads work: {users}");
+    assert_eq!(users[0]["username"], "ada_l");
+    let html = app
+        .get("/", &Jar::default())
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains(r#"action="/auth/password""#),
+        "the home page still knows local accounts exist"
+    );
+    let (status, error) = status_json(
+        app.client
+            .put(app.url(&format!("/api/admin/users/{}/roles", users[0]["id"])))
+            .bearer_auth(&admin)
+            .json(&json!({ "roles": ["admin"] }))
+            .send()
+            .await
+            .expect("set roles"),
+    )
+    .await;
+    assert_api_error(status, &error, 503, "store_unavailable");
+
+    let (status, _) = refresh(&writer, refresh_token(&tokens)).await;
+    assert_eq!(status, 200, "the refused refresh spent nothing");
+    let (_, after) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    assert_eq!(
+        after[0]["roles"],
+        json!([]),
+        "the refused role change left nothing"
+    );
+    register(&writer, "grace").await;
+}
+
+// ---------- timing and throttling ----------
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::test]
+async fn an_unknown_user_costs_about_as_much_as_a_wrong_password() {
+    let app = spawn_app().await;
+    register(&app, "ada_l").await;
+    // Separate client addresses keep the per-address throttle out of the measurement; the
+    // wrong-password account gets exactly its five free failures.
+    let warm = client_from(2);
+    let unknown = client_from(3);
+    let wrong = client_from(4);
+    login_from(&warm, &app, "warm_up_nobody", PASSWORD).await;
+
+    let mut unknown_times = Vec::new();
+    let mut wrong_times = Vec::new();
+    for i in 0..5 {
+        let started = Instant::now();
+        let response = login_from(&unknown, &app, &format!("nobody_{i}"), PASSWORD).await;
+        unknown_times.push(started.elapsed());
+        assert_eq!(response.status(), 401);
+
+        let started = Instant::now();
+        let response = login_from(&wrong, &app, "ada_l", "not-the-password-1").await;
+        wrong_times.push(started.elapsed());
+        assert_eq!(response.status(), 401);
+    }
+
+    let (unknown, wrong) = (median(unknown_times), median(wrong_times));
+    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+    assert!(
+        (0.33..3.0).contains(&ratio),
+        "unknown user {unknown:?} vs wrong password {wrong:?}: ratio {ratio:.2}"
+    );
+}
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response
+        .headers()
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("whole seconds")
+}
+
+/// Fails five times, then expects the 429 within the next two tries (now_secs has whole-second
+/// resolution, so the first one-second brake may already be over). Returns the 429.
+async fn fail_until_throttled(
+    clients: &[reqwest::Client],
+    app: &support::TestApp,
+    usernames: &[&str],
+) -> reqwest::Response {
+    for i in 0..5 {
+        let client = &clients[i % clients.len()];
+        let username = usernames[i % usernames.len()];
+        let response = login_from(client, app, username, "not-the-password-1").await;
+        assert_eq!(response.status(), 401, "failure {} is free", i + 1);
+    }
+    for i in 5..7 {
+        let client = &clients[i % clients.len()];
+        let username = usernames[i % usernames.len()];
+        let response = login_from(client, app, username, "not-the-password-1").await;
+        if response.status() == 429 {
+            return response;
+        }
+        assert_eq!(response.status(), 401);
+    }
+    panic!("no 429 after seven failures");
+}
+
+#[tokio::test]
+async fn five_failures_on_one_account_throttle_it_from_every_address() {
+    let app = spawn_app().await;
+    register(&app, "ada_l").await;
+    register(&app, "grace").await;
+    let clients: Vec<_> = (10..17).map(client_from).collect();
+
+    let throttled = fail_until_throttled(&clients, &app, &["ada_l", "ADA_L"]).await;
+
+    assert!((1..=2).contains(&retry_after(&throttled)));
+    let (status, error) = status_json(throttled).await;
+    assert_api_error(status, &error, 429, "too_many_attempts");
+    let fresh = client_from(20);
+    let response = login_from(&fresh, &app, "ada_l", PASSWORD).await;
+    assert_eq!(
+        response.status(),
+        429,
+        "even the right password waits, from a new address"
+    );
+    let response = login_from(&fresh, &app, "grace", PASSWORD).await;
+    assert_eq!(response.status(), 200, "other accounts are unaffected");
+}
+
+#[tokio::test]
+async fn five_failures_from_one_address_throttle_it_for_every_account() {
+    let app = spawn_app().await;
+    register(&app, "ada_l").await;
+    let attacker = [client_from(30)];
+
+    let throttled = fail_until_throttled(
+        &attacker,
+        &app,
+        &[
+            "nobody_1", "nobody_2", "nobody_3", "nobody_4", "nobody_5", "nobody_6", "nobody_7",
+        ],
+    )
+    .await;
+    let (status, error) = status_json(throttled).await;
+    assert_api_error(status, &error, 429, "too_many_attempts");
+
+    let response = login_from(&attacker[0], &app, "ada_l", PASSWORD).await;
+    assert_eq!(response.status(), 429, "this address must wait");
+    let response = app
+        .client
+        .post(app.url("/auth/password"))
+        .form(&[("username", "ada_l"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("form");
+    assert_eq!(response.status(), 303, "another address signs in");
+}
+
+#[tokio::test]
+async fn each_throttled_failure_doubles_the_wait() {
+    let app = spawn_app().await;
+    register(&app, "ada_l").await;
+    let client = [client_from(40)];
+
+    let first = retry_after(&fail_until_throttled(&client, &app, &["ada_l"]).await);
+    let mut waits = vec![first];
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(waits[waits.len() - 1] * 1000 + 100)).await;
+        let response = login_from(&client[0], &app, "ada_l", "not-the-password-1").await;
+        assert_eq!(response.status(), 401, "the wait is over: one more try");
+        let response = login_from(&client[0], &app, "ada_l", "not-the-password-1").await;
+        assert_eq!(response.status(), 429);
+        waits.push(retry_after(&response));
+    }
+
+    assert!(
+        waits[2] >= 3 && waits[2] > waits[0],
+        "exponential: {waits:?}"
+    );
+    let response = login_from(&client[0], &app, "ada_l", PASSWORD).await;
+    let (status, error) = status_json(response).await;
+    assert_api_error(status, &error, 429, "too_many_attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_parallel_guesses_gets_no_more_than_the_free_failures() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    register(&app, "ada_l").await;
+
+    let guesses: Vec<_> = (0..20u8)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let client = client_from(50 + i);
+                login_from(&client, &app, "ada_l", &format!("guess-number-{i}"))
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    let mut throttled = 0;
+    for guess in guesses {
+        match guess.await.expect("task").as_u16() {
+            401 => checked += 1,
+            429 => throttled += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    // Five are free; the whole-second clock may let one or two more through as the first
+    // one-second brake ends, but never the whole burst.
+    assert!(
+        (5..=7).contains(&checked),
+        "{checked} guesses were checked, {throttled} throttled"
+    );
+    assert_eq!(checked + throttled, 20);
+}

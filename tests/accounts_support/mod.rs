@@ -1,0 +1,176 @@
+//! Helpers for the local-accounts tests: JSON calls to `/api/*`, registering and signing in
+//! a local account, and clients that connect from another loopback address (the throttle
+//! keys on the client address).
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+/// Satisfies the password policy: 12+ characters, varied, not common, no username inside.
+pub const PASSWORD: &str = "violet-Orbit-7-lantern";
+
+/// A response's status and JSON body (`Value::Null` when the body is not JSON).
+pub async fn status_json(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+pub async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// `POST` with a raw body and content type, for the malformed-input cases.
+pub async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut request = app.client.post(app.url(path)).body(body);
+    if let Some(ct) = content_type {
+        request = request.header("content-type", ct);
+    }
+    request.send().await.expect("request")
+}
+
+pub async fn get_bearer(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+}
+
+pub fn registration(username: &str) -> Value {
+    json!({
+        "username": username,
+        "email": format!("{}@example.com", username.to_ascii_lowercase()),
+        "password": PASSWORD,
+        "name": format!("Test {username}"),
+    })
+}
+
+/// Registers `username` with [`PASSWORD`]; returns the created user.
+pub async fn register(app: &TestApp, username: &str) -> Value {
+    let (status, body) =
+        status_json(post_json(app, "/api/register", &registration(username)).await).await;
+    assert_eq!(status, 201, "registering {username}: {body}");
+    body
+}
+
+pub async fn login_as(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    post_json(
+        app,
+        "/api/login",
+        &json!({ "username": username, "password": password }),
+    )
+    .await
+}
+
+/// Signs in with [`PASSWORD`]; returns the token response.
+pub async fn login(app: &TestApp, username: &str) -> Value {
+    let (status, body) = status_json(login_as(app, username, PASSWORD).await).await;
+    assert_eq!(status, 200, "signing in as {username}: {body}");
+    body
+}
+
+pub fn access_token(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().expect("an access_token")
+}
+
+pub fn refresh_token(tokens: &Value) -> &str {
+    tokens["refresh_token"].as_str().expect("a refresh_token")
+}
+
+pub async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    status_json(
+        post_json(
+            app,
+            "/api/token/refresh",
+            &json!({ "refresh_token": token }),
+        )
+        .await,
+    )
+    .await
+}
+
+/// An admin for `app`: a development-provider sign-in whose email is in `ADMIN_EMAILS`.
+/// Returns the session cookie's value, usable as a Bearer token too.
+pub async fn admin_token(app: &TestApp, email: &str) -> String {
+    let jar = app.sign_in("The Admin", email).await;
+    jar.get("access_token").expect("session cookie").to_owned()
+}
+
+/// A client without redirects that connects from `127.0.0.<last>` (Linux routes all of
+/// 127.0.0.0/8 to the loopback interface), so the server sees another client address.
+pub fn client_from(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+        .build()
+        .expect("client")
+}
+
+pub async fn login_from(
+    client: &reqwest::Client,
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(app.url("/api/login"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .expect("login")
+}
+
+/// The error body every `/api` failure shares: a code, a message for people, a request id.
+pub fn assert_api_error(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "a message for people: {body}"
+    );
+    assert!(
+        body["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "a request id: {body}"
+    );
+}
+
+/// A session token for `app` minted directly with its secret (the app must have been started
+/// with `SESSION_SECRET=STRONG_SECRET`), for an app whose store cannot record a sign-in.
+pub fn minted_token(app: &TestApp, roles: &[&str]) -> String {
+    let tokens = crate::support::session_tokens(&app.public_url, crate::support::STRONG_SECRET);
+    let identity = doorman::session::Identity {
+        issuer: app.public_url.clone(),
+        subject: "operator".into(),
+        email: None,
+        email_verified: false,
+        name: Some("Operator".into()),
+        picture: None,
+        user_id: None,
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    };
+    let claims = tokens.claims_for(
+        &identity,
+        doorman::session::now_secs(),
+        doorman::session::new_jti(),
+    );
+    tokens.mint(&claims).expect("mint a session token")
+}
