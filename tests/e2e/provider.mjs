@@ -1,0 +1,179 @@
+// A small OpenID provider for doorman's end-to-end tests, built on oidc-provider 8.x.
+//
+//   node provider.mjs --port 0 --client-id ID --client-secret SECRET \
+//        --redirect-uri http://127.0.0.1:PORT/auth/callback [--redirect-uri ...] \
+//        [--conform-id-token-claims true|false] [--ready-file PATH]
+//
+// Every flag can also be given as an environment variable: E2E_PROVIDER_PORT, E2E_CLIENT_ID,
+// E2E_CLIENT_SECRET, E2E_REDIRECT_URIS (space-separated), E2E_CONFORM_ID_TOKEN_CLAIMS, E2E_READY_FILE.
+//
+// - Listens on 127.0.0.1 (port 0 = a free port); the issuer is http://127.0.0.1:<port>.
+// - One confidential client (client_secret_basic), authorization code flow, PKCE (S256) required.
+// - The provider's own devInteractions pages: a login form (any login, password ignored) and a
+//   consent page; "[ Cancel ]" on either page aborts with error=access_denied.
+// - Accounts: the login typed is the account id. "ada" and "grace" are known people; any other
+//   login gets claims made from it. Every account has email, email_verified, name and an https picture.
+// - --conform-id-token-claims true: profile/email claims only from userinfo (oidc-provider's default);
+//   false: those claims are in the ID token too.
+// - Cookies are SameSite=Lax, since Chromium drops SameSite=None cookies without Secure on http.
+// - When listening, prints "provider ready <issuer>" and writes the issuer to --ready-file.
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+
+import Provider from 'oidc-provider';
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.E2E_PROVIDER_PORT ?? '0' },
+    'client-id': { type: 'string', default: process.env.E2E_CLIENT_ID ?? 'doorman-e2e' },
+    'client-secret': { type: 'string', default: process.env.E2E_CLIENT_SECRET },
+    'redirect-uri': {
+      type: 'string',
+      multiple: true,
+      default: (process.env.E2E_REDIRECT_URIS ?? '').split(/\s+/).filter(Boolean),
+    },
+    'conform-id-token-claims': {
+      type: 'string',
+      default: process.env.E2E_CONFORM_ID_TOKEN_CLAIMS ?? 'false',
+    },
+    'ready-file': { type: 'string', default: process.env.E2E_READY_FILE },
+  },
+});
+
+function fail(message) {
+  console.error(`provider: ${message}`);
+  process.exit(2);
+}
+
+if (!args['client-secret']) fail('--client-secret (or E2E_CLIENT_SECRET) is required');
+if (args['redirect-uri'].length === 0) fail('at least one --redirect-uri (or E2E_REDIRECT_URIS) is required');
+if (!['true', 'false'].includes(args['conform-id-token-claims'])) {
+  fail('--conform-id-token-claims must be true or false');
+}
+const conformIdTokenClaims = args['conform-id-token-claims'] === 'true';
+
+// Known people; any other login gets made-up claims (see claimsFor).
+const PEOPLE = {
+  ada: {
+    name: 'Ada Lovelace',
+    email: 'ada@example.com',
+    email_verified: true,
+    picture: 'https://avatars.example.com/ada.png',
+  },
+  grace: {
+    name: 'Grace Hopper',
+    email: 'grace@example.com',
+    email_verified: true,
+    picture: 'https://avatars.example.com/grace.png',
+  },
+};
+
+function claimsFor(accountId) {
+  const known = PEOPLE[accountId];
+  if (known) return known;
+  const slug = accountId.toLowerCase().replace(/[^a-z0-9._-]+/g, '-') || 'someone';
+  return {
+    name: accountId.charAt(0).toUpperCase() + accountId.slice(1),
+    email: `${slug}@example.com`,
+    email_verified: true,
+    picture: `https://avatars.example.com/${slug}.png`,
+  };
+}
+
+// A fresh signing key per start (no development keys, no warning about them).
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'e2e-rs256', alg: 'RS256', use: 'sig' };
+
+const configuration = {
+  clients: [
+    {
+      client_id: args['client-id'],
+      client_secret: args['client-secret'],
+      redirect_uris: args['redirect-uri'],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+  ],
+  clientAuthMethods: ['client_secret_basic'],
+  pkce: { methods: ['S256'], required: () => true },
+  features: {
+    devInteractions: { enabled: true },
+    userinfo: { enabled: true },
+  },
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name', 'picture'],
+  },
+  conformIdTokenClaims,
+  cookies: {
+    keys: ['doorman-e2e-cookie-key-not-a-secret'],
+    long: { sameSite: 'lax' },
+    short: { sameSite: 'lax' },
+  },
+  jwks: { keys: [signingKey] },
+  async findAccount(ctx, accountId) {
+    return {
+      accountId,
+      async claims() {
+        return { sub: accountId, ...claimsFor(accountId) };
+      },
+    };
+  },
+  // Quiet, short-lived grants: nothing here outlives a test run.
+  ttl: {
+    AccessToken: 600,
+    AuthorizationCode: 60,
+    Grant: 600,
+    IdToken: 600,
+    Interaction: 600,
+    Session: 600,
+  },
+  renderError(ctx, out) {
+    ctx.type = 'html';
+    ctx.body = `<!doctype html><title>provider error</title><h1>oops! something went wrong</h1>
+<pre id="provider-error">${Object.entries(out)
+      .map(([k, v]) => `${k}: ${String(v).replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`)}`)
+      .join('\n')}</pre>`;
+  },
+};
+
+const server = createServer();
+server.listen(Number(args.port), '127.0.0.1', () => {
+  const { port } = server.address();
+  const issuer = `http://127.0.0.1:${port}`;
+  const provider = new Provider(issuer, configuration);
+
+  // Log every request and the provider's own errors, for the artefacts of a failed run.
+  provider.use(async (ctx, next) => {
+    const started = Date.now();
+    await next();
+    console.log(`${new Date().toISOString()} ${ctx.method} ${ctx.path} -> ${ctx.status} (${Date.now() - started} ms)`);
+  });
+  for (const event of [
+    'server_error',
+    'authorization.error',
+    'grant.error',
+    'userinfo.error',
+    'interaction.ended',
+  ]) {
+    provider.on(event, (...eventArgs) => {
+      const err = eventArgs.find((a) => a instanceof Error);
+      console.log(`${new Date().toISOString()} event ${event}${err ? `: ${err.name}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}` : ''}`);
+    });
+  }
+
+  server.on('request', provider.callback());
+  console.log(`provider ready ${issuer} (conformIdTokenClaims=${conformIdTokenClaims}, redirect_uris=${args['redirect-uri'].join(' ')})`);
+  if (args['ready-file']) writeFileSync(args['ready-file'], `${issuer}\n`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    server.close();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# doorman's end-to-end suite: real browser (Debian's headless Chromium driven by playwright-core),
+# a real OpenID provider (oidc-provider 8.x, provider.mjs) and curl, against the doorman binary.
+#
+#   tests/e2e/run.sh                                   # builds target/release/doorman (cargo build --release)
+#   DOORMAN_BIN=target/debug/doorman tests/e2e/run.sh  # any prebuilt binary, no build
+#   E2E_ONLY=s1,s5 tests/e2e/run.sh                    # a subset of the browser scenarios (ids in browser.mjs)
+#
+# Installs what it needs, idempotently: Debian's chromium (apt) and the npm packages of package-lock.json.
+# Starts two providers (claims in the ID token / only in userinfo) and three doormen (one per provider, one
+# with the built-in development provider), runs the steps, and stops every server it started on exit.
+# Screenshots, server logs and results are kept in tests/e2e/artifacts/. The last line printed is
+# "N passed, M failed"; the exit code is non-zero when any step failed.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+artifacts=${E2E_ARTIFACTS:-$here/artifacts}
+rm -rf "$artifacts"
+mkdir -p "$artifacts"
+results="$artifacts/results.tsv"
+: >"$results"
+work=$(mktemp -d "${TMPDIR:-/tmp}/doorman-e2e.XXXXXX")
+started_at=$SECONDS
+pids=()
+
+# ---------- bookkeeping ----------
+
+pass() { printf 'PASS\t%s\t%s\n' "$1" "${2:-}" >>"$results"; echo "ok   $1"; }
+fail() { printf 'FAIL\t%s\t%s\n' "$1" "$2" >>"$results"; echo "FAIL $1"; echo "     $2"; }
+note() { printf '\n=== %s ===\n' "$*"; }
+
+stop_servers() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for _ in $(seq 1 30); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  pids=()
+}
+cleanup() {
+  stop_servers
+  rm -rf "$work"
+}
+trap cleanup EXIT
+on_signal() {
+  trap - INT TERM HUP
+  echo
+  echo "interrupted by SIG$1"
+  stop_servers
+  fail "run interrupted" "run.sh got SIG$1 before the suite finished"
+  finish
+}
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap 'on_signal HUP' HUP
+
+# Prints the summary and exits: the last line is "N passed, M failed".
+finish() {
+  stop_servers
+  local passed failed
+  passed=$(grep -c '^PASS' "$results")
+  failed=$(grep -c '^FAIL' "$results")
+  if [ "$failed" -gt 0 ]; then
+    note "failed steps"
+    awk -F '\t' '$1 == "FAIL" { printf "FAIL %s\n     %s\n", $2, $3 }' "$results"
+    local log
+    for log in "$artifacts"/doorman*.log "$artifacts"/provider*.log; do
+      [ -f "$log" ] || continue
+      echo "--- last lines of $log ---"
+      tail -n 15 "$log"
+    done
+    echo
+    echo "Artefacts kept in $artifacts:"
+    (cd "$artifacts" && ls -1 | sed 's/^/  /')
+  fi
+  echo
+  echo "e2e: finished in $((SECONDS - started_at)) s"
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# apt_install PACKAGE...: apt-get install; apt-get update (once) only when that fails.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -q "$@" >>"$install_log" 2>&1 ||
+    { as_root apt-get update -q >>"$install_log" 2>&1 && as_root apt-get install -y -q "$@" >>"$install_log" 2>&1; }
+}
+
+# ---------- setup: tools ----------
+
+note "setup"
+install_log="$artifacts/install.log"
+
+step="setup: Debian's chromium at /usr/bin/chromium"
+if [ -x /usr/bin/chromium ]; then
+  pass "$step (already installed)"
+else
+  echo "installing chromium with apt-get (log: $install_log)"
+  if apt_install chromium && [ -x /usr/bin/chromium ]; then
+    pass "$step (installed)"
+  else
+    fail "$step" "apt-get install -y chromium failed (see $install_log)"
+    finish
+  fi
+fi
+
+step="setup: node packages (oidc-provider, playwright-core) from package-lock.json"
+if ! command -v node >/dev/null 2>&1; then
+  echo "installing nodejs with apt-get (log: $install_log)"
+  apt_install nodejs
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "installing npm with apt-get (log: $install_log)"
+  apt_install npm
+fi
+stamp="$here/node_modules/.e2e-package-lock.json"
+if [ -f "$stamp" ] && cmp -s "$stamp" "$here/package-lock.json"; then
+  pass "$step (up to date)"
+elif (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >>"$install_log" 2>&1) &&
+  cp "$here/package-lock.json" "$stamp"; then
+  pass "$step (npm ci)"
+else
+  fail "$step" "npm ci failed in $here (see $install_log)"
+  finish
+fi
+
+step="setup: doorman binary"
+if [ -n "${DOORMAN_BIN:-}" ]; then
+  case $DOORMAN_BIN in /*) bin=$DOORMAN_BIN ;; *) bin="$PWD/$DOORMAN_BIN" ;; esac
+  [ -x "$bin" ] || [ ! -x "$root/$DOORMAN_BIN" ] || bin="$root/$DOORMAN_BIN"
+  how="DOORMAN_BIN"
+else
+  echo "cargo build --release (log: $artifacts/build.log)"
+  if ! (cd "$root" && cargo build --release) >"$artifacts/build.log" 2>&1; then
+    fail "$step" "cargo build --release failed (see $artifacts/build.log)"
+    finish
+  fi
+  bin="$root/target/release/doorman"
+  how="cargo build --release"
+fi
+if [ -x "$bin" ]; then
+  pass "$step ($bin, from $how)"
+else
+  fail "$step" "not an executable: $bin"
+  finish
+fi
+
+# ---------- setup: servers ----------
+
+note "servers"
+# Three free loopback ports for the doormen (the providers pick their own).
+read -r port_main port_userinfo port_dev < <(node -e '
+  const net = require("node:net");
+  const servers = [0, 1, 2].map(() => net.createServer());
+  Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", () => r(s.address().port)))))
+    .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });')
+doorman_main="http://127.0.0.1:$port_main"
+doorman_userinfo="http://127.0.0.1:$port_userinfo"
+doorman_dev="http://127.0.0.1:$port_dev"
+
+client_id="doorman-e2e"
+# ':' '+' '%' (and '/', '=', ' ') prove that doorman form-encodes client_secret_basic (RFC 6749 2.3.1):
+# unencoded, oidc-provider reads '+' as a space and rejects the bare '%' ("not properly encoded").
+client_secret='e2e:s3cret+plus%percent/slash=eq sp'
+session_secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+
+# start_provider NAME CONFORM REDIRECT_URI: an oidc-provider; its issuer lands in $work/NAME.ready.
+start_provider() {
+  node "$here/provider.mjs" --port 0 --client-id "$client_id" --client-secret "$client_secret" \
+    --redirect-uri "$3" --conform-id-token-claims "$2" --ready-file "$work/$1.ready" \
+    >"$artifacts/$1.log" 2>&1 &
+  pids+=($!)
+}
+
+# start_doorman NAME PORT [VAR=VALUE...]: doorman in a clean environment and an empty working directory
+# (so no .env of the repository is read), logging to artifacts/NAME.log.
+start_doorman() {
+  local name=$1 port=$2
+  shift 2
+  mkdir -p "$work/$name"
+  (cd "$work/$name" && exec env -i PATH="$PATH" HOME="$work/$name" NO_COLOR=1 RUST_LOG=info RUST_BACKTRACE=1 \
+    BIND_ADDR="127.0.0.1:$port" PUBLIC_URL="http://127.0.0.1:$port" "$@" "$bin") >"$artifacts/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND every 0.1 s.
+wait_for() {
+  local what=$1 limit=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "gave up waiting for $what after $limit s"
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1/healthz")" = 200 ]; }
+discovered() { curl -s --max-time 2 "$1/healthz" | grep -q '"provider":"ready"'; }
+
+start_provider provider false "$doorman_main/auth/callback"
+start_provider provider-userinfo true "$doorman_userinfo/auth/callback"
+step="setup: oidc-provider x2 (claims in the ID token; claims only in userinfo) listening"
+if wait_for "provider" 20 test -s "$work/provider.ready" && wait_for "provider-userinfo" 20 test -s "$work/provider-userinfo.ready"; then
+  issuer_main=$(cat "$work/provider.ready")
+  issuer_userinfo=$(cat "$work/provider-userinfo.ready")
+  pass "$step ($issuer_main, $issuer_userinfo)"
+else
+  fail "$step" "a provider did not start (see $artifacts/provider.log, $artifacts/provider-userinfo.log)"
+  finish
+fi
+
+common=(OIDC_CLIENT_ID="$client_id" OIDC_CLIENT_SECRET="$client_secret" SESSION_SECRET="$session_secret")
+start_doorman doorman "$port_main" OIDC_ISSUER_URL="$issuer_main" "${common[@]}"
+start_doorman doorman-userinfo "$port_userinfo" OIDC_ISSUER_URL="$issuer_userinfo" "${common[@]}"
+start_doorman doorman-dev "$port_dev" # no OIDC_* and no SESSION_SECRET: the built-in development provider
+
+step="setup: doorman x3 answer GET /healthz with 200"
+broken=()
+for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo" "doorman-dev $doorman_dev"; do
+  set -- $pair
+  wait_for "$1 /healthz" 60 healthy "$2" || broken+=("$1 ($2/healthz; log $artifacts/$1.log)")
+done
+if [ "${#broken[@]}" -eq 0 ]; then
+  pass "$step ($doorman_main, $doorman_userinfo, $doorman_dev)"
+else
+  fail "$step" "no 200 from: ${broken[*]}"
+  finish
+fi
+for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo"; do
+  set -- $pair
+  wait_for "$1 to discover its provider" 20 discovered "$2" || echo "warning: $1 still reports a provider not ready"
+done
+
+# ---------- the scenarios ----------
+
+note "browser scenarios (playwright-core + $(/usr/bin/chromium --version 2>/dev/null | head -n1))"
+before=$(grep -c '' "$results")
+E2E_DOORMAN_URL="$doorman_main" E2E_ISSUER="$issuer_main" \
+  E2E_DOORMAN_USERINFO_URL="$doorman_userinfo" E2E_USERINFO_ISSUER="$issuer_userinfo" \
+  E2E_USERINFO_PROVIDER_LOG="$artifacts/provider-userinfo.log" \
+  E2E_DOORMAN_DEV_URL="$doorman_dev" E2E_ARTIFACTS="$artifacts" E2E_RESULTS="$results" \
+  timeout -k 10 300 node "$here/browser.mjs" &
+browser_pid=$!
+pids+=("$browser_pid")
+wait "$browser_pid"
+browser_rc=$?
+if [ "$browser_rc" -ne 0 ] && [ "$(grep -c '^FAIL' <(tail -n +"$((before + 1))" "$results"))" -eq 0 ]; then
+  fail "browser scenarios" "browser.mjs exited with code $browser_rc before reporting a failure"
+fi
+
+if [ -z "${E2E_ONLY:-}" ] || [[ ",$E2E_ONLY," == *",curl,"* ]]; then
+  note "curl scenario"
+  bash "$here/curl.sh" "$doorman_main" "$issuer_main" "$results" "$artifacts/curl"
+fi
+
+finish
