@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use url::{Host, Url};
 
+use crate::oidc::policy::AccessPolicy;
+
 /// Google's issuer: the default provider when client credentials are configured.
 pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 
@@ -48,6 +50,9 @@ pub struct Config {
     pub allow_registration: bool,
     /// `ADMIN_EMAILS`: verified emails that are given the `admin` role, lower-cased.
     pub admin_emails: Vec<String>,
+    /// `ALLOWED_EMAIL_DOMAINS`, `ALLOWED_EMAILS`, `ALLOWED_HOSTED_DOMAINS`: who may sign in
+    /// through the provider.
+    pub access_policy: AccessPolicy,
 }
 
 #[derive(Clone)]
@@ -187,14 +192,25 @@ impl Config {
                 ));
             }
         };
-        let admin_emails = get("ADMIN_EMAILS")
-            .map(|list| {
-                list.split(',')
-                    .map(|e| e.trim().to_ascii_lowercase())
-                    .filter(|e| !e.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|list| {
+                    list.split(',')
+                        .map(|e| e.trim().to_ascii_lowercase())
+                        .filter(|e| !e.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let admin_emails = list("ADMIN_EMAILS");
+        let access_policy = AccessPolicy {
+            email_domains: list("ALLOWED_EMAIL_DOMAINS")
+                .into_iter()
+                .map(|d| d.trim_start_matches('@').to_owned())
+                .collect(),
+            emails: list("ALLOWED_EMAILS"),
+            hosted_domains: list("ALLOWED_HOSTED_DOMAINS"),
+        };
 
         Ok(Self {
             bind_addr,
@@ -207,6 +223,7 @@ impl Config {
             database_url,
             allow_registration,
             admin_emails,
+            access_policy,
         })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod flow;
 pub mod http;
+pub mod policy;
 pub mod provider;
 
 use std::collections::HashMap;
@@ -46,6 +47,9 @@ pub enum AuthError {
     /// The ID token or the userinfo answer failed validation (400).
     #[error("invalid ID token: {0}")]
     InvalidIdToken(String),
+    /// The provider vouched for the person, but the access policy does not admit them (403).
+    #[error("not allowed by the access policy: {0}")]
+    NotAllowed(&'static str),
     /// The user cancelled, or the provider declined, with a valid state (403).
     #[error("sign-in declined by the provider: {0}")]
     Declined(String),
@@ -155,6 +159,7 @@ pub async fn finish_login(
     handle: &ProviderHandle,
     code: String,
     flow: &FlowState,
+    policy: &policy::AccessPolicy,
 ) -> Result<Identity, AuthError> {
     let mut provider = handle.get().await?;
     let response = provider
@@ -321,6 +326,7 @@ pub async fn finish_login(
     }
     // Only https pictures are ever shown; anything else would be mixed content or a tracker.
     identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
+    policy.check(&identity, payload.get("hd").and_then(|hd| hd.as_str()))?;
     Ok(identity)
 }
 

@@ -77,7 +77,13 @@ pub async fn finish_login(
         if !state.oidc.used_states.first_use(&flow.state, now) {
             return Err(AuthError::InvalidCallback("replayed_state").into());
         }
-        let mut identity = oidc::finish_login(&state.oidc.provider, code, flow).await?;
+        let mut identity = oidc::finish_login(
+            &state.oidc.provider,
+            code,
+            flow,
+            &state.config.access_policy,
+        )
+        .await?;
         let user = state
             .accounts
             .upsert_oidc(OidcSignIn {
@@ -208,6 +214,13 @@ impl From<AuthError> for PageError {
                 )
                 .offer_sign_in()
             }
+            AuthError::NotAllowed(_) => PageError::new(
+                StatusCode::FORBIDDEN,
+                "Not allowed to sign in",
+                "The sign-in provider confirmed who you are, but this service only admits certain \
+                 accounts. Sign in with another account, or ask whoever runs it for access.",
+            )
+            .offer_sign_in(),
             AuthError::Declined(_) => PageError::new(
                 StatusCode::FORBIDDEN,
                 "Sign-in cancelled",
