@@ -7,6 +7,7 @@
 
 pub mod flow;
 pub mod http;
+mod legacy_google;
 pub mod policy;
 pub mod provider;
 
@@ -162,39 +163,54 @@ pub async fn finish_login(
     policy: &policy::AccessPolicy,
 ) -> Result<Identity, AuthError> {
     let mut provider = handle.get().await?;
-    let response = provider
+    let exchanged = provider
         .client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|_| AuthError::ProviderFailed("no_token_endpoint".into()))?
         .set_pkce_verifier(PkceCodeVerifier::new(flow.pkce_verifier.clone()))
         .request_async(&handle.http)
-        .await
-        .map_err(|err| match err {
-            RequestTokenError::ServerResponse(e)
-                if *e.error() == CoreErrorResponseType::InvalidGrant =>
-            {
-                AuthError::InvalidGrant
-            }
-            RequestTokenError::ServerResponse(e) => AuthError::ProviderFailed(format!(
-                "token_error:{}",
-                sanitize_error_code(e.error().as_ref())
-            )),
-            RequestTokenError::Request(OutboundError::Timeout) => AuthError::ProviderTimeout,
-            RequestTokenError::Request(e) => {
-                AuthError::ProviderFailed(format!("token_request: {e}"))
-            }
-            // The response is usable but its ID token is not even well-formed (a non-URL
-            // `iss`, no `sub`, ...): an artefact that fails validation, not a provider outage.
-            RequestTokenError::Parse(_, body) if only_the_id_token_is_malformed(&body) => {
-                AuthError::InvalidIdToken("malformed".into())
-            }
-            RequestTokenError::Parse(..) => {
-                AuthError::ProviderFailed("token_response_unparseable".into())
-            }
-            RequestTokenError::Other(_) => {
-                AuthError::ProviderFailed("token_response_unexpected".into())
-            }
-        })?;
+        .await;
+    // Google's scheme-less legacy issuer cannot be parsed by the crate: verify it ourselves.
+    if let Err(RequestTokenError::Parse(_, body)) = &exchanged
+        && provider.is_google()
+        && let Some(raw_id_token) = legacy_google_id_token(body)
+    {
+        let claims = legacy_google::verify(
+            &raw_id_token,
+            provider.metadata.jwks(),
+            handle.client_id().as_str(),
+            &flow.nonce,
+            Utc::now().timestamp(),
+        )?;
+        let mut identity = legacy_google::identity(&claims, provider.issuer().as_str());
+        identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
+        policy.check(&identity, claims.get("hd").and_then(|hd| hd.as_str()))?;
+        return Ok(identity);
+    }
+    let response = exchanged.map_err(|err| match err {
+        RequestTokenError::ServerResponse(e)
+            if *e.error() == CoreErrorResponseType::InvalidGrant =>
+        {
+            AuthError::InvalidGrant
+        }
+        RequestTokenError::ServerResponse(e) => AuthError::ProviderFailed(format!(
+            "token_error:{}",
+            sanitize_error_code(e.error().as_ref())
+        )),
+        RequestTokenError::Request(OutboundError::Timeout) => AuthError::ProviderTimeout,
+        RequestTokenError::Request(e) => AuthError::ProviderFailed(format!("token_request: {e}")),
+        // The response is usable but its ID token is not even well-formed (a non-URL
+        // `iss`, no `sub`, ...): an artefact that fails validation, not a provider outage.
+        RequestTokenError::Parse(_, body) if only_the_id_token_is_malformed(&body) => {
+            AuthError::InvalidIdToken("malformed".into())
+        }
+        RequestTokenError::Parse(..) => {
+            AuthError::ProviderFailed("token_response_unparseable".into())
+        }
+        RequestTokenError::Other(_) => {
+            AuthError::ProviderFailed("token_response_unexpected".into())
+        }
+    })?;
     if !response
         .token_type()
         .as_ref()
@@ -328,6 +344,20 @@ pub async fn finish_login(
     identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
     policy.check(&identity, payload.get("hd").and_then(|hd| hd.as_str()))?;
     Ok(identity)
+}
+
+/// The ID token of an otherwise well-formed Bearer token response, when it names Google's
+/// legacy issuer.
+fn legacy_google_id_token(body: &[u8]) -> Option<String> {
+    if !only_the_id_token_is_malformed(body) {
+        return None;
+    }
+    let response: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let bearer = response["token_type"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
+    let raw = response["id_token"].as_str()?;
+    (bearer && legacy_google::applies_to(raw)).then(|| raw.to_owned())
 }
 
 /// A token response that does not parse, but would without its `id_token`: the ID token is
@@ -484,6 +514,29 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn only_a_legacy_issuer_id_token_in_a_bearer_response_takes_the_google_path() {
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let token = |iss: &str| {
+            format!(
+                "{}.{}.c2ln",
+                b64(serde_json::json!({"alg": "RS256"})),
+                b64(serde_json::json!({"iss": iss, "sub": "1", "aud": "c", "exp": 2, "iat": 1}))
+            )
+        };
+        let body = |iss: &str, token_type: &str| {
+            serde_json::json!({"access_token": "at", "token_type": token_type, "id_token": token(iss)})
+                .to_string()
+        };
+        assert!(legacy_google_id_token(body("accounts.google.com", "Bearer").as_bytes()).is_some());
+        assert!(legacy_google_id_token(body("accounts.google.com", "mac").as_bytes()).is_none());
+        assert!(legacy_google_id_token(body("evil.example", "Bearer").as_bytes()).is_none());
+        assert!(legacy_google_id_token(b"not json").is_none());
     }
 
     #[test]
