@@ -8,8 +8,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use doorman::clock::system_now as now_secs;
 use doorman::config::Config;
-use doorman::session::{Identity, SessionTokens, new_jti, now_secs};
+use doorman::identity::Identity;
+use doorman::random::token_id as new_jti;
+use doorman::session::SessionTokens;
 
 const SECRET: &str = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
 /// Token verification (HMAC + JSON) in-process, per call.
@@ -45,7 +48,7 @@ async fn run() -> bool {
         .expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let config = config(&addr);
-    let tokens = SessionTokens::new(&config);
+    let tokens = SessionTokens::new(&config.session, config.public_url().origin());
     let identity = Identity {
         issuer: "https://accounts.google.com".into(),
         subject: "110169484474386276334".into(),
@@ -57,7 +60,7 @@ async fn run() -> bool {
         roles: vec!["admin".into()],
     };
     let jwt = tokens
-        .mint(&tokens.claims_for(&identity, now_secs(), new_jti()))
+        .mint(&tokens.claims_for(&identity, now_secs(), new_jti(), None))
         .expect("mint");
 
     // 1. Verification alone.
@@ -74,7 +77,22 @@ async fn run() -> bool {
     let verify_micros = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
 
     // 2. The endpoint, through the whole stack.
-    tokio::spawn(doorman::serve(listener, config));
+    let server = config.server.clone();
+    let state: doorman::AppState = doorman::App::new(config, doorman::Deps::default())
+        .await
+        .expect("app")
+        .into();
+    let router = doorman::build_router(state);
+    tokio::spawn(async move {
+        doorman::server::serve(
+            listener,
+            router,
+            &server,
+            std::future::pending(),
+            Duration::ZERO,
+        )
+        .await
+    });
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/api/user");
     for _ in 0..200 {

@@ -3,8 +3,11 @@
 
 use std::io::BufRead;
 
-use crate::accounts::{self, AccountStore, NewLocalUser};
+use crate::accounts::{self, hasher};
+use crate::clock::system_now;
 use crate::config::Config;
+use crate::identity::is_valid_role;
+use crate::store::{NewLocalUser, Store};
 
 pub const USAGE: &str = "usage: doorman create-user --username NAME --email EMAIL [--name \"Full Name\"] [--role ROLE]...
   The password is read from DOORMAN_PASSWORD, or else from the first line of standard input.
@@ -33,7 +36,7 @@ pub async fn create_user(config: &Config, args: &[String]) -> anyhow::Result<Str
     let username = username.ok_or_else(|| anyhow::anyhow!("--username is required\n{USAGE}"))?;
     let email = email.ok_or_else(|| anyhow::anyhow!("--email is required\n{USAGE}"))?;
     let name = name.unwrap_or_else(|| username.clone());
-    if let Some(bad) = roles.iter().find(|r| !accounts::is_valid_role(r)) {
+    if let Some(bad) = roles.iter().find(|r| !is_valid_role(r)) {
         anyhow::bail!("--role {bad}: roles are 1 to 32 characters from a-z, 0-9, '_' and '-'");
     }
     let password = match std::env::var("DOORMAN_PASSWORD") {
@@ -46,16 +49,20 @@ pub async fn create_user(config: &Config, args: &[String]) -> anyhow::Result<Str
     };
     accounts::validate_new_account(&username, &email, &name, &password)
         .map_err(|(_, message)| anyhow::anyhow!("{message}"))?;
-    let store = AccountStore::open(&config.database_url)?;
-    let hash = accounts::password::hash(&password)?;
+    let store = Store::open(&config.accounts.database_url, system_now())?;
+    let hash = hasher::hash_with(password.as_bytes(), &mut Vec::new())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
     let user = store
-        .create_local(NewLocalUser {
-            username: &username,
-            email: &email,
-            name: &name,
-            password_hash: &hash,
-            roles: &roles,
-        })
+        .create_local(
+            NewLocalUser {
+                username: &username,
+                email: &email,
+                name: &name,
+                password_hash: &hash,
+                roles: &roles,
+            },
+            system_now(),
+        )
         .await?;
     Ok(format!(
         "created user {} ({}) with roles [{}]",

@@ -56,6 +56,8 @@ pub struct PageError {
     /// For the log only: a short machine-readable reason, never secret material.
     pub reason: String,
     pub retry_sign_in: bool,
+    /// For 429/503: seconds until another attempt may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl PageError {
@@ -66,6 +68,7 @@ impl PageError {
             message,
             reason: String::new(),
             retry_sign_in: false,
+            retry_after: None,
         }
     }
 
@@ -76,6 +79,11 @@ impl PageError {
 
     pub fn offer_sign_in(mut self) -> Self {
         self.retry_sign_in = true;
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -116,13 +124,19 @@ impl IntoResponse for PageError {
             action_href,
             action_label,
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (self.status, Html(html)).into_response(),
             Err(err) => {
                 tracing::error!(error = %err, "rendering the error page failed");
                 (self.status, self.title).into_response()
             }
+        };
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        response
     }
 }
 
@@ -176,6 +190,30 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "insufficient_role",
                 "your account does not have the role this endpoint requires",
+            )
+        }
+    }
+
+    /// 503 `busy` with `Retry-After`: a bounded resource (password hashing) is saturated.
+    pub fn busy(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "doorman is busy with other sign-ins; try again in a few seconds",
+            )
+        }
+    }
+
+    /// 429 `rate_limited` with `Retry-After`: this client asked too often.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests from this address; wait before trying again",
             )
         }
     }
@@ -275,9 +313,9 @@ fn log_failure(status: StatusCode, reason: &str, request_id: &str) {
     }
 }
 
-impl From<crate::accounts::StoreError> for ApiError {
-    fn from(err: crate::accounts::StoreError) -> Self {
-        use crate::accounts::StoreError;
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
         match err {
             StoreError::Unavailable(reason) => {
                 tracing::error!(%reason, "accounts store unavailable");
@@ -287,6 +325,11 @@ impl From<crate::accounts::StoreError> for ApiError {
                     "the accounts store is busy or read-only; nothing was changed, try again shortly",
                 )
             }
+            StoreError::Conflict("last_admin") => Self::new(
+                StatusCode::CONFLICT,
+                "last_admin",
+                "this is the last admin: make someone else an admin first",
+            ),
             StoreError::Conflict(what) => Self::new(StatusCode::CONFLICT, "conflict", what),
             StoreError::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such user"),
             StoreError::Internal(reason) => Self::internal(&reason),
@@ -294,9 +337,9 @@ impl From<crate::accounts::StoreError> for ApiError {
     }
 }
 
-impl From<crate::accounts::StoreError> for PageError {
-    fn from(err: crate::accounts::StoreError) -> Self {
-        use crate::accounts::StoreError;
+impl From<crate::store::StoreError> for PageError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
         match err {
             StoreError::Unavailable(reason) => PageError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

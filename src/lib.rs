@@ -1,38 +1,37 @@
 //! doorman: sign in with Google (or any OpenID Connect provider) and stay signed in with a
 //! short-lived HS256 JWT in an HttpOnly cookie, or as a Bearer token for scripts and services.
 //!
-//! `build_router` is the seam that `main` and the integration tests share.
+//! `App::new(config, deps)` composes the parts; `build_router(state)` is the HTTP surface
+//! (no side effects); `server::serve` runs it. `main` and the integration tests share all three.
 
 pub mod accounts;
+pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dev_provider;
 pub mod error;
+pub mod identity;
+pub mod net;
 pub mod oidc;
+pub mod random;
 pub mod routes;
+pub mod server;
 pub mod session;
-
-use std::sync::Arc;
+pub mod store;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
-use axum_extra::extract::cookie::Key;
-use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-use crate::accounts::{AccountStore, LoginThrottle};
-use crate::config::{Config, ProviderConfig};
-use crate::dev_provider::{DEV_CLIENT_ID, DevProvider};
+pub use app::{App, AppState, Deps};
+
 use crate::error::{REQUEST_CONTEXT, RequestContext};
-use crate::oidc::http::ProviderHttp;
-use crate::oidc::provider::ProviderHandle;
-use crate::oidc::{Oidc, UsedStates};
-use crate::session::{InMemoryRevocations, SessionState, SessionTokens};
 
 /// Requests carry no bodies bigger than a form; refuse anything larger early.
 const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
@@ -40,105 +39,8 @@ const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' https:; \
      frame-ancestors 'none'; object-src 'none'; base-uri 'none'";
 
-/// Everything handlers share; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub session: SessionState,
-    pub oidc: Arc<Oidc>,
-    pub flow_key: Key,
-    pub provider_name: &'static str,
-    pub accounts: AccountStore,
-    pub throttle: Arc<LoginThrottle>,
-}
-
-impl AppState {
-    pub fn https(&self) -> bool {
-        self.config.public_url.is_https()
-    }
-}
-
-impl FromRef<AppState> for SessionState {
-    fn from_ref(state: &AppState) -> Self {
-        state.session.clone()
-    }
-}
-
-impl FromRef<AppState> for Key {
-    fn from_ref(state: &AppState) -> Self {
-        state.flow_key.clone()
-    }
-}
-
-/// Builds the whole application: state, routes, middleware, and (in development mode) the
-/// built-in provider. Starts background discovery of the identity provider.
-pub async fn build_router(config: Config) -> anyhow::Result<Router> {
-    let config = Arc::new(config);
-    let accounts = AccountStore::open(&config.database_url).map_err(|err| {
-        anyhow::anyhow!(
-            "DATABASE_URL: cannot open the accounts store `{}`: {err}",
-            config.database_url
-        )
-    })?;
-    let http = ProviderHttp::new(config.provider_timeout)?;
-    let issuer_url = config.issuer_url();
-    let issuer = issuer_url.as_str().trim_end_matches('/').to_owned();
-
-    let (client_id, client_secret, dev) = match &config.provider {
-        ProviderConfig::External {
-            client_id,
-            client_secret,
-            ..
-        } => (client_id.clone(), client_secret.0.clone(), None),
-        ProviderConfig::Development => {
-            let dev = Arc::new(DevProvider::new(
-                issuer.clone(),
-                config.redirect_uri().to_string(),
-                dev_provider::signer().await?,
-            ));
-            (
-                DEV_CLIENT_ID.to_owned(),
-                dev.client_secret().to_owned(),
-                Some(dev),
-            )
-        }
-    };
-    let provider = Arc::new(ProviderHandle::new(
-        &issuer_url,
-        client_id,
-        client_secret,
-        &config.redirect_uri(),
-        http,
-    )?);
-    provider.clone().spawn_discovery();
-
-    let provider_name = match &config.provider {
-        ProviderConfig::Development => "the development provider",
-        ProviderConfig::External { issuer, .. }
-            if issuer.as_str().trim_end_matches('/') == config::GOOGLE_ISSUER =>
-        {
-            "Google"
-        }
-        ProviderConfig::External { .. } => "your identity provider",
-    };
-    let state = AppState {
-        session: SessionState {
-            tokens: Arc::new(SessionTokens::new(&config)),
-            revocations: Arc::new(InMemoryRevocations::default()),
-            https: config.public_url.is_https(),
-        },
-        oidc: Arc::new(Oidc {
-            provider,
-            used_states: UsedStates::default(),
-            issuer,
-        }),
-        flow_key: oidc::flow::flow_cookie_key(config.session_secret.expose()),
-        provider_name,
-        accounts,
-        throttle: Arc::new(LoginThrottle::default()),
-        config,
-    };
-
+/// The whole HTTP surface of `state`: routes, fallbacks and the per-request envelope.
+pub fn build_router(state: AppState) -> Router {
     let api = Router::new()
         .route("/user", get(routes::api::current_user))
         .route("/protected", get(routes::api::protected))
@@ -171,11 +73,10 @@ pub async fn build_router(config: Config) -> anyhow::Result<Router> {
         )
         .fallback(routes::pages::not_found)
         .method_not_allowed_fallback(routes::pages::method_not_allowed);
-    if let Some(dev) = dev {
-        app = app.nest("/dev-oidc", dev.router());
+    if let Some(dev) = &state.dev {
+        app = app.nest("/dev-oidc", dev.clone().router());
     }
-    Ok(app
-        .with_state(state.clone())
+    app.with_state(state.clone())
         .layer(middleware::from_fn_with_state(state, request_envelope))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
         .layer(
@@ -183,13 +84,13 @@ pub async fn build_router(config: Config) -> anyhow::Result<Router> {
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
             }),
-        ))
+        )
 }
 
 /// Per request: a request id (in the page, the JSON error and `X-Request-Id`), the context
 /// error pages render with, and the security headers every response carries.
 async fn request_envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let request_id = session::new_jti()[..16].to_owned();
+    let request_id = crate::random::RequestId::next().to_string();
     let path = request.uri().path().to_owned();
     let ctx = RequestContext {
         request_id: request_id.clone(),
@@ -221,10 +122,9 @@ async fn request_envelope(State(state): State<AppState>, request: Request, next:
         header::REFERRER_POLICY,
         HeaderValue::from_static(referrer_policy),
     );
-    let private = ["/auth/", "/api/", "/profile", "/admin", "/dev-oidc/"]
-        .iter()
-        .any(|p| path.starts_with(p));
-    if private || headers.contains_key(header::SET_COOKIE) {
+    // Every answer but the stylesheet may be personal (pages show who is signed in, the API
+    // answers with identities and tokens): none may be stored by a cache.
+    if !path.starts_with("/static/") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if state.https() {
@@ -234,34 +134,4 @@ async fn request_envelope(State(state): State<AppState>, request: Request, next:
         );
     }
     response
-}
-
-/// Serves until Ctrl-C or SIGTERM.
-pub async fn serve(listener: TcpListener, config: Config) -> anyhow::Result<()> {
-    let app = build_router(config).await?;
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }

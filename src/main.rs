@@ -59,30 +59,43 @@ async fn main() -> ExitCode {
         tracing::warn!(
             "DEVELOPMENT SIGN-IN: no OIDC_CLIENT_ID is set, so the built-in development provider \
              is on at {}/dev-oidc; anyone can sign in as anyone. Loopback only.",
-            config.public_url
+            config.public_url()
         );
-        if std::env::var_os("SESSION_SECRET").is_none() {
+        if config.session.ephemeral {
             tracing::warn!(
                 "no SESSION_SECRET: using a random one, so sessions end when doorman restarts"
             );
         }
     }
-    let listener = match tokio::net::TcpListener::bind(config.bind_addr).await {
+    let bind_addr = config.server.bind_addr;
+    let listener = match tokio::net::TcpListener::bind(bind_addr).await {
         Ok(listener) => listener,
         Err(err) => {
-            eprintln!(
-                "doorman: cannot listen on {} (BIND_ADDR): {err}",
-                config.bind_addr
-            );
+            eprintln!("doorman: cannot listen on {bind_addr} (BIND_ADDR): {err}");
             return ExitCode::from(1);
         }
     };
-    tracing::info!(
-        "doorman listening on {} (public URL {})",
-        config.bind_addr,
-        config.public_url
-    );
-    match doorman::serve(listener, config).await {
+    let server = config.server.clone();
+    let public_url = config.public_url().clone();
+    let state: doorman::AppState = match doorman::App::new(config, doorman::Deps::default()).await {
+        Ok(app) => app.into(),
+        Err(err) => {
+            eprintln!("doorman: {err:#}");
+            return ExitCode::from(1);
+        }
+    };
+    state.0.spawn_background();
+    tracing::info!("doorman listening on {bind_addr} (public URL {public_url})");
+    let router = doorman::build_router(state);
+    match doorman::server::serve(
+        listener,
+        router,
+        &server,
+        doorman::server::shutdown_signal(),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("doorman: {err:#}");

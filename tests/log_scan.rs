@@ -4,6 +4,7 @@
 //!
 //! One test in its own binary, because it installs the process-wide subscriber.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::io::Write;

@@ -1,23 +1,22 @@
 //! Accounts: everybody doorman knows, local (username + password) or from the OpenID provider,
-//! with their roles; refresh tokens for API clients; and the brakes on password guessing.
+//! with their roles; registration and password sign-in, and the brakes on both (a bounded
+//! hashing service, a failure throttle). Persistence is the store's job.
 
+pub mod hasher;
 pub mod password;
-pub mod store;
 pub mod throttle;
 
-pub use store::{AccountStore, NewLocalUser, OidcSignIn, RefreshOutcome, StoreError, User};
-pub use throttle::LoginThrottle;
+use std::net::IpAddr;
+
+pub use hasher::{HashError, PasswordHasher};
+pub use throttle::{AttemptKeys, LoginThrottle};
+
+use crate::config::AccessLists;
+use crate::identity::{Identity, is_plausible_email};
+use crate::store::{NewLocalUser, Store, StoreError, User};
 
 /// API clients' refresh tokens live 30 days; browsers sign in again after the session.
 pub const REFRESH_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
-
-/// Role names: short, lower-case, `[a-z0-9_-]`.
-pub fn is_valid_role(role: &str) -> bool {
-    (1..=32).contains(&role.len())
-        && role
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
 
 /// Usernames: 3 to 32 of `[A-Za-z0-9_.-]`, so they are safe in URLs, logs and pages.
 pub fn is_valid_username(username: &str) -> bool {
@@ -25,17 +24,6 @@ pub fn is_valid_username(username: &str) -> bool {
         && username
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-pub fn is_plausible_email(email: &str) -> bool {
-    email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
 }
 
 /// Checks a new local account's fields; `Err((code, message))` names the first problem.
@@ -63,22 +51,87 @@ pub fn validate_new_account(
     password::check_policy(username, password).map_err(|why| ("weak_password", why))
 }
 
-/// The identity a session token is minted for. Local accounts are their own provider:
-/// `idp` is doorman's `PUBLIC_URL`, `sub` the user id.
-pub fn identity_of(user: &User, doorman_issuer: &str) -> crate::session::Identity {
-    let (issuer, subject) = match (&user.issuer, &user.subject) {
-        (Some(iss), Some(sub)) => (iss.clone(), sub.clone()),
-        _ => (doorman_issuer.to_owned(), user.id.to_string()),
+/// The identity a session token is minted for. Local accounts are their own provider: `idp`
+/// is doorman's `PUBLIC_URL`, `sub` the user id, and their self-typed email is never verified.
+pub fn identity_of(user: &User, doorman_issuer: &str) -> Identity {
+    let (issuer, subject, email_verified) = match (&user.issuer, &user.subject) {
+        (Some(iss), Some(sub)) => (iss.clone(), sub.clone(), user.email_verified),
+        _ => (doorman_issuer.to_owned(), user.id.to_string(), false),
     };
-    crate::session::Identity {
+    Identity {
         issuer,
         subject,
         email: user.email.clone(),
-        email_verified: user.email_verified,
+        email_verified,
         name: user.name.clone().or_else(|| user.username.clone()),
         picture: None,
         user_id: Some(user.id),
         roles: user.roles.clone(),
+    }
+}
+
+/// Why a registration did not create an account.
+#[derive(Debug)]
+pub enum RegistrationError {
+    /// A field is refused: (code, message).
+    Invalid(&'static str, &'static str),
+    /// The email is outside the sign-in allow-lists.
+    NotAllowed,
+    Taken,
+    Hashing(HashError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for RegistrationError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+/// A self-registration request, already trimmed.
+pub struct Registration<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password: String,
+}
+
+/// Creates a local account: cheap checks first (fields, allow-lists, a taken name), the
+/// expensive hash last.
+pub async fn register(
+    store: &Store,
+    hasher: &PasswordHasher,
+    lists: &AccessLists,
+    req: Registration<'_>,
+    now: u64,
+) -> Result<User, RegistrationError> {
+    validate_new_account(req.username, req.email, req.name, &req.password)
+        .map_err(|(code, message)| RegistrationError::Invalid(code, message))?;
+    if !lists.names_email(req.email) {
+        return Err(RegistrationError::NotAllowed);
+    }
+    if store.username_taken(req.username).await? {
+        return Err(RegistrationError::Taken);
+    }
+    let hash = hasher
+        .hash(req.password)
+        .await
+        .map_err(RegistrationError::Hashing)?;
+    let created = store
+        .create_local(
+            NewLocalUser {
+                username: req.username,
+                email: req.email,
+                name: req.name,
+                password_hash: &hash,
+                roles: &[],
+            },
+            now,
+        )
+        .await;
+    match created {
+        Err(StoreError::Conflict(_)) => Err(RegistrationError::Taken),
+        other => Ok(other?),
     }
 }
 
@@ -87,8 +140,11 @@ pub fn identity_of(user: &User, doorman_issuer: &str) -> crate::session::Identit
 pub enum PasswordLoginError {
     /// Unknown user or wrong password: the same answer for both.
     InvalidCredentials,
+    /// Longer than any password doorman accepts; nothing was hashed.
+    PasswordTooLong,
     /// Too many recent failures; try again after this many seconds.
     Throttled(u64),
+    Hashing(HashError),
     Store(StoreError),
 }
 
@@ -98,57 +154,91 @@ impl From<StoreError> for PasswordLoginError {
     }
 }
 
-/// Checks a username and password, with the same cost whether or not the account exists,
-/// and with failures slowed down per account and per client address.
+/// The brakes password sign-in runs through.
+pub struct PasswordCheck<'a> {
+    pub store: &'a Store,
+    pub hasher: &'a PasswordHasher,
+    pub throttle: &'a LoginThrottle,
+}
+
+/// Checks a username and password, with the same cost whether or not the account exists, and
+/// with failures slowed down per (account, client) and per client.
 pub async fn authenticate_password(
-    store: &AccountStore,
-    throttle: &LoginThrottle,
+    check: PasswordCheck<'_>,
     username: &str,
-    password: &str,
-    client: std::net::IpAddr,
+    password: String,
+    client: IpAddr,
+    now: u64,
 ) -> Result<User, PasswordLoginError> {
-    let now = crate::session::now_secs();
+    if password.len() > password::MAX_PASSWORD_BYTES {
+        return Err(PasswordLoginError::PasswordTooLong);
+    }
     // Only a well-formed username gets its own key: an attacker's 60 KiB or multi-line
     // "usernames" must not grow the throttle's memory or reach the log.
-    let account_key = if is_valid_username(username) {
-        format!("user:{}", username.to_ascii_lowercase())
+    let well_formed = is_valid_username(username);
+    let account = if well_formed {
+        username.to_ascii_lowercase()
     } else {
-        "user:(malformed)".to_owned()
+        "(malformed)".to_owned()
     };
-    let client_key = format!("ip:{client}");
-    let keys = [account_key.as_str(), client_key.as_str()];
-    throttle
+    let keys = AttemptKeys::new(&account, client);
+    check
+        .throttle
         .begin_attempt(&keys, now)
+        .await?
         .map_err(PasswordLoginError::Throttled)?;
 
-    let found = if is_valid_username(username) && password.len() <= password::MAX_PASSWORD_BYTES {
-        store.find_local(username).await?
+    let found = if well_formed {
+        check.store.find_local(username).await?
     } else {
         None
     };
-    let password = password.to_owned();
-    let verified = tokio::task::spawn_blocking(move || match found {
-        Some(creds) if password::verify(&password, &creds.password_hash) => Some(creds.user),
-        Some(_) => None,
-        None => {
-            password::verify_against_dummy(&password);
-            None
-        }
-    })
-    .await
-    .map_err(|e| StoreError::Internal(format!("password check: {e}")))?;
-
-    match verified {
+    let (user, stored) = match found {
+        Some(creds) => (Some(creds.user), Some(creds.password_hash)),
+        None => (None, None),
+    };
+    let matched = check
+        .hasher
+        .verify(password, stored)
+        .await
+        .map_err(PasswordLoginError::Hashing)?;
+    match user.filter(|_| matched) {
         Some(user) => {
-            throttle.record_success(&[account_key.as_str()]);
-            throttle.refund(&[client_key.as_str()]);
-            store.record_login(user.id).await?;
+            check.throttle.succeeded(&keys).await?;
+            check.store.record_login(user.id, now).await?;
             Ok(user)
         }
         None => {
-            // Already counted by `begin_attempt`.
-            tracing::warn!(username = %account_key, client = %client, "password sign-in failed");
+            // Already counted by `begin_attempt`. The username is not logged: people type
+            // passwords into that field.
+            tracing::info!(reason = "invalid_credentials", "password sign-in failed");
             Err(PasswordLoginError::InvalidCredentials)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_accounts_email_is_never_verified_in_its_identity() {
+        let user = User {
+            id: 7,
+            kind: "local",
+            username: Some("ada".into()),
+            email: Some("ceo@corp.example".into()),
+            email_verified: true,
+            name: None,
+            issuer: None,
+            subject: None,
+            roles: vec![],
+            created_at: 0,
+            last_login_at: None,
+        };
+        let id = identity_of(&user, "https://auth.example.com");
+        assert!(!id.email_verified);
+        assert_eq!(id.issuer, "https://auth.example.com");
+        assert_eq!(id.subject, "7");
     }
 }

@@ -1,8 +1,4 @@
-//! Password policy and argon2id hashing. Hashing is slow on purpose: callers run it off the
-//! async runtime (`spawn_blocking`).
-
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+//! Password policy: what a new password must be. Hashing is `hasher`'s job.
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Long enough for any passphrase, short enough that hashing cannot be used to burn CPU.
@@ -77,28 +73,6 @@ pub fn check_policy(username: &str, password: &str) -> Result<(), &'static str> 
     Ok(())
 }
 
-pub fn hash(password: &str) -> anyhow::Result<String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
-}
-
-pub fn verify(password: &str, stored_hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), stored_hash)
-        .is_ok()
-}
-
-/// Verifies against a hash no password matches, so an unknown username costs the same time
-/// as a wrong password and response timing does not reveal which accounts exist.
-pub fn verify_against_dummy(password: &str) {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy =
-        DUMMY.get_or_init(|| hash("doorman dummy password never matches").unwrap_or_default());
-    let _ = verify(password, dummy);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,14 +96,5 @@ mod tests {
             Err("password is too repetitive; choose another")
         );
         assert!(check_policy("ada", "correct horse battery").is_ok());
-    }
-
-    #[test]
-    fn a_hash_verifies_only_its_password() {
-        let h = hash("correct horse battery").expect("hash");
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify("correct horse battery", &h));
-        assert!(!verify("correct horse batterY", &h));
-        assert!(!verify("anything", "not a hash"));
     }
 }

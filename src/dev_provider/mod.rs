@@ -2,7 +2,8 @@
 //! `cargo run` signs a newcomer in with no credentials at all.
 //!
 //! It is on only when no provider is configured, only on loopback, and says so on every page
-//! and at start-up. It runs the same protocol a real provider does (discovery, JWKS, an
+//! and at start-up. It answers only requests addressed to `PUBLIC_URL`'s host that carry no
+//! forwarding headers, so a same-host proxy, a tunnel or a DNS-rebinding page cannot reach it. It runs the same protocol a real provider does (discovery, JWKS, an
 //! authorize page, a token endpoint that checks the client and PKCE, userinfo), so the relying
 //! party code path is exactly the production one.
 
@@ -24,8 +25,10 @@ use sha2::{Digest, Sha256};
 
 pub use signing::RsaSigner;
 
+use crate::clock::Clock;
 use crate::error::{PageError, RequestContext, request_context};
-use crate::session::now_secs;
+use crate::identity::is_plausible_email;
+use crate::random::token_id;
 
 pub const DEV_CLIENT_ID: &str = "doorman-development";
 const CODE_TTL_SECS: u64 = 120;
@@ -39,7 +42,7 @@ pub async fn signer() -> anyhow::Result<Arc<RsaSigner>> {
     if let Some(signer) = SIGNER.get() {
         return Ok(signer.clone());
     }
-    let kid = format!("dev-{}", &crate::session::new_jti()[..12]);
+    let kid = format!("dev-{}", &token_id()[..12]);
     let fresh = tokio::task::spawn_blocking(move || RsaSigner::generate(&kid)).await??;
     Ok(SIGNER.get_or_init(|| Arc::new(fresh)).clone())
 }
@@ -64,18 +67,29 @@ pub struct DevProvider {
     issuer: String,
     client_secret: String,
     redirect_uri: String,
+    /// `PUBLIC_URL`'s `host[:port]`: the only `Host` it answers.
+    authority: String,
     signer: Arc<RsaSigner>,
+    clock: Arc<dyn Clock>,
     codes: Mutex<HashMap<String, PendingCode>>,
     access_tokens: Mutex<HashMap<String, (DevUser, u64)>>,
 }
 
 impl DevProvider {
-    pub fn new(issuer: String, redirect_uri: String, signer: Arc<RsaSigner>) -> Self {
+    pub fn new(
+        issuer: String,
+        redirect_uri: String,
+        authority: String,
+        signer: Arc<RsaSigner>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             issuer,
-            client_secret: crate::session::new_jti(),
+            client_secret: token_id(),
             redirect_uri,
+            authority,
             signer,
+            clock,
             codes: Mutex::default(),
             access_tokens: Mutex::default(),
         }
@@ -92,7 +106,47 @@ impl DevProvider {
             .route("/authorize", get(authorize_page).post(authorize_decision))
             .route("/token", axum::routing::post(token))
             .route("/userinfo", get(userinfo))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                |State(dev): State<Arc<DevProvider>>,
+                 request: axum::extract::Request,
+                 next: axum::middleware::Next| async move {
+                    match dev.check_request(request.headers()) {
+                        Ok(()) => next.run(request).await,
+                        Err(refused) => refused.into_response(),
+                    }
+                },
+            ))
             .with_state(self)
+    }
+
+    /// Refuses (403 page) a request not addressed to `PUBLIC_URL`'s host, or one that came
+    /// through a proxy: the development provider signs anybody in as anybody, so only a
+    /// browser on this machine talking to it directly may use it.
+    pub fn check_request(&self, headers: &HeaderMap) -> Result<(), PageError> {
+        let forwarded = headers.keys().any(|name| {
+            let name = name.as_str();
+            name == "forwarded" || name == "x-real-ip" || name.starts_with("x-forwarded-")
+        });
+        let host_ok = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| h.eq_ignore_ascii_case(&self.authority));
+        if forwarded || !host_ok {
+            return Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                "Development sign-in refused",
+                "The built-in development provider only answers a browser on this machine that \
+                 talks to doorman directly, at the address in PUBLIC_URL. Open doorman at that \
+                 address, or configure a real provider.",
+            )
+            .reason(if forwarded {
+                "dev_provider_forwarded_request"
+            } else {
+                "dev_provider_wrong_host"
+            }));
+        }
+        Ok(())
     }
 
     fn url(&self, path: &str) -> String {
@@ -266,7 +320,7 @@ async fn authorize_decision(
     let picture = form.picture.trim();
     let problem = if name.is_empty() || name.chars().count() > 100 {
         Some("Enter a name of at most 100 characters.")
-    } else if !crate::accounts::is_plausible_email(email) {
+    } else if !is_plausible_email(email) {
         Some("Enter an email address such as ada@example.com.")
     } else if !picture.is_empty() && (!picture.starts_with("https://") || picture.len() > 1000) {
         Some("The picture must be an https:// URL, or left empty.")
@@ -279,14 +333,14 @@ async fn authorize_decision(
     let user = DevUser {
         sub: format!(
             "dev-{}",
-            &hex(&Sha256::digest(email.to_ascii_lowercase().as_bytes()))[..20]
+            &crate::random::hex(&Sha256::digest(email.to_ascii_lowercase().as_bytes()))[..20]
         ),
         name: name.to_owned(),
         email: email.to_owned(),
         picture: (!picture.is_empty()).then(|| picture.to_owned()),
     };
-    let code = crate::session::new_jti();
-    let now = now_secs();
+    let code = token_id();
+    let now = dev.clock.now();
     {
         let mut codes = dev.codes.lock().unwrap_or_else(|e| e.into_inner());
         codes.retain(|_, c| c.expires_at > now);
@@ -306,10 +360,6 @@ async fn authorize_decision(
         .append_pair("state", &valid.state)
         .append_pair("iss", &dev.issuer);
     Ok(Redirect::to(back.as_str()).into_response())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,7 +422,7 @@ async fn token(
     if req.grant_type.as_deref() != Some("authorization_code") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let now = now_secs();
+    let now = dev.clock.now();
     let pending = {
         let mut codes = dev.codes.lock().unwrap_or_else(|e| e.into_inner());
         req.code.as_deref().and_then(|c| codes.remove(c))
@@ -388,7 +438,7 @@ async fn token(
     {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     }
-    let access_token = crate::session::new_jti();
+    let access_token = token_id();
     let user = pending.user;
     let mut claims = json!({
         "iss": dev.issuer,
@@ -434,7 +484,7 @@ async fn userinfo(State(dev): State<Arc<DevProvider>>, headers: HeaderMap) -> Re
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_owned());
-    let now = now_secs();
+    let now = dev.clock.now();
     let user = token.and_then(|t| {
         let tokens = dev.access_tokens.lock().unwrap_or_else(|e| e.into_inner());
         tokens

@@ -1,12 +1,13 @@
 //! The state of one sign-in attempt, carried between `/auth/login` and `/auth/callback` in an
-//! encrypted cookie of its own, so that two tabs signing in at once never overwrite each other.
-//! Also the parsers for what comes back from the browser: the `next` path and the callback query.
+//! encrypted cookie of its own, so that two tabs signing in at once never overwrite each other
+//! (at most a few at a time: the oldest give way). Also `ReturnTo`, the only kind of `next`
+//! path a sign-in ever returns to.
 
 use axum_extra::extract::cookie::{Cookie, Key, SameSite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
-use super::AuthError;
+use super::SignInError;
 
 /// How long a sign-in attempt may take, from the click to the return.
 pub const FLOW_TTL_SECS: u64 = 600;
@@ -38,8 +39,8 @@ pub fn flow_cookie_name(state: &str, https: bool) -> String {
     format!("{prefix}{FLOW_COOKIE_PREFIX}{id}")
 }
 
-pub fn flow_cookie(flow: &FlowState, https: bool) -> Result<Cookie<'static>, AuthError> {
-    let value = serde_json::to_string(flow).map_err(|e| AuthError::Internal(e.to_string()))?;
+pub fn flow_cookie(flow: &FlowState, https: bool) -> Result<Cookie<'static>, SignInError> {
+    let value = serde_json::to_string(flow).map_err(|e| SignInError::Internal(e.to_string()))?;
     Ok(Cookie::build((flow_cookie_name(&flow.state, https), value))
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -50,10 +51,45 @@ pub fn flow_cookie(flow: &FlowState, https: bool) -> Result<Cookie<'static>, Aut
 }
 
 pub fn flow_cookie_removal(state: &str, https: bool) -> Cookie<'static> {
-    Cookie::build(flow_cookie_name(state, https))
+    removal_named(flow_cookie_name(state, https), https)
+}
+
+/// A cookie that replaces the flow cookie `name` with an empty, already-expired one.
+pub fn removal_named(name: String, https: bool) -> Cookie<'static> {
+    Cookie::build(name)
+        .http_only(true)
+        .same_site(SameSite::Lax)
         .path("/")
         .secure(https)
         .build()
+}
+
+/// At most this many sign-in attempts keep a cookie at once: every attempt's cookie rides on
+/// every request to doorman, and proxies refuse oversized `Cookie` headers.
+pub const MAX_ATTEMPTS: usize = 3;
+
+pub fn is_flow_cookie(name: &str) -> bool {
+    name.strip_prefix("__Host-")
+        .unwrap_or(name)
+        .starts_with(FLOW_COOKIE_PREFIX)
+}
+
+/// Which of the existing attempts' cookies (name, creation time if it still decrypts) to drop
+/// so that, with one more, at most [`MAX_ATTEMPTS`] remain: unreadable ones first, then the
+/// oldest.
+pub fn evictions(mut existing: Vec<(String, Option<u64>)>) -> Vec<String> {
+    let keep = MAX_ATTEMPTS - 1;
+    if existing.len() <= keep {
+        return Vec::new();
+    }
+    // Unreadable (None) sorts first, then by age.
+    existing.sort_by_key(|(_, created)| created.map_or((0, 0), |c| (1, c)));
+    let drop = existing.len() - keep;
+    existing
+        .into_iter()
+        .take(drop)
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// The key that encrypts and authenticates flow cookies (AES-256-GCM via `PrivateCookieJar`),
@@ -71,7 +107,9 @@ pub fn flow_cookie_key(session_secret: &[u8]) -> Key {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReturnTo(String);
 
-const MAX_RETURN_TO_BYTES: usize = 2048;
+/// `next` paths longer than this fall back to `/`: every attempt's cookie carries it, and the
+/// `Cookie` header must stay small.
+const MAX_RETURN_TO_BYTES: usize = 512;
 
 impl ReturnTo {
     pub fn parse(raw: Option<&str>) -> Self {
@@ -132,47 +170,6 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The parameters of `/auth/callback`, each at most once.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct CallbackParams {
-    pub code: Option<String>,
-    pub state: Option<String>,
-    pub error: Option<String>,
-    pub iss: Option<String>,
-}
-
-const MAX_STATE_BYTES: usize = 512;
-const MAX_CODE_BYTES: usize = 2048;
-
-pub fn parse_callback_query(query: Option<&str>) -> Result<CallbackParams, AuthError> {
-    let mut params = CallbackParams::default();
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        let slot = match key.as_ref() {
-            "code" => &mut params.code,
-            "state" => &mut params.state,
-            "error" => &mut params.error,
-            "iss" => &mut params.iss,
-            _ => continue,
-        };
-        if slot.is_some() {
-            return Err(AuthError::InvalidCallback("duplicate_parameter"));
-        }
-        *slot = Some(value.into_owned());
-    }
-    let printable = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
-    if let Some(state) = &params.state
-        && (state.is_empty() || state.len() > MAX_STATE_BYTES || !printable(state))
-    {
-        return Err(AuthError::InvalidCallback("malformed_state"));
-    }
-    if let Some(code) = &params.code
-        && (code.is_empty() || code.len() > MAX_CODE_BYTES || !printable(code))
-    {
-        return Err(AuthError::InvalidCallback("malformed_code"));
-    }
-    Ok(params)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,29 +205,31 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_callback_parameters_are_refused() {
-        assert_eq!(
-            parse_callback_query(Some("code=a&state=s&state=t")),
-            Err(AuthError::InvalidCallback("duplicate_parameter"))
-        );
+    fn only_the_oldest_and_unreadable_attempts_give_way() {
+        assert!(evictions(vec![("a".into(), Some(5))]).is_empty());
+        let dropped = evictions(vec![
+            ("new".into(), Some(30)),
+            ("old".into(), Some(10)),
+            ("mid".into(), Some(20)),
+        ]);
+        assert_eq!(dropped, ["old"]);
+        let dropped = evictions(vec![
+            ("new".into(), Some(30)),
+            ("junk".into(), None),
+            ("mid".into(), Some(20)),
+            ("old".into(), Some(10)),
+        ]);
+        assert_eq!(dropped, ["junk", "old"]);
+        assert!(is_flow_cookie("__Host-doorman_flow_ab"));
+        assert!(!is_flow_cookie("access_token"));
     }
 
     #[test]
-    fn callback_parameters_are_read() {
-        let p = parse_callback_query(Some(
-            "code=abc&state=xyz&iss=https%3A%2F%2Fidp&scope=openid",
-        ))
-        .expect("valid");
-        assert_eq!(p.code.as_deref(), Some("abc"));
-        assert_eq!(p.state.as_deref(), Some("xyz"));
-        assert_eq!(p.iss.as_deref(), Some("https://idp"));
-    }
-
-    #[test]
-    fn absurd_codes_are_refused() {
-        let long = format!("code={}&state=s", "a".repeat(5000));
-        assert!(parse_callback_query(Some(&long)).is_err());
-        assert!(parse_callback_query(Some("code=a%00b&state=s")).is_err());
+    fn long_return_paths_fall_back_to_the_start() {
+        let long = format!("/{}", "a".repeat(600));
+        assert_eq!(ReturnTo::parse(Some(&long)).as_str(), "/");
+        let fine = format!("/{}", "a".repeat(500));
+        assert_eq!(ReturnTo::parse(Some(&fine)).as_str(), fine);
     }
 
     #[test]

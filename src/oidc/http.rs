@@ -37,6 +37,17 @@ impl ProviderHttp {
         Ok(Self { client, timeout })
     }
 
+    /// `GET url` expecting JSON: the response (any status) with its headers and capped body.
+    pub async fn get_json(&self, url: &str) -> Result<HttpResponse, OutboundError> {
+        let request = openidconnect::http::Request::builder()
+            .uri(url)
+            .method(openidconnect::http::Method::GET)
+            .header(openidconnect::http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| OutboundError::Transport(e.to_string()))?;
+        self.execute(request).await
+    }
+
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, OutboundError> {
         let request = reqwest::Request::try_from(request)
             .map_err(|e| OutboundError::Transport(e.without_url().to_string()))?;

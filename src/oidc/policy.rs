@@ -4,55 +4,40 @@
 //! Emails count only when the provider verified them, and `hd` only from the signed ID token
 //! (never from userinfo or the request), so neither can be claimed by the user.
 
-use super::AuthError;
-use crate::session::Identity;
+use super::SignInError as AuthError;
+use crate::config::AccessLists;
+use crate::identity::Identity;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AccessPolicy {
-    /// `ALLOWED_EMAIL_DOMAINS`, lower-cased.
-    pub email_domains: Vec<String>,
-    /// `ALLOWED_EMAILS`, lower-cased.
-    pub emails: Vec<String>,
-    /// `ALLOWED_HOSTED_DOMAINS`: Google Workspace domains, from the ID token's `hd` claim.
-    pub hosted_domains: Vec<String>,
-}
-
-impl AccessPolicy {
-    pub fn is_open(&self) -> bool {
-        self.email_domains.is_empty() && self.emails.is_empty() && self.hosted_domains.is_empty()
-    }
-
-    /// `hosted_domain` is the ID token's `hd` claim, if any.
-    pub fn check(&self, identity: &Identity, hosted_domain: Option<&str>) -> Result<(), AuthError> {
-        if !self.hosted_domains.is_empty() {
-            let allowed = hosted_domain.is_some_and(|hd| {
-                self.hosted_domains
-                    .iter()
-                    .any(|d| d.eq_ignore_ascii_case(hd))
-            });
-            if !allowed {
-                return Err(AuthError::NotAllowed("hosted_domain"));
-            }
-        }
-        if self.email_domains.is_empty() && self.emails.is_empty() {
-            return Ok(());
-        }
-        let email = identity
-            .email
-            .as_deref()
-            .filter(|_| identity.email_verified)
-            .ok_or(AuthError::NotAllowed("email_unverified"))?;
-        let listed = self.emails.iter().any(|e| e.eq_ignore_ascii_case(email));
-        let domain_listed = email.rsplit_once('@').is_some_and(|(_, domain)| {
-            self.email_domains
+/// Whether the provider-vouched `identity` may sign in; `hosted_domain` is the ID token's
+/// `hd` claim, if any.
+pub fn check(
+    lists: &AccessLists,
+    identity: &Identity,
+    hosted_domain: Option<&str>,
+) -> Result<(), AuthError> {
+    if !lists.hosted_domains.is_empty() {
+        let allowed = hosted_domain.is_some_and(|hd| {
+            lists
+                .hosted_domains
                 .iter()
-                .any(|d| d.eq_ignore_ascii_case(domain))
+                .any(|d| d.eq_ignore_ascii_case(hd))
         });
-        if listed || domain_listed {
-            Ok(())
-        } else {
-            Err(AuthError::NotAllowed("email_not_allowed"))
+        if !allowed {
+            return Err(AuthError::NotAllowed("hosted_domain"));
         }
+    }
+    if lists.email_domains.is_empty() && lists.emails.is_empty() {
+        return Ok(());
+    }
+    let email = identity
+        .email
+        .as_deref()
+        .filter(|_| identity.email_verified)
+        .ok_or(AuthError::NotAllowed("email_unverified"))?;
+    if lists.names_email(email) {
+        Ok(())
+    } else {
+        Err(AuthError::NotAllowed("email_not_allowed"))
     }
 }
 
@@ -75,36 +60,39 @@ mod tests {
 
     #[test]
     fn no_lists_means_everybody() {
-        let policy = AccessPolicy::default();
+        let policy = AccessLists::default();
         assert!(policy.is_open());
         assert_eq!(
-            policy.check(&person("x@anywhere.test", false), None),
+            check(&policy, &person("x@anywhere.test", false), None),
             Ok(())
         );
     }
 
     #[test]
     fn domains_and_emails_admit_only_verified_matches() {
-        let policy = AccessPolicy {
+        let policy = AccessLists {
             email_domains: vec!["example.com".into()],
             emails: vec!["guest@partner.test".into()],
             hosted_domains: vec![],
         };
-        assert_eq!(policy.check(&person("Ada@Example.com", true), None), Ok(()));
         assert_eq!(
-            policy.check(&person("guest@partner.test", true), None),
+            check(&policy, &person("Ada@Example.com", true), None),
             Ok(())
         );
         assert_eq!(
-            policy.check(&person("ada@example.com", false), None),
+            check(&policy, &person("guest@partner.test", true), None),
+            Ok(())
+        );
+        assert_eq!(
+            check(&policy, &person("ada@example.com", false), None),
             Err(AuthError::NotAllowed("email_unverified"))
         );
         assert_eq!(
-            policy.check(&person("eve@example.com.evil.test", true), None),
+            check(&policy, &person("eve@example.com.evil.test", true), None),
             Err(AuthError::NotAllowed("email_not_allowed"))
         );
         assert_eq!(
-            policy.check(&person("eve@sub.example.com", true), None),
+            check(&policy, &person("eve@sub.example.com", true), None),
             Err(AuthError::NotAllowed("email_not_allowed")),
             "subdomains are not the domain"
         );
@@ -112,16 +100,20 @@ mod tests {
 
     #[test]
     fn hosted_domains_come_from_the_id_token_only() {
-        let policy = AccessPolicy {
+        let policy = AccessLists {
             hosted_domains: vec!["example.com".into()],
-            ..AccessPolicy::default()
+            ..AccessLists::default()
         };
         assert_eq!(
-            policy.check(&person("ada@example.com", true), Some("example.com")),
+            check(
+                &policy,
+                &person("ada@example.com", true),
+                Some("example.com")
+            ),
             Ok(())
         );
         assert_eq!(
-            policy.check(&person("ada@example.com", true), None),
+            check(&policy, &person("ada@example.com", true), None),
             Err(AuthError::NotAllowed("hosted_domain")),
             "a personal account with the right email domain is not a Workspace account"
         );

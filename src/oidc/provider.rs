@@ -1,25 +1,23 @@
-//! The identity provider as discovered: metadata, signing keys and a configured client.
+//! The identity provider as discovered: metadata, a configured client, and its signing keys.
 //!
 //! Discovery runs in the background from start-up until it succeeds, so a provider that is down
-//! when doorman starts costs a 503 on `/auth/login`, not a crash. Keys are re-fetched when a
-//! token names a `kid` we have not seen (key rotation), at most once per window.
+//! when doorman starts costs a 503 on `/auth/login`, not a crash. The issuer is compared exactly
+//! as configured (OpenID Connect Discovery §4.3): a trailing slash is part of it.
 
-use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use openidconnect::core::{
-    CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-};
+use openidconnect::core::{CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata};
 use openidconnect::{
-    ClientId, ClientSecret, DiscoveryError, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IssuerUrl, JsonWebKey, RedirectUrl,
+    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, RedirectUrl,
 };
 use url::Url;
 
-use super::AuthError;
+use super::SignInError;
 use super::http::{OutboundError, ProviderHttp};
-use crate::config::{GOOGLE_ISSUER, is_loopback_host};
+use super::keys::{self, Keys};
+use crate::clock::Clock;
+use crate::config::{Issuer, is_https_or_loopback};
 
 pub type OidcClient = CoreClient<
     EndpointSet,
@@ -30,10 +28,8 @@ pub type OidcClient = CoreClient<
     EndpointMaybeSet,
 >;
 
-/// The least time between two JWKS fetches caused by unknown key ids.
-pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// The least time between two discovery attempts caused by visitors.
-const DISCOVERY_RETRY_INTERVAL: Duration = Duration::from_secs(2);
+const DISCOVERY_RETRY_SECS: u64 = 2;
 
 /// ID token algorithms doorman will verify: asymmetric only, so neither the client secret nor a
 /// public key can ever be used as an HMAC key.
@@ -47,61 +43,60 @@ const ACCEPTABLE_ALGS: &[CoreJwsSigningAlgorithm] = &[
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
-/// One discovered provider, immutable; replaced whole when its keys change.
+/// One discovered provider, immutable.
 pub struct Provider {
     pub client: OidcClient,
     pub metadata: CoreProviderMetadata,
     pub allowed_algs: Vec<CoreJwsSigningAlgorithm>,
-    pub key_ids: HashSet<String>,
     pub has_userinfo: bool,
 }
 
-impl Provider {
-    pub fn issuer(&self) -> &IssuerUrl {
-        self.metadata.issuer()
-    }
-
-    /// Google's ID tokens may carry the legacy issuer `accounts.google.com`.
-    pub fn is_google(&self) -> bool {
-        self.issuer().as_str().trim_end_matches('/') == GOOGLE_ISSUER
-    }
-}
-
 pub struct ProviderHandle {
-    issuer: IssuerUrl,
+    issuer: Issuer,
     client_id: ClientId,
     client_secret: ClientSecret,
     redirect_uri: RedirectUrl,
     pub http: ProviderHttp,
+    clock: Arc<dyn Clock>,
     current: RwLock<Option<Arc<Provider>>>,
-    last_discovery: tokio::sync::Mutex<Option<Instant>>,
-    last_jwks_refresh: tokio::sync::Mutex<Option<Instant>>,
+    keys: RwLock<Option<Arc<Keys>>>,
+    last_discovery: tokio::sync::Mutex<Option<u64>>,
+    key_fetch: tokio::sync::Mutex<()>,
 }
 
 impl ProviderHandle {
     pub fn new(
-        issuer: &Url,
+        issuer: Issuer,
         client_id: String,
         client_secret: String,
         redirect_uri: &Url,
         http: ProviderHttp,
-    ) -> anyhow::Result<Self> {
-        // `IssuerUrl` keeps the string as written: Google's issuer has no trailing slash.
-        let issuer_text = issuer.as_str().trim_end_matches('/').to_owned();
-        Ok(Self {
-            issuer: IssuerUrl::new(issuer_text)?,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            issuer,
             client_id: ClientId::new(client_id),
             client_secret: ClientSecret::new(client_secret),
             redirect_uri: RedirectUrl::from_url(redirect_uri.clone()),
             http,
+            clock,
             current: RwLock::new(None),
+            keys: RwLock::new(None),
             last_discovery: tokio::sync::Mutex::new(None),
-            last_jwks_refresh: tokio::sync::Mutex::new(None),
-        })
+            key_fetch: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
     }
 
     pub fn client_id(&self) -> &ClientId {
         &self.client_id
+    }
+
+    pub fn client_secret(&self) -> &ClientSecret {
+        &self.client_secret
     }
 
     fn cached(&self) -> Option<Arc<Provider>> {
@@ -111,10 +106,14 @@ impl ProviderHandle {
             .clone()
     }
 
-    fn store(&self, provider: Provider) -> Arc<Provider> {
-        let provider = Arc::new(provider);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(provider.clone());
-        provider
+    fn cached_keys(&self) -> Option<Arc<Keys>> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn store_keys(&self, keys: Keys) -> Arc<Keys> {
+        let keys = Arc::new(keys);
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
+        keys
     }
 
     pub fn is_ready(&self) -> bool {
@@ -122,7 +121,7 @@ impl ProviderHandle {
     }
 
     /// The provider, discovering it now if the background task has not managed yet.
-    pub async fn get(&self) -> Result<Arc<Provider>, AuthError> {
+    pub async fn get(&self) -> Result<Arc<Provider>, SignInError> {
         if let Some(provider) = self.cached() {
             return Ok(provider);
         }
@@ -130,39 +129,37 @@ impl ProviderHandle {
         if let Some(provider) = self.cached() {
             return Ok(provider);
         }
-        if last.is_some_and(|t| t.elapsed() < DISCOVERY_RETRY_INTERVAL) {
-            return Err(AuthError::ProviderUnavailable);
+        let now = self.clock.now();
+        if last.is_some_and(|t| now < t + DISCOVERY_RETRY_SECS) {
+            return Err(SignInError::ProviderUnavailable);
         }
-        *last = Some(Instant::now());
+        *last = Some(now);
         match self.discover().await {
-            Ok(provider) => Ok(self.store(provider)),
+            Ok(provider) => Ok(provider),
             Err(reason) => {
-                tracing::warn!(%reason, issuer = %self.issuer.as_str(), "OpenID discovery failed");
-                Err(AuthError::ProviderUnavailable)
+                tracing::warn!(%reason, issuer = %self.issuer, "OpenID discovery failed");
+                Err(SignInError::ProviderUnavailable)
             }
         }
     }
 
-    /// Keeps trying discovery, backing off up to a minute, until it succeeds once.
+    /// Keeps trying discovery, backing off up to a minute, until it succeeds once; then keeps
+    /// the keys fresh as the provider's `Cache-Control` asks.
     pub fn spawn_discovery(self: Arc<Self>) {
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(200);
-            loop {
-                if self.cached().is_some() {
-                    return;
-                }
+            while self.cached().is_none() {
                 {
                     let mut last = self.last_discovery.lock().await;
-                    *last = Some(Instant::now());
+                    *last = Some(self.clock.now());
                     match self.discover().await {
-                        Ok(provider) => {
-                            self.store(provider);
-                            tracing::info!(issuer = %self.issuer.as_str(), "OpenID provider discovered");
-                            return;
+                        Ok(_) => {
+                            tracing::info!(issuer = %self.issuer, "OpenID provider discovered");
+                            break;
                         }
                         Err(reason) => tracing::warn!(
                             %reason,
-                            issuer = %self.issuer.as_str(),
+                            issuer = %self.issuer,
                             retry_in_ms = delay.as_millis() as u64,
                             "OpenID discovery failed; sign-in answers 503 until it succeeds"
                         ),
@@ -171,45 +168,76 @@ impl ProviderHandle {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(60));
             }
+            self.refresh_keys_forever().await;
         });
     }
 
-    async fn discover(&self) -> Result<Provider, String> {
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+    /// Re-fetches the keys whenever they go stale; a failure keeps the old ones and retries.
+    async fn refresh_keys_forever(&self) {
+        let mut retry = Duration::from_secs(5);
+        loop {
+            let now = self.clock.now();
+            let wait = self
+                .cached_keys()
+                .map_or(0, |k| k.fresh_until.saturating_sub(now));
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            match self.fetch_keys("max_age").await {
+                Ok(_) => retry = Duration::from_secs(5),
+                Err(err) => {
+                    tracing::warn!(error = %err, "refreshing the provider's keys failed; keeping the old ones");
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(Duration::from_secs(300));
+                }
+            }
+        }
+    }
+
+    async fn discover(&self) -> Result<Arc<Provider>, String> {
+        let url = IssuerUrl::new(self.issuer.as_str().to_owned())
+            .and_then(|i| i.join(".well-known/openid-configuration"))
+            .map_err(|_| "the issuer URL cannot be used".to_owned())?;
+        let response = self
+            .http
+            .get_json(url.as_str())
             .await
-            .map_err(describe_discovery_error)?;
-        self.check_endpoints(&metadata)?;
+            .map_err(|e| e.to_string())?;
+        if response.status() != openidconnect::http::StatusCode::OK {
+            return Err(format!("HTTP {}", response.status().as_u16()));
+        }
+        if !keys::is_json(response.headers()) {
+            return Err("the discovery document is not JSON".into());
+        }
+        let metadata: CoreProviderMetadata = serde_json::from_slice(response.body())
+            .map_err(|_| "the document is not valid provider metadata".to_owned())?;
+        if metadata.issuer().as_str() != self.issuer.as_str() {
+            return Err(format!(
+                "the document names the issuer `{}`, not `{}` (compared exactly, trailing slash included)",
+                metadata.issuer().as_str(),
+                self.issuer
+            ));
+        }
+        check_endpoints(&metadata)?;
         if metadata.token_endpoint().is_none() {
             return Err("the provider advertises no token endpoint".into());
         }
-        Ok(self.build(metadata))
-    }
-
-    /// Endpoints must be https; http only for a provider on this machine.
-    fn check_endpoints(&self, metadata: &CoreProviderMetadata) -> Result<(), String> {
-        let mut urls: Vec<&Url> = vec![
-            metadata.authorization_endpoint().url(),
-            metadata.jwks_uri().url(),
-        ];
-        urls.extend(metadata.token_endpoint().map(|u| u.url()));
-        urls.extend(metadata.userinfo_endpoint().map(|u| u.url()));
-        for url in urls {
-            let ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(url));
-            if !ok {
-                return Err(format!("endpoint {url} is not https"));
-            }
-        }
-        Ok(())
+        let keys = keys::fetch(
+            &self.http,
+            metadata.jwks_uri().url().as_str(),
+            self.clock.now(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        self.store_keys(keys);
+        let provider = Arc::new(self.build(metadata));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(provider.clone());
+        Ok(provider)
     }
 
     fn build(&self, metadata: CoreProviderMetadata) -> Provider {
         let allowed_algs = allowed_algs(&metadata);
-        let key_ids = metadata
-            .jwks()
-            .keys()
-            .iter()
-            .filter_map(|k| k.key_id().map(|id| id.as_str().to_owned()))
-            .collect();
         let has_userinfo = metadata.userinfo_endpoint().is_some();
         let client = CoreClient::from_provider_metadata(
             metadata.clone(),
@@ -221,42 +249,76 @@ impl ProviderHandle {
             client,
             metadata,
             allowed_algs,
-            key_ids,
             has_userinfo,
         }
     }
 
-    /// Called when an ID token names a key we do not have: fetch the JWKS again, unless that
-    /// was done within the last window (random `kid`s must not make us hammer the provider).
-    pub async fn refresh_keys(
+    /// The current keys, fetched first if the provider's `max-age` has run out.
+    pub async fn keys(&self, now: u64) -> Result<Arc<Keys>, SignInError> {
+        match self.cached_keys() {
+            Some(keys) if !keys.is_stale(now) => Ok(keys),
+            Some(stale) => Ok(self.fetch_keys("max_age").await.unwrap_or(stale)),
+            None => self.fetch_keys("missing").await,
+        }
+    }
+
+    /// Called when no key in `stale` verifies a token: fetch the JWKS again if the refetch
+    /// window allows (see `keys`); `None` when it does not, or another request already did.
+    pub async fn refetch_keys(
         &self,
-        stale: &Arc<Provider>,
-        kid: &str,
-    ) -> Result<Arc<Provider>, AuthError> {
-        let mut last = self.last_jwks_refresh.lock().await;
-        if let Some(current) = self.cached()
+        stale: &Arc<Keys>,
+        now: u64,
+    ) -> Result<Option<Arc<Keys>>, SignInError> {
+        let _one_at_a_time = self.key_fetch.lock().await;
+        if let Some(current) = self.cached_keys()
             && !Arc::ptr_eq(&current, stale)
-            && current.key_ids.contains(kid)
+        {
+            return Ok(Some(current));
+        }
+        if !stale.may_refetch(now) {
+            return Ok(None);
+        }
+        tracing::info!(issuer = %self.issuer, "no cached key verifies the ID token; fetching the provider's keys again");
+        self.fetch_locked("unverifiable_token").await.map(Some)
+    }
+
+    async fn fetch_keys(&self, reason: &'static str) -> Result<Arc<Keys>, SignInError> {
+        let _one_at_a_time = self.key_fetch.lock().await;
+        if let Some(current) = self.cached_keys()
+            && !current.is_stale(self.clock.now())
         {
             return Ok(current);
         }
-        if last.is_some_and(|t| t.elapsed() < JWKS_REFRESH_INTERVAL) {
-            return Ok(stale.clone());
-        }
-        *last = Some(Instant::now());
-        tracing::info!(issuer = %self.issuer.as_str(), "unknown signing key id; fetching the provider's keys again");
-        let jwks = CoreJsonWebKeySet::fetch_async(stale.metadata.jwks_uri(), &self.http)
-            .await
-            .map_err(|err| match err {
-                DiscoveryError::Request(OutboundError::Timeout) => AuthError::ProviderTimeout,
-                other => AuthError::ProviderFailed(format!(
-                    "jwks_refresh: {}",
-                    describe_discovery_error(other)
-                )),
-            })?;
-        let metadata = stale.metadata.clone().set_jwks(jwks);
-        Ok(self.store(self.build(metadata)))
+        self.fetch_locked(reason).await
     }
+
+    async fn fetch_locked(&self, reason: &'static str) -> Result<Arc<Keys>, SignInError> {
+        let provider = self.get().await?;
+        let keys = keys::fetch(
+            &self.http,
+            provider.metadata.jwks_uri().url().as_str(),
+            self.clock.now(),
+        )
+        .await?;
+        tracing::debug!(reason, "fetched the provider's keys");
+        Ok(self.store_keys(keys))
+    }
+}
+
+/// Endpoints must be https; http only for a provider on this machine.
+fn check_endpoints(metadata: &CoreProviderMetadata) -> Result<(), String> {
+    let mut urls: Vec<&Url> = vec![
+        metadata.authorization_endpoint().url(),
+        metadata.jwks_uri().url(),
+    ];
+    urls.extend(metadata.token_endpoint().map(|u| u.url()));
+    urls.extend(metadata.userinfo_endpoint().map(|u| u.url()));
+    for url in urls {
+        if !is_https_or_loopback(url) {
+            return Err(format!("endpoint {url} is not https"));
+        }
+    }
+    Ok(())
 }
 
 /// The ID token algorithms doorman verifies for this provider: the asymmetric ones it
@@ -275,14 +337,11 @@ pub fn allowed_algs(metadata: &CoreProviderMetadata) -> Vec<CoreJwsSigningAlgori
     allowed
 }
 
-fn describe_discovery_error(err: DiscoveryError<OutboundError>) -> String {
-    match err {
-        DiscoveryError::Request(e) => e.to_string(),
-        DiscoveryError::Response(status, _, _) => format!("HTTP {status}"),
-        DiscoveryError::Parse(_) => "the document is not valid provider metadata".into(),
-        DiscoveryError::Validation(msg) => msg,
-        DiscoveryError::UrlParse(_) => "the issuer URL cannot be used".into(),
-        DiscoveryError::Other(msg) => msg,
-        _ => "unexpected discovery failure".into(),
+impl From<OutboundError> for SignInError {
+    fn from(err: OutboundError) -> Self {
+        match err {
+            OutboundError::Timeout => SignInError::ProviderTimeout,
+            other => SignInError::ProviderFailed(other.to_string()),
+        }
     }
 }

@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use super::json::ApiJson;
 use crate::AppState;
-use crate::accounts::{User, is_valid_role};
 use crate::error::{ApiError, PageError, RequestContext, request_context};
+use crate::identity::is_valid_role;
 use crate::session::{Admin, RequireRole};
+use crate::store::User;
 
 const MAX_ROLES: usize = 16;
 
@@ -19,7 +20,7 @@ pub async fn list_users(
     _admin: RequireRole<Admin>,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<User>>, ApiError> {
-    Ok(Json(state.accounts.list_users().await?))
+    Ok(Json(state.store.list_users().await?))
 }
 
 fn user_id(raw: &str) -> Result<i64, ApiError> {
@@ -34,8 +35,9 @@ pub struct RolesRequest {
     roles: Vec<String>,
 }
 
-/// `PUT /api/admin/users/{id}/roles` with `{"roles":[...]}`: replaces the user's roles. They
-/// apply from the user's next token (sign-in or refresh).
+/// `PUT /api/admin/users/{id}/roles` with `{"roles":[...]}`: replaces the user's roles and ends
+/// their sessions, so the change applies to their very next request. The last admin keeps
+/// the role (409 `last_admin`).
 pub async fn set_roles(
     admin: RequireRole<Admin>,
     State(state): State<AppState>,
@@ -49,19 +51,33 @@ pub async fn set_roles(
             "roles must be at most 16 names of 1 to 32 characters from a-z, 0-9, '_' and '-'",
         ));
     }
-    let user = state.accounts.set_roles(id, req.roles).await?;
+    let (user, revoked) = state
+        .store
+        .set_roles(
+            id,
+            req.roles,
+            state.clock.now(),
+            state.session.tokens.ttl_secs() + 60,
+        )
+        .await?;
+    state.session.apply(&revoked);
     tracing::info!(admin = %admin.0.claims.sub, user_id = id, roles = ?user.roles, "roles changed");
     Ok(Json(user))
 }
 
-/// `DELETE /api/admin/users/{id}` → 204; the user's refresh tokens go too.
+/// `DELETE /api/admin/users/{id}` → 204; the user's sessions and refresh tokens end at once.
+/// The last admin cannot be deleted (409 `last_admin`).
 pub async fn delete_user(
     admin: RequireRole<Admin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = user_id(&id)?;
-    state.accounts.delete_user(id).await?;
+    let revoked = state
+        .store
+        .delete_user(id, state.clock.now(), state.session.tokens.ttl_secs() + 60)
+        .await?;
+    state.session.apply(&revoked);
     tracing::info!(admin = %admin.0.claims.sub, user_id = id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -78,7 +94,7 @@ pub async fn admin_page(
     _admin: RequireRole<Admin>,
     State(state): State<AppState>,
 ) -> Result<Response, PageError> {
-    let users = state.accounts.list_users().await?;
+    let users = state.store.list_users().await?;
     AdminPage {
         ctx: request_context(),
         users,

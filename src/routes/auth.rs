@@ -6,27 +6,77 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::PrivateCookieJar;
 use axum_extra::extract::cookie::CookieJar;
+use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::accounts::OidcSignIn;
 use crate::error::{PageError, RequestContext, request_context};
+use crate::identity::Identity;
+use crate::net::ClientIp;
+use crate::oidc::callback::{check_callback, parse_callback_query};
 use crate::oidc::flow::{
-    FlowState, ReturnTo, flow_cookie, flow_cookie_name, flow_cookie_removal, parse_callback_query,
+    FLOW_TTL_SECS, FlowState, ReturnTo, evictions, flow_cookie, flow_cookie_name,
+    flow_cookie_removal, is_flow_cookie, removal_named,
 };
-use crate::oidc::{self, AuthError};
-use crate::session::{Identity, SessionProblem, new_jti, now_secs, removal_cookie, session_cookie};
+use crate::oidc::{SignInError, sign_in};
+use crate::session::{SessionError, SessionProblem, removal_cookie, session_cookie};
+use crate::store::OidcSignIn;
 
-/// `GET /auth/login[?next=/path]`: 303 to the provider, remembering the attempt in a cookie.
+/// In development, the built-in provider's guard also covers starting and finishing a
+/// sign-in; then a per-client budget, so nobody can make doorman hammer the provider.
+fn admit(state: &AppState, headers: &HeaderMap, client: std::net::IpAddr) -> Result<(), PageError> {
+    if let Some(dev) = &state.dev {
+        dev.check_request(headers)?;
+    }
+    state
+        .limits
+        .sign_in
+        .check(client, state.clock.now())
+        .map_err(|wait| {
+            PageError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in attempts",
+                "This address started too many sign-ins in a short time. Wait a minute, then try again.",
+            )
+            .reason("sign_in_rate_limited")
+            .retry_after(wait)
+        })
+}
+
+/// `GET /auth/login[?next=/path]`: 303 to the provider, remembering the attempt in a cookie
+/// (the oldest attempts give way, so at most a few cookies exist at once).
 pub async fn start_login(
     State(state): State<AppState>,
-    jar: PrivateCookieJar,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    private: PrivateCookieJar,
+    jar: CookieJar,
     RawQuery(query): RawQuery,
-) -> Result<(PrivateCookieJar, Redirect), PageError> {
+) -> Result<(CookieJar, PrivateCookieJar, Redirect), PageError> {
+    admit(&state, &headers, client)?;
     let next = first_param(query.as_deref(), "next");
     let provider = state.oidc.provider.get().await?;
-    let (url, flow) = oidc::begin_login(&provider, ReturnTo::parse(next.as_deref()), now_secs());
-    let jar = jar.add(flow_cookie(&flow, state.https())?);
-    Ok((jar, Redirect::to(url.as_str())))
+    let (url, flow) = sign_in::begin(
+        &provider,
+        ReturnTo::parse(next.as_deref()),
+        state.clock.now(),
+    );
+    let existing = jar
+        .iter()
+        .filter(|c| is_flow_cookie(c.name()))
+        .map(|c| {
+            let created = private
+                .get(c.name())
+                .and_then(|c| serde_json::from_str::<FlowState>(c.value()).ok())
+                .map(|f| f.created_at);
+            (c.name().to_owned(), created)
+        })
+        .collect();
+    let https = state.https();
+    let jar = evictions(existing)
+        .into_iter()
+        .fold(jar, |jar, name| jar.remove(removal_named(name, https)));
+    let private = private.add(flow_cookie(&flow, https)?);
+    Ok((jar, private, Redirect::to(url.as_str())))
 }
 
 fn first_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -39,12 +89,17 @@ fn first_param(query: Option<&str>, name: &str) -> Option<String> {
 /// consumed, so an answer can be used once.
 pub async fn finish_login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     private: PrivateCookieJar,
     // Removal goes through the plain jar: a flow cookie that no longer decrypts (tampered,
     // or from before a key change) is consumed too.
     jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Response {
+    if let Err(refused) = admit(&state, &headers, client) {
+        return refused.into_response();
+    }
     let https = state.https();
     let params = match parse_callback_query(query.as_deref()) {
         Ok(params) => params,
@@ -68,43 +123,49 @@ pub async fn finish_login(
         Some(s) => jar.remove(flow_cookie_removal(s, https)),
         None => jar,
     };
-    let now = now_secs();
+    let now = state.clock.now();
     let outcome: Result<_, PageError> = async {
-        let code = oidc::check_callback(&params, flow.as_ref(), &state.oidc.issuer, now)?;
+        let code = check_callback(&params, flow.as_ref(), &state.oidc.issuer, now)?;
         let flow = flow
             .as_ref()
-            .ok_or(AuthError::InvalidCallback("missing_flow_cookie"))?;
-        if !state.oidc.used_states.first_use(&flow.state, now) {
-            return Err(AuthError::InvalidCallback("replayed_state").into());
+            .ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
+        let digest: [u8; 32] = Sha256::digest(flow.state.as_bytes()).into();
+        if !state
+            .store
+            .claim_once(digest, flow.created_at + FLOW_TTL_SECS + 1)
+            .await?
+        {
+            return Err(SignInError::InvalidCallback("replayed_state").into());
         }
-        let mut identity = oidc::finish_login(
-            &state.oidc.provider,
-            code,
-            flow,
-            &state.config.access_policy,
-        )
-        .await?;
+        let mut identity =
+            sign_in::complete(&state.oidc.provider, &state.config.access, code, flow, now).await?;
         let user = state
-            .accounts
-            .upsert_oidc(OidcSignIn {
-                issuer: &identity.issuer,
-                subject: &identity.subject,
-                email: identity.email.as_deref(),
-                email_verified: identity.email_verified,
-                name: identity.name.as_deref(),
-                make_admin: is_admin_email(&state.config.admin_emails, &identity),
-            })
+            .store
+            .upsert_oidc(
+                OidcSignIn {
+                    issuer: &identity.issuer,
+                    subject: &identity.subject,
+                    email: identity.email.as_deref(),
+                    email_verified: identity.email_verified,
+                    name: identity.name.as_deref(),
+                    admin_if_new: is_admin_email(&state.config.accounts.admin_emails, &identity),
+                },
+                now,
+            )
             .await?;
         identity.user_id = Some(user.id);
         identity.roles = user.roles;
-        let tokens = &state.session.tokens;
-        let claims = tokens.claims_for(&identity, now, new_jti());
-        let jwt = tokens
-            .mint(&claims)
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
-        tracing::info!(sub = %claims.sub, idp = %claims.idp, "signed in");
+        let minted = state
+            .session
+            .start(&identity, None)
+            .await
+            .map_err(|err| match err {
+                SessionError::Store(err) => PageError::from(err),
+                SessionError::Mint(reason) => PageError::from(SignInError::Internal(reason)),
+            })?;
+        tracing::info!(sub = %minted.claims.sub, idp = %minted.claims.idp, "signed in");
         Ok((
-            session_cookie(jwt, tokens.ttl_secs(), https),
+            session_cookie(minted.token, state.session.tokens.ttl_secs(), https),
             flow.return_to.clone(),
         ))
     }
@@ -149,7 +210,7 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    if !is_same_origin(&headers, state.config.public_url.origin()) {
+    if !is_same_origin(&headers, state.config.public_url().origin()) {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-out refused",
@@ -157,27 +218,21 @@ pub async fn logout(
         )
         .reason("logout_cross_origin"));
     }
-    let now = now_secs();
-    match state.session.authenticate(&headers, true, now) {
+    match state
+        .session
+        .authenticate(&headers, true, state.clock.now())
+    {
         Ok(user) => {
-            state
-                .session
-                .revocations
-                .revoke(&user.claims.jti, user.claims.exp, now);
+            state.session.end(&user.claims).await;
             tracing::info!(sub = %user.claims.sub, "signed out");
         }
         Err(SessionProblem::Missing | SessionProblem::Token(_)) => {}
     }
-    let mut response = (
+    Ok((
         CookieJar::new().add(removal_cookie(state.https())),
         Redirect::to("/"),
     )
-        .into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+        .into_response())
 }
 
 /// A browser always says where a POST comes from (`Origin`, `Sec-Fetch-Site`); a request that
@@ -201,11 +256,11 @@ pub fn is_same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
     }
 }
 
-impl From<AuthError> for PageError {
-    fn from(err: AuthError) -> Self {
+impl From<SignInError> for PageError {
+    fn from(err: SignInError) -> Self {
         let reason = err.to_string();
         let page = match err {
-            AuthError::InvalidCallback(_) | AuthError::InvalidGrant | AuthError::InvalidIdToken(_) => {
+            SignInError::InvalidCallback(_) | SignInError::InvalidGrant | SignInError::InvalidIdToken(_) => {
                 PageError::new(
                     StatusCode::BAD_REQUEST,
                     "Sign-in could not be completed",
@@ -214,38 +269,38 @@ impl From<AuthError> for PageError {
                 )
                 .offer_sign_in()
             }
-            AuthError::NotAllowed(_) => PageError::new(
+            SignInError::NotAllowed(_) => PageError::new(
                 StatusCode::FORBIDDEN,
                 "Not allowed to sign in",
                 "The sign-in provider confirmed who you are, but this service only admits certain \
                  accounts. Sign in with another account, or ask whoever runs it for access.",
             )
             .offer_sign_in(),
-            AuthError::Declined(_) => PageError::new(
+            SignInError::Declined(_) => PageError::new(
                 StatusCode::FORBIDDEN,
                 "Sign-in cancelled",
                 "Signing in was cancelled or declined, so you are not signed in. Nothing else changed.",
             )
             .offer_sign_in(),
-            AuthError::ProviderFailed(_) => PageError::new(
+            SignInError::ProviderFailed(_) => PageError::new(
                 StatusCode::BAD_GATEWAY,
                 "The sign-in provider failed",
                 "The sign-in provider gave an answer doorman cannot use. Please try again in a minute.",
             )
             .offer_sign_in(),
-            AuthError::ProviderUnavailable => PageError::new(
+            SignInError::ProviderUnavailable => PageError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Sign-in is unavailable",
                 "doorman cannot reach the sign-in provider right now. Please try again in a minute.",
             )
             .offer_sign_in(),
-            AuthError::ProviderTimeout => PageError::new(
+            SignInError::ProviderTimeout => PageError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "The sign-in provider timed out",
                 "The sign-in provider did not answer in time. Please try again in a minute.",
             )
             .offer_sign_in(),
-            AuthError::Internal(_) => PageError::internal(String::new()),
+            SignInError::Internal(_) => PageError::internal(String::new()),
         };
         page.reason(reason)
     }

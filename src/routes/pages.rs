@@ -6,7 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::{PageError, RequestContext, request_context};
-use crate::session::{CurrentUser, SessionClaims, now_secs};
+use crate::session::{CurrentUser, SessionClaims};
 
 /// The signed-in person as pages show them; only https pictures are shown.
 pub struct UserView {
@@ -90,14 +90,17 @@ pub async fn home(
         user: user.map(|u| UserView::from_claims(&u.claims)),
         provider_name: state.provider_name,
         ttl_minutes: state.session.tokens.ttl_secs() / 60,
-        password_sign_in: signed_out && state.accounts.has_local_accounts().await.unwrap_or_else(|err| {
+        password_sign_in: signed_out && state.store.has_local_accounts().await.unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot tell whether local accounts exist; hiding the password form");
             false
         }),
     })
 }
 
-pub async fn profile(user: CurrentUser) -> Result<Response, PageError> {
+pub async fn profile(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, PageError> {
     let exp = user.claims.exp;
     let expires_at = chrono::DateTime::from_timestamp(i64::try_from(exp).unwrap_or(i64::MAX), 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -106,7 +109,7 @@ pub async fn profile(user: CurrentUser) -> Result<Response, PageError> {
         ctx: request_context(),
         user: UserView::from_claims(&user.claims),
         expires_at,
-        expires_in_minutes: exp.saturating_sub(now_secs()).div_ceil(60),
+        expires_in_minutes: exp.saturating_sub(state.clock.now()).div_ceil(60),
     })
 }
 

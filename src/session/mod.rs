@@ -6,6 +6,7 @@
 
 mod cookie;
 mod revocation;
+mod service;
 mod token;
 
 use std::sync::Arc;
@@ -15,19 +16,23 @@ use axum::http::{HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 
 pub use cookie::{COOKIE_NAME, HOST_COOKIE_NAME, cookie_name, removal_cookie, session_cookie};
-pub use revocation::{InMemoryRevocations, RevocationStore};
-pub use token::{
-    Identity, MAX_TOKEN_BYTES, SessionClaims, SessionTokens, TokenError, new_jti, now_secs,
-};
+pub use revocation::RevocationSet;
+pub use service::{Minted, Outbox, SessionError};
+pub use token::{MAX_TOKEN_BYTES, SessionClaims, SessionTokens, TokenError};
 
+use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::store::Store;
 
 /// What the session extractors need from the application state.
 #[derive(Clone)]
 pub struct SessionState {
     pub tokens: Arc<SessionTokens>,
-    pub revocations: Arc<dyn RevocationStore>,
+    pub revocations: Arc<RevocationSet>,
     pub https: bool,
+    pub clock: Arc<dyn Clock>,
+    pub store: Store,
+    pub outbox: Arc<Outbox>,
 }
 
 /// A signed-in caller, proven by a valid, unrevoked session token.
@@ -119,7 +124,7 @@ impl SessionState {
             .tokens
             .verify(token, now)
             .map_err(SessionProblem::Token)?;
-        if self.revocations.is_revoked(&claims.jti, now) {
+        if self.revocations.is_revoked(claims.revocation_id(), now) {
             return Err(SessionProblem::Token(TokenError::Invalid));
         }
         Ok(CurrentUser {
@@ -171,8 +176,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let api = is_api(parts);
-        SessionState::from_ref(state)
-            .authenticate(&parts.headers, api, now_secs())
+        let sessions = SessionState::from_ref(state);
+        sessions
+            .authenticate(&parts.headers, api, sessions.clock.now())
             .map_err(|problem| SessionRejection {
                 problem,
                 page_return_to: (!api).then(|| {
@@ -197,8 +203,9 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(SessionState::from_ref(state)
-            .authenticate(&parts.headers, is_api(parts), now_secs())
+        let sessions = SessionState::from_ref(state);
+        Ok(sessions
+            .authenticate(&parts.headers, is_api(parts), sessions.clock.now())
             .ok())
     }
 }
@@ -215,8 +222,9 @@ impl RoleName for Admin {
     const NAME: &'static str = "admin";
 }
 
-/// A signed-in caller who holds role `R`: 403 (`insufficient_role` JSON on `/api/*`, a page
-/// elsewhere) for anybody else who is signed in.
+/// A signed-in caller who holds role `R` *now*: the role is read from the store on every
+/// request, so taking it away takes effect at once. 403 (`insufficient_role` JSON on `/api/*`,
+/// a page elsewhere) for anybody else who is signed in.
 pub struct RequireRole<R: RoleName>(pub CurrentUser, std::marker::PhantomData<R>);
 
 impl<S, R> FromRequestParts<S> for RequireRole<R>
@@ -231,10 +239,19 @@ where
         let user = <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        if user.claims.roles.iter().any(|r| r == R::NAME) {
+        let api = is_api(parts);
+        let roles = match user.claims.uid {
+            Some(uid) => SessionState::from_ref(state)
+                .store
+                .current_roles(uid)
+                .await
+                .map_err(|err| store_failure(err, api))?,
+            None => None,
+        };
+        if roles.is_some_and(|roles| roles.iter().any(|r| r == R::NAME)) {
             return Ok(Self(user, std::marker::PhantomData));
         }
-        Err(if is_api(parts) {
+        Err(if api {
             ApiError::insufficient_role(R::NAME).into_response()
         } else {
             crate::error::PageError::new(
@@ -245,6 +262,14 @@ where
             .reason("insufficient_role")
             .into_response()
         })
+    }
+}
+
+fn store_failure(err: crate::store::StoreError, api: bool) -> Response {
+    if api {
+        ApiError::from(err).into_response()
+    } else {
+        crate::error::PageError::from(err).into_response()
     }
 }
 

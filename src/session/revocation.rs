@@ -1,48 +1,92 @@
-//! Revoked session ids. Logout records the token's `jti` until the token would have expired
-//! anyway, so a copied cookie or Bearer token stops working the moment its owner signs out.
+//! Revoked sessions, in memory: the set every authenticated request consults. It is a cache
+//! of the store's `revocations` table (loaded at start, written through on every revocation),
+//! so a restart forgets nothing.
+//!
+//! Bounded and cheap: lookups are one hash probe under a read lock (none at all while the set
+//! is empty), insertions O(log n), and expired entries leave in small batches ordered by
+//! expiry, so no operation ever scans the set under a lock the hot path takes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Where revoked token ids live. The in-memory store serves one instance; a shared store
-/// (Redis, a database) can implement this to serve several.
-pub trait RevocationStore: Send + Sync + 'static {
-    /// Remembers `jti` as revoked until `expires_at` (seconds since the epoch).
-    fn revoke(&self, jti: &str, expires_at: u64, now: u64);
-    fn is_revoked(&self, jti: &str, now: u64) -> bool;
-}
+/// At most this many entries leave per write-lock hold while purging.
+const PURGE_BATCH: usize = 1024;
 
-/// Bounded by construction: entries leave when their tokens expire, and the map is swept on
-/// every insertion that finds it over its soft limit.
 #[derive(Default)]
-pub struct InMemoryRevocations {
-    entries: RwLock<HashMap<String, u64>>,
+struct Entries {
+    /// id → expires_at
+    by_id: HashMap<Box<str>, u64>,
+    /// (expires_at, id), for purging in expiry order.
+    by_expiry: BTreeSet<(u64, Box<str>)>,
 }
 
-/// Above this many entries an insertion first sweeps out the expired ones.
-const SWEEP_THRESHOLD: usize = 10_000;
+/// Ids (a session's `sid`, or a lone token's `jti`) refused until their expiry.
+#[derive(Default)]
+pub struct RevocationSet {
+    entries: RwLock<Entries>,
+    len: AtomicUsize,
+}
 
-impl RevocationStore for InMemoryRevocations {
-    fn revoke(&self, jti: &str, expires_at: u64, now: u64) {
+impl RevocationSet {
+    /// Refuses `id` until `expires_at`; a later expiry extends an existing entry.
+    pub fn revoke(&self, id: &str, expires_at: u64, now: u64) {
         if expires_at <= now {
             return;
         }
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= SWEEP_THRESHOLD {
-            entries.retain(|_, exp| *exp > now);
+        let Entries { by_id, by_expiry } = &mut *entries;
+        match by_id.get_mut(id) {
+            Some(current) if *current >= expires_at => {}
+            Some(current) => {
+                by_expiry.remove(&(*current, Box::from(id)));
+                *current = expires_at;
+                by_expiry.insert((expires_at, Box::from(id)));
+            }
+            None => {
+                by_id.insert(Box::from(id), expires_at);
+                by_expiry.insert((expires_at, Box::from(id)));
+            }
         }
-        entries.insert(jti.to_owned(), expires_at);
+        self.len.store(by_id.len(), Ordering::Release);
     }
 
-    fn is_revoked(&self, jti: &str, now: u64) -> bool {
+    pub fn is_revoked(&self, id: &str, now: u64) -> bool {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return false;
+        }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.get(jti).is_some_and(|exp| *exp > now)
+        entries.by_id.get(id).is_some_and(|exp| *exp > now)
     }
-}
 
-impl InMemoryRevocations {
+    /// Drops entries that expired by `now`, a batch per lock hold; returns how many left.
+    pub fn purge(&self, now: u64) -> usize {
+        let mut removed = 0;
+        loop {
+            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            let mut batch = 0;
+            while batch < PURGE_BATCH {
+                let Some((exp, _)) = entries.by_expiry.first() else {
+                    break;
+                };
+                if *exp > now {
+                    break;
+                }
+                if let Some((_, id)) = entries.by_expiry.pop_first() {
+                    entries.by_id.remove(&id);
+                }
+                batch += 1;
+            }
+            self.len.store(entries.by_id.len(), Ordering::Release);
+            removed += batch;
+            if batch < PURGE_BATCH {
+                return removed;
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.len.load(Ordering::Acquire)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -55,28 +99,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_revoked_id_is_refused_until_its_token_expires() {
-        let store = InMemoryRevocations::default();
-        store.revoke("abc", 1_000, 500);
-        assert!(store.is_revoked("abc", 999));
-        assert!(!store.is_revoked("abc", 1_000));
-        assert!(!store.is_revoked("other", 600));
+    fn a_revoked_id_is_refused_until_its_expiry() {
+        let set = RevocationSet::default();
+        set.revoke("abc", 1_000, 500);
+        assert!(set.is_revoked("abc", 999));
+        assert!(!set.is_revoked("abc", 1_000));
+        assert!(!set.is_revoked("other", 600));
     }
 
     #[test]
-    fn expired_entries_are_swept_so_the_store_stays_bounded() {
-        let store = InMemoryRevocations::default();
-        for i in 0..SWEEP_THRESHOLD {
-            store.revoke(&format!("old-{i}"), 100, 0);
+    fn expired_entries_are_purged_in_expiry_order_and_only_those() {
+        let set = RevocationSet::default();
+        for i in 0..3000u64 {
+            set.revoke(&format!("old-{i}"), 100 + i % 10, 0);
         }
-        store.revoke("new", 10_000, 200);
-        assert_eq!(store.len(), 1);
+        set.revoke("new", 10_000, 0);
+        assert_eq!(set.purge(50), 0);
+        assert_eq!(set.purge(200), 3000, "several batches");
+        assert_eq!(set.len(), 1);
+        assert!(set.is_revoked("new", 200));
     }
 
     #[test]
-    fn already_expired_tokens_are_not_stored() {
-        let store = InMemoryRevocations::default();
-        store.revoke("gone", 100, 100);
-        assert!(store.is_empty());
+    fn a_later_expiry_extends_and_an_earlier_one_does_not_shorten() {
+        let set = RevocationSet::default();
+        set.revoke("a", 100, 0);
+        set.revoke("a", 200, 0);
+        set.revoke("a", 150, 0);
+        assert!(set.is_revoked("a", 199));
+        assert_eq!(set.purge(150), 0);
+        assert_eq!(set.purge(200), 1);
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn already_expired_ids_are_not_stored() {
+        let set = RevocationSet::default();
+        set.revoke("gone", 100, 100);
+        assert!(set.is_empty());
     }
 }

@@ -4,7 +4,8 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::SessionConfig;
+use crate::identity::Identity;
 
 /// Tokens longer than this are refused before any parsing; a real one is well under 2 KiB and
 /// the whole `Set-Cookie` must stay below the 4096 bytes browsers keep.
@@ -17,20 +18,6 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_EMAIL_CHARS: usize = 254;
 const MAX_PICTURE_CHARS: usize = 1024;
 const MAX_SUBJECT_CHARS: usize = 255;
-
-/// Who signed in, as established by the identity provider.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub name: Option<String>,
-    pub picture: Option<String>,
-    /// doorman's own user id, when the accounts store knows the person.
-    pub user_id: Option<i64>,
-    pub roles: Vec<String>,
-}
 
 /// The claims doorman puts in its session token; also what `/api/user` shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +48,18 @@ pub struct SessionClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
     pub jti: String,
+    /// The session this token belongs to: every token of one sign-in (and, for API clients,
+    /// its refresh tokens) shares it, and revoking it ends them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl SessionClaims {
+    /// What a revocation of this token is recorded under: its session, or (for a token
+    /// minted without one) the token itself.
+    pub fn revocation_id(&self) -> &str {
+        self.sid.as_deref().unwrap_or(&self.jti)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -85,26 +84,28 @@ pub struct SessionTokens {
 }
 
 impl SessionTokens {
-    pub fn new(config: &Config) -> Self {
-        let issuer = config.public_url.origin().to_owned();
+    /// Tokens issued by (and for) `issuer`, doorman's `PUBLIC_URL` origin.
+    pub fn new(session: &SessionConfig, issuer: &str) -> Self {
+        let issuer = issuer.to_owned();
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
         validation.set_issuer(&[&issuer]);
         validation.set_audience(&[&issuer]);
+        // jsonwebtoken enforces exp, iss, aud and sub from this list; `iat` and `jti` are
+        // required because `SessionClaims` has them as non-optional fields.
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub", "jti"]);
         // Time is checked below against the caller's clock, with no leeway: we minted it.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         Self {
-            encoding: EncodingKey::from_secret(config.session_secret.expose()),
-            current: DecodingKey::from_secret(config.session_secret.expose()),
-            previous: config
-                .previous_session_secret
+            encoding: EncodingKey::from_secret(session.secret.expose()),
+            current: DecodingKey::from_secret(session.secret.expose()),
+            previous: session
+                .previous
                 .as_ref()
                 .map(|s| DecodingKey::from_secret(s.expose())),
             validation,
             issuer,
-            ttl_secs: config.session_ttl.as_secs(),
+            ttl_secs: session.ttl.as_secs(),
         }
     }
 
@@ -114,7 +115,13 @@ impl SessionTokens {
 
     /// Claims for a new session of `identity` starting at `now` (seconds since the epoch).
     /// Provider-supplied strings are bounded so the cookie always fits.
-    pub fn claims_for(&self, identity: &Identity, now: u64, jti: String) -> SessionClaims {
+    pub fn claims_for(
+        &self,
+        identity: &Identity,
+        now: u64,
+        jti: String,
+        sid: Option<String>,
+    ) -> SessionClaims {
         let mut claims = SessionClaims {
             iss: self.issuer.clone(),
             aud: self.issuer.clone(),
@@ -139,6 +146,7 @@ impl SessionTokens {
             exp: now + self.ttl_secs,
             nbf: None,
             jti,
+            sid,
         };
         // Per-claim limits count characters, but what must fit is the encoded token: four-byte
         // characters and JSON escapes can still push it past MAX_TOKEN_BYTES, which `verify`
@@ -182,6 +190,11 @@ impl SessionTokens {
         if claims.iat > now + IAT_SKEW_SECS || claims.nbf.is_some_and(|nbf| nbf > now) {
             return Err(TokenError::Invalid);
         }
+        // We never mint a token that lives longer than the session lifetime; one that does
+        // was made with a leaked key, so it is refused however well it is signed.
+        if claims.exp.saturating_sub(claims.iat) > self.ttl_secs + IAT_SKEW_SECS {
+            return Err(TokenError::Invalid);
+        }
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
@@ -193,26 +206,11 @@ fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// A fresh token id: 128 random bits, hex.
-pub fn new_jti() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::random::token_id;
 
     const NOW: u64 = 1_800_000_000;
 
@@ -224,29 +222,20 @@ mod tests {
         let cfg =
             Config::from_lookup(|n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
                 .expect("valid config");
-        SessionTokens::new(&cfg)
+        SessionTokens::new(&cfg.session, cfg.public_url().origin())
     }
 
     const SECRET_A: &str = "a-first-long-secret-0123456789-abcdefghijklmnop";
     const SECRET_B: &str = "b-second-long-secret-9876543210-zyxwvutsrqponml";
 
     fn identity() -> Identity {
-        Identity {
-            issuer: "https://accounts.google.com".into(),
-            subject: "1234567890".into(),
-            email: Some("ada@example.com".into()),
-            email_verified: true,
-            name: Some("Ada Lovelace".into()),
-            picture: Some("https://lh3.googleusercontent.com/a/x=s96-c".into()),
-            user_id: Some(7),
-            roles: vec!["admin".into()],
-        }
+        Identity::example()
     }
 
     #[test]
     fn a_minted_token_verifies_with_sixty_minutes_of_life() {
         let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
-        let claims = t.claims_for(&identity(), NOW, new_jti());
+        let claims = t.claims_for(&identity(), NOW, token_id(), None);
         let jwt = t.mint(&claims).expect("mint");
         let back = t.verify(&jwt, NOW + 10).expect("valid");
         assert_eq!(back, claims);
@@ -258,7 +247,7 @@ mod tests {
     fn expiry_is_reported_only_for_a_genuine_token() {
         let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
         let jwt = t
-            .mint(&t.claims_for(&identity(), NOW, new_jti()))
+            .mint(&t.claims_for(&identity(), NOW, token_id(), None))
             .expect("mint");
         assert_eq!(t.verify(&jwt, NOW + 3600), Err(TokenError::Expired));
 
@@ -270,7 +259,7 @@ mod tests {
     fn the_previous_secret_still_verifies_but_never_signs() {
         let old = tokens(&[("SESSION_SECRET", SECRET_A)]);
         let jwt = old
-            .mint(&old.claims_for(&identity(), NOW, new_jti()))
+            .mint(&old.claims_for(&identity(), NOW, token_id(), None))
             .expect("mint");
         let rotated = tokens(&[
             ("SESSION_SECRET", SECRET_B),
@@ -278,7 +267,7 @@ mod tests {
         ]);
         assert!(rotated.verify(&jwt, NOW).is_ok());
         let fresh = rotated
-            .mint(&rotated.claims_for(&identity(), NOW, new_jti()))
+            .mint(&rotated.claims_for(&identity(), NOW, token_id(), None))
             .expect("mint");
         assert_eq!(old.verify(&fresh, NOW), Err(TokenError::Invalid));
     }
@@ -286,7 +275,7 @@ mod tests {
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
         let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
-        let claims = t.claims_for(&identity(), NOW, new_jti());
+        let claims = t.claims_for(&identity(), NOW, token_id(), None);
         let payload = serde_json::to_vec(&claims).expect("json");
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -302,12 +291,12 @@ mod tests {
     #[test]
     fn tokens_from_the_future_or_not_yet_valid_are_refused() {
         let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
-        let early = t.claims_for(&identity(), NOW + 600, new_jti());
+        let early = t.claims_for(&identity(), NOW + 600, token_id(), None);
         assert_eq!(
             t.verify(&t.mint(&early).expect("mint"), NOW),
             Err(TokenError::Invalid)
         );
-        let mut nbf = t.claims_for(&identity(), NOW, new_jti());
+        let mut nbf = t.claims_for(&identity(), NOW, token_id(), None);
         nbf.nbf = Some(NOW + 300);
         assert_eq!(
             t.verify(&t.mint(&nbf).expect("mint"), NOW),
@@ -321,9 +310,51 @@ mod tests {
         let mut id = identity();
         id.name = Some("x".repeat(5000));
         id.picture = Some(format!("https://example.com/{}", "p".repeat(5000)));
-        let claims = t.claims_for(&id, NOW, new_jti());
+        let claims = t.claims_for(&id, NOW, token_id(), None);
         assert_eq!(claims.name.as_deref().map(str::len), Some(MAX_NAME_CHARS));
         assert_eq!(claims.picture, None);
         assert!(t.mint(&claims).expect("mint").len() < MAX_TOKEN_BYTES);
+    }
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn a_well_signed_token_that_lives_longer_than_a_session_is_refused() {
+        let cfg = Config::from_lookup(|_| None).expect("defaults");
+        let t = SessionTokens::new(&cfg.session, cfg.public_url().origin());
+        let now = 1_800_000_000;
+        let mut claims = t.claims_for(&Identity::example(), now, "j".into(), None);
+        claims.exp = now + 100 * 365 * 86400;
+        let jwt = t.mint(&claims).expect("mint");
+        assert_eq!(t.verify(&jwt, now), Err(TokenError::Invalid));
+        claims.exp = now + t.ttl_secs() + 60;
+        assert!(
+            t.verify(&t.mint(&claims).expect("mint"), now).is_ok(),
+            "skew allowed"
+        );
+        claims.exp = now + t.ttl_secs() + 61;
+        assert_eq!(
+            t.verify(&t.mint(&claims).expect("mint"), now),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn the_revocation_id_is_the_session_when_there_is_one() {
+        let cfg = Config::from_lookup(|_| None).expect("defaults");
+        let t = SessionTokens::new(&cfg.session, cfg.public_url().origin());
+        let lone = t.claims_for(&Identity::example(), 1, "jti-1".into(), None);
+        assert_eq!(lone.revocation_id(), "jti-1");
+        let in_session = t.claims_for(
+            &Identity::example(),
+            1,
+            "jti-2".into(),
+            Some("sid-9".into()),
+        );
+        assert_eq!(in_session.revocation_id(), "sid-9");
     }
 }

@@ -2,17 +2,26 @@
 //! scheme. The openidconnect crate cannot even parse such a token (its `iss` must be a URL), so
 //! for Google, and for that exact value only, this module verifies the token itself with the
 //! same checks as the main path: RS256 against the discovered keys, `iss`, `aud` (no untrusted
-//! extra audience), `azp`, `exp` with leeway, `iat` recent, `nbf`, `sub`, and the nonce.
+//! extra audience), `exp` with leeway, `iat` recent and the nonce here; `azp`, `nbf`, `sub`
+//! and the identity in `id_token`, which both paths share, like the key re-fetch.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use openidconnect::core::CoreJsonWebKeySet;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{
-    AuthError, CLOCK_SKEW_SECS, GOOGLE_LEGACY_ISSUER, MAX_ID_TOKEN_AGE_SECS, jose_segment,
-};
-use crate::session::Identity;
+use super::SignInError;
+use super::id_token::{CLOCK_SKEW_SECS, Failure, MAX_ID_TOKEN_AGE_SECS, jose_segment};
+use crate::config::Issuer;
+
+/// The scheme-less issuer Google's ID tokens may carry.
+pub const GOOGLE_LEGACY_ISSUER: &str = "accounts.google.com";
+
+/// Whether an ID token's `iss` names the configured issuer: exactly, except that Google's
+/// tokens may also carry the legacy `accounts.google.com`, and only Google's.
+pub fn issuer_matches(configured: &Issuer, claimed: &str) -> bool {
+    claimed == configured.as_str() || (configured.is_google() && claimed == GOOGLE_LEGACY_ISSUER)
+}
 
 /// Whether `raw_id_token` is one this module should verify: unverified, only to choose the path.
 pub fn applies_to(raw_id_token: &str) -> bool {
@@ -20,60 +29,69 @@ pub fn applies_to(raw_id_token: &str) -> bool {
         .is_ok_and(|claims| claims.get("iss").and_then(Value::as_str) == Some(GOOGLE_LEGACY_ISSUER))
 }
 
-fn invalid(reason: &str) -> AuthError {
-    AuthError::InvalidIdToken(format!("legacy_google_{reason}"))
+fn invalid(reason: &str) -> Failure {
+    Failure::Invalid(SignInError::InvalidIdToken(format!(
+        "legacy_google_{reason}"
+    )))
 }
 
-/// The RSA key the header names, or the only RSA key when it names none.
-fn signing_key(jwks: &CoreJsonWebKeySet, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
-    let keys = serde_json::to_value(jwks).map_err(|_| invalid("jwks"))?;
-    let rsa_keys: Vec<&Value> = keys["keys"]
-        .as_array()
-        .map(|ks| ks.iter().filter(|k| k["kty"] == "RSA").collect())
-        .unwrap_or_default();
-    let key = match kid {
-        Some(kid) => rsa_keys.into_iter().find(|k| k["kid"] == kid),
-        None if rsa_keys.len() == 1 => rsa_keys.into_iter().next(),
-        None => None,
-    }
-    .ok_or_else(|| invalid("unknown_kid"))?;
-    let (Some(n), Some(e)) = (key["n"].as_str(), key["e"].as_str()) else {
-        return Err(invalid("jwk"));
+/// The RSA keys that may have signed the token: the one its `kid` names, or all of them.
+fn candidate_keys(jwks: &CoreJsonWebKeySet, kid: Option<&str>) -> Vec<DecodingKey> {
+    let Ok(keys) = serde_json::to_value(jwks) else {
+        return Vec::new();
     };
-    DecodingKey::from_rsa_components(n, e).map_err(|_| invalid("jwk"))
+    keys["keys"]
+        .as_array()
+        .map(|ks| {
+            ks.iter()
+                .filter(|k| k["kty"] == "RSA")
+                .filter(|k| kid.is_none_or(|kid| k["kid"] == kid))
+                .filter_map(|k| {
+                    DecodingKey::from_rsa_components(k["n"].as_str()?, k["e"].as_str()?).ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-/// Verifies a legacy-issuer Google ID token at `now` and returns its claims.
-pub fn verify(
+/// Verifies a legacy-issuer Google ID token at `now` and returns its claims; the header's
+/// dangerous members were refused by the caller.
+pub(super) fn verify(
     raw_id_token: &str,
     jwks: &CoreJsonWebKeySet,
+    kid: Option<&str>,
     client_id: &str,
     nonce: &str,
-    now: i64,
-) -> Result<Map<String, Value>, AuthError> {
-    let header = jose_segment(raw_id_token, 0)?;
-    if ["jku", "x5u", "jwk", "crit"]
-        .iter()
-        .any(|h| header.contains_key(*h))
-    {
-        return Err(invalid("header"));
-    }
+    now: u64,
+) -> Result<Map<String, Value>, Failure> {
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let header = jose_segment(raw_id_token, 0).map_err(Failure::Invalid)?;
     if header.get("alg").and_then(Value::as_str) != Some("RS256") {
         return Err(invalid("alg"));
     }
-    let key = signing_key(jwks, header.get("kid").and_then(Value::as_str))?;
-
     let mut validation = Validation::new(Algorithm::RS256);
-    validation.algorithms = vec![Algorithm::RS256];
     validation.set_issuer(&[GOOGLE_LEGACY_ISSUER]);
     validation.set_audience(&[client_id]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     // Time is checked below against the caller's clock, like everything else here.
     validation.validate_exp = false;
     validation.validate_nbf = false;
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(raw_id_token, &key, &validation)
-        .map_err(|_| invalid("signature_or_claims"))?
-        .claims;
+    let candidates = candidate_keys(jwks, kid);
+    if candidates.is_empty() {
+        return Err(Failure::Keys("unknown_kid"));
+    }
+    let mut claims = None;
+    for key in &candidates {
+        match jsonwebtoken::decode::<Map<String, Value>>(raw_id_token, key, &validation) {
+            Ok(data) => {
+                claims = Some(data.claims);
+                break;
+            }
+            Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => continue,
+            Err(_) => return Err(invalid("claims")),
+        }
+    }
+    let claims = claims.ok_or(Failure::Keys("signature"))?;
 
     // jsonwebtoken accepts any audience list that contains ours; untrusted extras are refused.
     if let Some(audiences) = claims.get("aud").and_then(Value::as_array)
@@ -81,24 +99,12 @@ pub fn verify(
     {
         return Err(invalid("aud"));
     }
-    if claims
-        .get("azp")
-        .is_some_and(|azp| azp.as_str() != Some(client_id))
-    {
-        return Err(invalid("azp"));
-    }
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or_else(|| invalid("exp"))?;
     if exp + CLOCK_SKEW_SECS <= now {
         return Err(invalid("exp"));
-    }
-    if claims
-        .get("nbf")
-        .is_some_and(|nbf| nbf.as_i64().is_none_or(|nbf| nbf > now + CLOCK_SKEW_SECS))
-    {
-        return Err(invalid("nbf"));
     }
     let iat = claims
         .get("iat")
@@ -115,30 +121,7 @@ pub fn verify(
     if received != Some(sent) {
         return Err(invalid("nonce"));
     }
-    let subject = claims.get("sub").and_then(Value::as_str).unwrap_or("");
-    if subject.is_empty() || subject.len() > 255 {
-        return Err(invalid("sub"));
-    }
     Ok(claims)
-}
-
-/// The person the verified claims describe; `issuer` is the configured (https) issuer, so a
-/// user is the same user whichever form of the issuer Google used.
-pub fn identity(claims: &Map<String, Value>, issuer: &str) -> Identity {
-    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-    Identity {
-        issuer: issuer.to_owned(),
-        subject: text("sub").unwrap_or_default(),
-        email: text("email"),
-        email_verified: claims
-            .get("email_verified")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        name: text("name"),
-        picture: text("picture"),
-        user_id: None,
-        roles: Vec::new(),
-    }
 }
 
 #[cfg(test)]
@@ -168,16 +151,24 @@ mod tests {
         })
     }
 
-    fn check(token: &str) -> Result<Map<String, Value>, AuthError> {
-        verify(token, &jwks(), CLIENT, "n-1", NOW)
+    /// The whole legacy path as `id_token::verify` runs it, minus the key cache.
+    fn check(token: &str) -> Result<crate::identity::Identity, SignInError> {
+        let header = super::super::id_token::checked_header(token)?;
+        let kid = header.get("kid").and_then(Value::as_str);
+        let now = u64::try_from(NOW).expect("positive");
+        let claims = verify(token, &jwks(), kid, CLIENT, "n-1", now).map_err(|f| match f {
+            Failure::Invalid(e) => e,
+            Failure::Keys(code) => SignInError::InvalidIdToken(code.into()),
+        })?;
+        super::super::id_token::finish(&claims, "https://accounts.google.com", CLIENT, now)
+            .map(|v| v.identity)
     }
 
     #[test]
     fn a_genuine_legacy_token_is_accepted_and_keyed_to_the_https_issuer() {
         let token = signer().sign(&claims());
         assert!(applies_to(&token));
-        let verified = check(&token).expect("valid");
-        let person = identity(&verified, "https://accounts.google.com");
+        let person = check(&token).expect("valid");
         assert_eq!(person.issuer, "https://accounts.google.com");
         assert_eq!(person.subject, "110169484474386276334");
         assert!(person.email_verified);
@@ -229,10 +220,27 @@ mod tests {
         assert!(check(&hs).is_err(), "HS256");
         let unknown = signer().sign_with_header(&json!({"alg": "RS256", "kid": "nope"}), &claims());
         assert!(check(&unknown).is_err(), "unknown kid");
+        let no_kid = signer().sign_with_header(&json!({"alg": "RS256"}), &claims());
+        assert!(check(&no_kid).is_ok(), "no kid: every key is a candidate");
         let jku = signer().sign_with_header(
             &json!({"alg": "RS256", "kid": "google-1", "jku": "https://evil.example/keys"}),
             &claims(),
         );
         assert!(check(&jku).is_err(), "jku header");
+    }
+}
+
+#[cfg(test)]
+mod issuer_tests {
+    use super::*;
+
+    #[test]
+    fn only_googles_issuer_also_accepts_the_legacy_form() {
+        let google = Issuer::parse("https://accounts.google.com").expect("valid");
+        let other = Issuer::parse("https://idp.example").expect("valid");
+        assert!(issuer_matches(&google, "accounts.google.com"));
+        assert!(issuer_matches(&google, "https://accounts.google.com"));
+        assert!(!issuer_matches(&other, "accounts.google.com"));
+        assert!(!issuer_matches(&other, "https://idp.example/"));
     }
 }

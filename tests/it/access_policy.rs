@@ -1,12 +1,10 @@
 //! Who may sign in through the provider: the optional allow-lists, end to end through the
 //! development provider (which vouches for the email it is given, as verified).
 
-mod support;
-
-use support::{Jar, location, set_cookies, spawn_app_with};
+use crate::support::{Jar, location, set_cookies, spawn_app_with};
 
 /// Runs a sign-in as `email` and returns the callback's response.
-async fn sign_in_as(app: &support::TestApp, email: &str) -> reqwest::Response {
+async fn sign_in_as(app: &crate::support::TestApp, email: &str) -> reqwest::Response {
     let (authorize, jar) = app.start_login(None).await;
     let callback = app
         .dev_provider_approves(&authorize, "Someone", email)

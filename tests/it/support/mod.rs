@@ -5,12 +5,16 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod accounts;
 pub mod test_provider;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use doorman::clock::{Clock, FakeClock};
 use doorman::config::Config;
+use doorman::{App, AppState, Deps};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 pub const STRONG_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
@@ -22,6 +26,10 @@ pub struct TestApp {
     pub public_url: String,
     /// No redirects followed, no cookie store: tests see every hop.
     pub client: reqwest::Client,
+    /// doorman's clock: tests move time forward instead of sleeping.
+    pub clock: FakeClock,
+    /// The running application, for what HTTP cannot reach (a maintenance round).
+    pub state: AppState,
 }
 
 /// The app with no provider configured: the built-in development provider.
@@ -59,14 +67,37 @@ async fn spawn_app_public(
     }
     let public_url = map["PUBLIC_URL"].trim_end_matches('/').to_owned();
     let config = Config::from_lookup(|name| map.get(name).cloned()).expect("test config is valid");
+    let clock = FakeClock::new();
+    let server = config.server.clone();
+    let state: AppState = App::new(
+        config,
+        Deps {
+            clock: Arc::new(clock.clone()),
+        },
+    )
+    .await
+    .expect("the app starts")
+    .into();
+    state.0.spawn_background();
+    let router = doorman::build_router(state.clone());
     tokio::spawn(async move {
-        doorman::serve(listener, config).await.expect("server runs");
+        doorman::server::serve(
+            listener,
+            router,
+            &server,
+            std::future::pending(),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .expect("server runs");
     });
     TestApp {
         addr,
         base,
         public_url,
         client: client(),
+        clock,
+        state,
     }
 }
 
@@ -79,7 +110,7 @@ pub fn temp_database() -> String {
     dir.join(format!(
         "{}-{n}-{}.db",
         std::process::id(),
-        doorman::session::new_jti()
+        doorman::random::token_id()
     ))
     .to_string_lossy()
     .into_owned()
@@ -264,8 +295,31 @@ pub fn config(vars: &[(&str, &str)]) -> Config {
 
 /// A token minter/verifier for an app whose public URL is `public_url`, keyed with `secret`.
 pub fn session_tokens(public_url: &str, secret: &str) -> doorman::session::SessionTokens {
-    doorman::session::SessionTokens::new(&config(&[
-        ("PUBLIC_URL", public_url),
-        ("SESSION_SECRET", secret),
-    ]))
+    let config = config(&[("PUBLIC_URL", public_url), ("SESSION_SECRET", secret)]);
+    doorman::session::SessionTokens::new(&config.session, config.public_url().origin())
+}
+
+impl TestApp {
+    /// doorman's current time.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// A valid session token for user `uid` (or nobody) with `roles`, minted by the app's own
+    /// token service; no sign-in, no session row.
+    pub fn session_for(&self, uid: Option<i64>, roles: &[&str]) -> String {
+        let identity = doorman::identity::Identity {
+            issuer: self.public_url.clone(),
+            subject: uid.map_or_else(|| "operator".to_owned(), |id| id.to_string()),
+            email: None,
+            email_verified: false,
+            name: Some("Operator".into()),
+            picture: None,
+            user_id: uid,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        let tokens = &self.state.session.tokens;
+        let claims = tokens.claims_for(&identity, self.now(), doorman::random::token_id(), None);
+        tokens.mint(&claims).expect("mint a session token")
+    }
 }

@@ -2,20 +2,17 @@
 //! oversized and SQL-looking requests; concurrent registrations; a locked and a read-only
 //! store; response timing for unknown users; and the brakes on password guessing.
 
-mod accounts_support;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use accounts_support::*;
+use crate::support::accounts::*;
+use crate::support::{Jar, STRONG_SECRET, TestApp, temp_database};
 use serde_json::json;
-use support::{Jar, STRONG_SECRET, spawn_app, spawn_app_with, temp_database};
 
 // ---------- malformed requests ----------
 
 #[tokio::test]
 async fn every_json_endpoint_refuses_the_wrong_content_type_with_415() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     let body = registration("ada_l").to_string();
     for path in ["/api/register", "/api/login", "/api/token/refresh"] {
         for content_type in [
@@ -53,7 +50,7 @@ async fn every_json_endpoint_refuses_the_wrong_content_type_with_415() {
 
 #[tokio::test]
 async fn malformed_json_is_400_invalid_json_everywhere() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     for path in ["/api/register", "/api/login", "/api/token/refresh"] {
         for body in ["", "{", "{\"", "{,}", "not json at all", "[", "\u{feff}{}"] {
             let (status, error) =
@@ -76,7 +73,7 @@ async fn malformed_json_is_400_invalid_json_everywhere() {
 
 #[tokio::test]
 async fn unknown_missing_and_mistyped_fields_are_400_naming_the_field() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     let mut with_extra = registration("ada_l");
     with_extra["roles"] = json!(["admin"]);
     let mut mistyped = registration("ada_l");
@@ -116,7 +113,7 @@ async fn unknown_missing_and_mistyped_fields_are_400_naming_the_field() {
 
 #[tokio::test]
 async fn bodies_over_64_kib_are_413_with_a_json_message() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     let mut huge = registration("ada_l");
     huge["name"] = json!("x".repeat(70 * 1024));
     let huge = huge.to_string();
@@ -155,7 +152,7 @@ async fn bodies_over_64_kib_are_413_with_a_json_message() {
 
 #[tokio::test]
 async fn sql_looking_strings_are_refused_or_stored_verbatim_never_executed() {
-    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
     let admin = admin_token(&app, "boss@example.com").await;
 
     let mut injection = registration("bobby");
@@ -220,7 +217,7 @@ async fn sql_looking_strings_are_refused_or_stored_verbatim_never_executed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_registrations_of_one_username_give_exactly_one_201() {
-    let app = std::sync::Arc::new(spawn_app().await);
+    let app = std::sync::Arc::new(spawn_accounts_app(&[]).await);
 
     let attempts: Vec<_> = (0..20)
         .map(|i| {
@@ -254,7 +251,7 @@ async fn twenty_concurrent_registrations_of_one_username_give_exactly_one_201() 
     let winner = &created[0];
     let tokens = login(&app, "racer").await;
     assert_eq!(
-        support::jwt_payload(access_token(&tokens))["uid"],
+        crate::support::jwt_payload(access_token(&tokens))["uid"],
         winner["id"]
     );
 }
@@ -280,7 +277,7 @@ impl ExclusiveLock {
 #[tokio::test]
 async fn a_locked_store_answers_503_within_seconds_and_loses_nothing() {
     let database = temp_database();
-    let app = spawn_app_with(&[
+    let app = spawn_accounts_app(&[
         ("DATABASE_URL", &database),
         ("ADMIN_EMAILS", "boss@example.com"),
     ])
@@ -340,14 +337,22 @@ async fn a_locked_store_answers_503_within_seconds_and_loses_nothing() {
 }
 
 #[tokio::test]
-async fn a_read_only_store_refuses_writes_with_503_and_keeps_serving_reads() {
+async fn a_read_only_store_refuses_writes_and_password_checks_with_503_and_keeps_serving_reads() {
     let database = temp_database();
-    let writer = spawn_app_with(&[("DATABASE_URL", &database)]).await;
+    let writer = spawn_accounts_app(&[
+        ("DATABASE_URL", &database),
+        ("ADMIN_EMAILS", "boss@example.com"),
+    ])
+    .await;
     register(&writer, "ada_l").await;
     let tokens = login(&writer, "ada_l").await;
+    let boss = admin_token(&writer, "boss@example.com").await;
+    let boss_id = crate::support::jwt_payload(&boss)["uid"]
+        .as_i64()
+        .expect("uid");
 
     let read_only_url = format!("file:{database}?mode=ro");
-    let app = spawn_app_with(&[
+    let app = spawn_accounts_app(&[
         ("DATABASE_URL", &read_only_url),
         ("SESSION_SECRET", STRONG_SECRET),
     ])
@@ -362,10 +367,13 @@ async fn a_read_only_store_refuses_writes_with_503_and_keeps_serving_reads() {
     let (status, error) = refresh(&app, refresh_token(&tokens)).await;
     assert_api_error(status, &error, 503, "store_unavailable");
 
-    // Reads: checking a password, listing users, the home page, a valid session.
+    // A password check must count the attempt first (the throttle lives in the store), so
+    // it fails closed rather than letting guesses through uncounted.
     let (status, error) = status_json(login_as(&app, "ada_l", "not-the-password-1").await).await;
-    assert_api_error(status, &error, 401, "invalid_credentials");
-    let admin = minted_token(&app, &["admin"]);
+    assert_api_error(status, &error, 503, "store_unavailable");
+
+    // Reads: listing users, the home page, a valid session.
+    let admin = minted_token(&app, Some(boss_id), &["admin"]);
     let (status, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
     assert_eq!(status, 200, "reads work: {users}");
     assert_eq!(users[0]["username"], "ada_l");
@@ -411,7 +419,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 #[tokio::test]
 async fn an_unknown_user_costs_about_as_much_as_a_wrong_password() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
     // Separate client addresses keep the per-address throttle out of the measurement; the
     // wrong-password account gets exactly its five free failures.
@@ -453,73 +461,65 @@ fn retry_after(response: &reqwest::Response) -> u64 {
         .expect("whole seconds")
 }
 
-/// Fails five times, then expects the 429 within the next two tries (now_secs has whole-second
-/// resolution, so the first one-second brake may already be over). Returns the 429.
-async fn fail_until_throttled(
-    clients: &[reqwest::Client],
-    app: &support::TestApp,
-    usernames: &[&str],
-) -> reqwest::Response {
-    for i in 0..5 {
-        let client = &clients[i % clients.len()];
+/// Fails `times` times (each answered 401), the way a guesser does.
+async fn fail(client: &reqwest::Client, app: &TestApp, usernames: &[&str], times: usize) {
+    for i in 0..times {
         let username = usernames[i % usernames.len()];
         let response = login_from(client, app, username, "not-the-password-1").await;
         assert_eq!(response.status(), 401, "failure {} is free", i + 1);
     }
-    for i in 5..7 {
-        let client = &clients[i % clients.len()];
-        let username = usernames[i % usernames.len()];
-        let response = login_from(client, app, username, "not-the-password-1").await;
-        if response.status() == 429 {
-            return response;
-        }
-        assert_eq!(response.status(), 401);
-    }
-    panic!("no 429 after seven failures");
+}
+
+async fn login_via_proxy(app: &TestApp, client_ip: &str, username: &str, password: &str) -> u16 {
+    app.client
+        .post(app.url("/api/login"))
+        .header("x-forwarded-for", format!("198.18.0.1, {client_ip}"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .expect("login")
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
-async fn five_failures_on_one_account_throttle_it_from_every_address() {
-    let app = spawn_app().await;
+async fn a_guesser_on_one_address_cannot_lock_the_owner_out_from_another() {
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
-    register(&app, "grace").await;
-    let clients: Vec<_> = (10..17).map(client_from).collect();
+    let guesser = client_from(10);
 
-    let throttled = fail_until_throttled(&clients, &app, &["ada_l", "ADA_L"]).await;
-
-    assert!((1..=2).contains(&retry_after(&throttled)));
+    fail(&guesser, &app, &["ada_l", "ADA_L"], 5).await;
+    let throttled = login_from(&guesser, &app, "ada_l", "not-the-password-1").await;
+    assert_eq!(retry_after(&throttled), 1);
     let (status, error) = status_json(throttled).await;
     assert_api_error(status, &error, 429, "too_many_attempts");
-    let fresh = client_from(20);
-    let response = login_from(&fresh, &app, "ada_l", PASSWORD).await;
+    let response = login_from(&guesser, &app, "ada_l", PASSWORD).await;
     assert_eq!(
         response.status(),
         429,
-        "even the right password waits, from a new address"
+        "the guesser's address waits, password or not"
     );
-    let response = login_from(&fresh, &app, "grace", PASSWORD).await;
-    assert_eq!(response.status(), 200, "other accounts are unaffected");
+
+    let owner = client_from(11);
+    let response = login_from(&owner, &app, "ada_l", PASSWORD).await;
+    assert_eq!(response.status(), 200, "the owner signs in from elsewhere");
 }
 
 #[tokio::test]
-async fn five_failures_from_one_address_throttle_it_for_every_account() {
-    let app = spawn_app().await;
+async fn spraying_many_accounts_from_one_address_is_stopped_for_that_address() {
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
-    let attacker = [client_from(30)];
+    let attacker = client_from(30);
+    let names: Vec<String> = (0..20).map(|i| format!("nobody_{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
 
-    let throttled = fail_until_throttled(
-        &attacker,
-        &app,
-        &[
-            "nobody_1", "nobody_2", "nobody_3", "nobody_4", "nobody_5", "nobody_6", "nobody_7",
-        ],
-    )
-    .await;
-    let (status, error) = status_json(throttled).await;
+    fail(&attacker, &app, &names, 20).await;
+    let response = login_from(&attacker, &app, "someone_else", "not-the-password-1").await;
+    let (status, error) = status_json(response).await;
     assert_api_error(status, &error, 429, "too_many_attempts");
-
-    let response = login_from(&attacker[0], &app, "ada_l", PASSWORD).await;
+    let response = login_from(&attacker, &app, "ada_l", PASSWORD).await;
     assert_eq!(response.status(), 429, "this address must wait");
+
     let response = app
         .client
         .post(app.url("/auth/password"))
@@ -532,40 +532,80 @@ async fn five_failures_from_one_address_throttle_it_for_every_account() {
 
 #[tokio::test]
 async fn each_throttled_failure_doubles_the_wait() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
-    let client = [client_from(40)];
+    let client = client_from(40);
 
-    let first = retry_after(&fail_until_throttled(&client, &app, &["ada_l"]).await);
-    let mut waits = vec![first];
-    for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(waits[waits.len() - 1] * 1000 + 100)).await;
-        let response = login_from(&client[0], &app, "ada_l", "not-the-password-1").await;
-        assert_eq!(response.status(), 401, "the wait is over: one more try");
-        let response = login_from(&client[0], &app, "ada_l", "not-the-password-1").await;
+    fail(&client, &app, &["ada_l"], 5).await;
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let response = login_from(&client, &app, "ada_l", "not-the-password-1").await;
         assert_eq!(response.status(), 429);
-        waits.push(retry_after(&response));
+        let wait = retry_after(&response);
+        waits.push(wait);
+        app.clock.advance(wait);
+        let response = login_from(&client, &app, "ada_l", "not-the-password-1").await;
+        assert_eq!(response.status(), 401, "the wait is over: one more try");
     }
-
-    assert!(
-        waits[2] >= 3 && waits[2] > waits[0],
-        "exponential: {waits:?}"
-    );
-    let response = login_from(&client[0], &app, "ada_l", PASSWORD).await;
+    assert_eq!(waits, [1, 2, 4, 8], "exponential");
+    let response = login_from(&client, &app, "ada_l", PASSWORD).await;
     let (status, error) = status_json(response).await;
     assert_api_error(status, &error, 429, "too_many_attempts");
+    app.clock.advance(15 * 60);
+    let response = login_from(&client, &app, "ada_l", PASSWORD).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "failures are forgotten after the window"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
+    let app = spawn_accounts_app(&[("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    register(&app, "ada_l").await;
+    for _ in 0..5 {
+        assert_eq!(
+            login_via_proxy(&app, "203.0.113.9", "ada_l", "not-the-password-1").await,
+            401
+        );
+    }
+    assert_eq!(
+        login_via_proxy(&app, "203.0.113.9", "ada_l", PASSWORD).await,
+        429,
+        "the guesser behind the proxy is throttled"
+    );
+    assert_eq!(
+        login_via_proxy(&app, "198.51.100.7", "ada_l", PASSWORD).await,
+        200,
+        "everybody else behind the same proxy is not"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_accounts_app(&[]).await;
+    register(&app, "ada_l").await;
+    for _ in 0..5 {
+        login_via_proxy(&app, "203.0.113.9", "ada_l", "not-the-password-1").await;
+    }
+    assert_eq!(
+        login_via_proxy(&app, "198.51.100.7", "ada_l", PASSWORD).await,
+        429,
+        "a client cannot pick the address it is throttled by"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_parallel_guesses_gets_no_more_than_the_free_failures() {
-    let app = std::sync::Arc::new(spawn_app().await);
+    let app = std::sync::Arc::new(spawn_accounts_app(&[]).await);
     register(&app, "ada_l").await;
 
     let guesses: Vec<_> = (0..20u8)
         .map(|i| {
             let app = app.clone();
             tokio::spawn(async move {
-                let client = client_from(50 + i);
+                let client = client_from(50);
                 login_from(&client, &app, "ada_l", &format!("guess-number-{i}"))
                     .await
                     .status()
@@ -582,10 +622,9 @@ async fn a_burst_of_parallel_guesses_gets_no_more_than_the_free_failures() {
         }
     }
 
-    // Five are free; the whole-second clock may let one or two more through as the first
-    // one-second brake ends, but never the whole burst.
-    assert!(
-        (5..=7).contains(&checked),
+    // Five are free; doorman's clock stands still, so not one more gets through.
+    assert_eq!(
+        checked, 5,
         "{checked} guesses were checked, {throttled} throttled"
     );
     assert_eq!(checked + throttled, 20);

@@ -2,18 +2,16 @@
 //! password sign-in (JSON, Basic, the home page's form), refresh-token rotation, sign-out,
 //! roles and the admin API, `ADMIN_EMAILS`, and the `create-user` command.
 
-mod accounts_support;
-mod support;
-
-use accounts_support::*;
-use serde_json::json;
-use support::{Jar, jwt_payload, location, set_cookies, spawn_app, spawn_app_with};
+use crate::support::accounts::*;
+use crate::support::{Jar, TestApp, jwt_payload, location, set_cookies};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 
 // ---------- registration ----------
 
 #[tokio::test]
 async fn registration_creates_a_local_account_and_never_returns_the_hash() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
 
     let response = post_json(&app, "/api/register", &registration("ada_l")).await;
 
@@ -35,7 +33,7 @@ async fn registration_creates_a_local_account_and_never_returns_the_hash() {
 
 #[tokio::test]
 async fn registration_refuses_each_bad_field_with_a_400_that_names_it() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     let base = registration("grace");
     let cases = [
         ("username", json!("ab"), "invalid_username"),
@@ -72,7 +70,7 @@ async fn registration_refuses_each_bad_field_with_a_400_that_names_it() {
 
 #[tokio::test]
 async fn the_weak_password_message_says_what_is_wrong() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     for (password, says) in [
         ("short", "at least 12"),
         ("Password1234", "too common"),
@@ -90,7 +88,7 @@ async fn the_weak_password_message_says_what_is_wrong() {
 
 #[tokio::test]
 async fn a_taken_username_is_409_whatever_its_case() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "linus").await;
 
     for taken in ["linus", "LINUS", " Linus "] {
@@ -103,7 +101,7 @@ async fn a_taken_username_is_409_whatever_its_case() {
 
 #[tokio::test]
 async fn registration_can_be_switched_off() {
-    let app = spawn_app_with(&[("ALLOW_REGISTRATION", "false")]).await;
+    let app = spawn_accounts_app(&[("ALLOW_REGISTRATION", "false")]).await;
 
     let (status, error) =
         status_json(post_json(&app, "/api/register", &registration("ada_l")).await).await;
@@ -117,7 +115,7 @@ async fn registration_can_be_switched_off() {
 
 #[tokio::test]
 async fn login_with_json_returns_a_bearer_pair_whose_jwt_carries_the_account() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     let user = register(&app, "ada_l").await;
 
     let response = login_as(&app, "ada_l", PASSWORD).await;
@@ -146,7 +144,7 @@ async fn login_with_json_returns_a_bearer_pair_whose_jwt_carries_the_account() {
 
 #[tokio::test]
 async fn the_bearer_token_opens_the_protected_api() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     let user = register(&app, "ada_l").await;
     let tokens = login(&app, "ada_l").await;
 
@@ -172,7 +170,7 @@ async fn the_bearer_token_opens_the_protected_api() {
 
 #[tokio::test]
 async fn login_with_http_basic_works_and_usernames_are_case_insensitive() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
 
     let response = app
@@ -191,7 +189,7 @@ async fn login_with_http_basic_works_and_usernames_are_case_insensitive() {
 
 #[tokio::test]
 async fn bad_credentials_get_the_same_401_whether_or_not_the_user_exists() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
 
     let wrong_password = login_as(&app, "ada_l", "not-the-password-1").await;
@@ -225,7 +223,7 @@ async fn bad_credentials_get_the_same_401_whether_or_not_the_user_exists() {
 
 #[tokio::test]
 async fn malformed_login_requests_are_400_naming_the_problem() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
 
     let (status, error) =
         status_json(post_json(&app, "/api/login", &json!({ "username": "ada_l" })).await).await;
@@ -270,7 +268,7 @@ async fn malformed_login_requests_are_400_naming_the_problem() {
 
 #[tokio::test]
 async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
     let first = login(&app, "ada_l").await;
     let other_login = login(&app, "ada_l").await;
@@ -304,7 +302,7 @@ async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
 
 #[tokio::test]
 async fn made_up_empty_or_huge_refresh_tokens_are_invalid_grant() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     for token in [String::new(), "made-up".to_owned(), "A".repeat(5000)] {
         let (status, error) = refresh(&app, &token).await;
         assert_api_error(status, &error, 401, "invalid_grant");
@@ -321,7 +319,7 @@ async fn made_up_empty_or_huge_refresh_tokens_are_invalid_grant() {
 
 #[tokio::test]
 async fn logout_revokes_the_access_token_and_the_refresh_family() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
     let tokens = login(&app, "ada_l").await;
     let (_, rotated) = refresh(&app, refresh_token(&tokens)).await;
@@ -353,10 +351,11 @@ async fn logout_revokes_the_access_token_and_the_refresh_family() {
 }
 
 #[tokio::test]
-async fn logout_without_a_body_revokes_only_the_access_token() {
-    let app = spawn_app().await;
+async fn logout_without_a_body_ends_the_whole_session_refresh_tokens_included() {
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
     let tokens = login(&app, "ada_l").await;
+    let other_session = login(&app, "ada_l").await;
 
     let response = app
         .client
@@ -373,13 +372,20 @@ async fn logout_without_a_body_revokes_only_the_access_token() {
             .status(),
         401
     );
-    let (status, _) = refresh(&app, refresh_token(&tokens)).await;
-    assert_eq!(status, 200, "the refresh family was not named, so it lives");
+    let (status, body) = refresh(&app, refresh_token(&tokens)).await;
+    assert_api_error(status, &body, 401, "invalid_grant");
+    assert_eq!(
+        get_bearer(&app, "/api/user", access_token(&other_session))
+            .await
+            .status(),
+        200,
+        "another sign-in of the same account is another session"
+    );
 }
 
 #[tokio::test]
 async fn logout_with_a_bad_body_is_refused_and_revokes_nothing() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
     let tokens = login(&app, "ada_l").await;
 
@@ -423,7 +429,7 @@ async fn logout_with_a_bad_body_is_refused_and_revokes_nothing() {
 
 #[tokio::test]
 async fn admin_emails_make_a_verified_provider_sign_in_an_admin() {
-    let app = spawn_app_with(&[("ADMIN_EMAILS", "Boss@Example.com, other@example.com")]).await;
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "Boss@Example.com, other@example.com")]).await;
 
     let jar = app.sign_in("The Boss", "boss@example.com").await;
 
@@ -452,7 +458,7 @@ async fn admin_emails_make_a_verified_provider_sign_in_an_admin() {
 
 #[tokio::test]
 async fn admin_emails_never_apply_to_a_self_registered_unverified_email() {
-    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
     let mut impostor = registration("boss");
     impostor["email"] = json!("boss@example.com");
 
@@ -473,7 +479,7 @@ async fn admin_emails_never_apply_to_a_self_registered_unverified_email() {
 
 #[tokio::test]
 async fn non_admins_get_403_insufficient_role_on_the_admin_api() {
-    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
     register(&app, "ada_l").await;
     let tokens = login(&app, "ada_l").await;
     let provider_user = app.sign_in("Grace", "grace@example.com").await;
@@ -507,7 +513,7 @@ async fn non_admins_get_403_insufficient_role_on_the_admin_api() {
 
 #[tokio::test]
 async fn the_admin_page_is_for_admins_a_403_page_for_others_and_sign_in_for_nobody() {
-    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
     let mut user = registration("bobby");
     user["name"] = json!("Bobby <b>Tables</b>'); DROP TABLE users;--");
     let (status, _) = status_json(post_json(&app, "/api/register", &user).await).await;
@@ -540,42 +546,57 @@ async fn the_admin_page_is_for_admins_a_403_page_for_others_and_sign_in_for_nobo
     assert_eq!(location(&signed_out), "/auth/login?next=%2Fadmin");
 }
 
+async fn put_roles(app: &TestApp, admin: &str, id: &Value, roles: Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .put(app.url(&format!("/api/admin/users/{id}/roles")))
+        .bearer_auth(admin)
+        .json(&json!({ "roles": roles }))
+        .send()
+        .await
+        .expect("set roles");
+    status_json(response).await
+}
+
+async fn delete_user(app: &TestApp, admin: &str, id: &Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/admin/users/{id}")))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("delete");
+    status_json(response).await
+}
+
 #[tokio::test]
-async fn a_role_change_applies_from_the_next_token() {
-    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+async fn a_role_change_ends_the_users_sessions_at_once_and_the_next_sign_in_carries_it() {
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
     let admin = admin_token(&app, "boss@example.com").await;
     let user = register(&app, "ada_l").await;
     let tokens = login(&app, "ada_l").await;
 
-    let response = app
-        .client
-        .put(app.url(&format!("/api/admin/users/{}/roles", user["id"])))
-        .bearer_auth(&admin)
-        .json(&json!({ "roles": ["editor", "admin", "editor"] }))
-        .send()
-        .await
-        .expect("set roles");
-    let (status, updated) = status_json(response).await;
+    let (status, updated) = put_roles(
+        &app,
+        &admin,
+        &user["id"],
+        json!(["editor", "admin", "editor"]),
+    )
+    .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["roles"], json!(["admin", "editor"]));
 
-    let (_, me) = status_json(get_bearer(&app, "/api/user", access_token(&tokens)).await).await;
-    assert_eq!(me["roles"], json!([]), "the current token is unchanged");
-    assert_eq!(
-        get_bearer(&app, "/api/admin/users", access_token(&tokens))
-            .await
-            .status(),
-        403
-    );
+    let (status, body) =
+        status_json(get_bearer(&app, "/api/user", access_token(&tokens)).await).await;
+    assert_api_error(status, &body, 401, "invalid_token");
+    let (status, body) = refresh(&app, refresh_token(&tokens)).await;
+    assert_api_error(status, &body, 401, "invalid_grant");
 
-    let (status, next) = refresh(&app, refresh_token(&tokens)).await;
-    assert_eq!(status, 200);
+    let next = login(&app, "ada_l").await;
     assert_eq!(
         jwt_payload(access_token(&next))["roles"],
         json!(["admin", "editor"])
     );
-    let (_, me) = status_json(get_bearer(&app, "/api/user", access_token(&next)).await).await;
-    assert_eq!(me["roles"], json!(["admin", "editor"]));
     assert_eq!(
         get_bearer(&app, "/api/admin/users", access_token(&next))
             .await
@@ -584,22 +605,105 @@ async fn a_role_change_applies_from_the_next_token() {
         "the promoted user is an admin now"
     );
 
-    let response = app
-        .client
-        .put(app.url(&format!("/api/admin/users/{}/roles", user["id"])))
-        .bearer_auth(&admin)
-        .json(&json!({ "roles": [] }))
-        .send()
-        .await
-        .expect("clear roles");
-    assert_eq!(response.status(), 200);
-    let (_, after) = refresh(&app, refresh_token(&next)).await;
-    assert_eq!(jwt_payload(access_token(&after))["roles"], json!([]));
+    let (status, _) = put_roles(&app, &admin, &user["id"], json!([])).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        get_bearer(&app, "/api/admin/users", access_token(&next))
+            .await
+            .status(),
+        401,
+        "the demoted user's admin token stops working on the next request"
+    );
+}
+
+#[tokio::test]
+async fn a_demoted_admin_cannot_use_an_old_token_to_promote_themselves_back() {
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let boss = admin_token(&app, "boss@example.com").await;
+    let alice = register(&app, "alice").await;
+    put_roles(&app, &boss, &alice["id"], json!(["admin"])).await;
+    let alice_token = access_token(&login(&app, "alice").await).to_owned();
+
+    let (status, _) = put_roles(&app, &boss, &alice["id"], json!([])).await;
+    assert_eq!(status, 200);
+    let (status, _) = put_roles(&app, &alice_token, &alice["id"], json!(["admin"])).await;
+    assert_eq!(status, 401, "her old token is dead");
+
+    // Even a token minted by hand with the admin claim is checked against the store.
+    let fresh = access_token(&login(&app, "alice").await).to_owned();
+    let (status, body) = put_roles(&app, &fresh, &alice["id"], json!(["admin"])).await;
+    assert_api_error(status, &body, 403, "insufficient_role");
+}
+
+#[tokio::test]
+async fn a_deleted_users_tokens_stop_working_at_once() {
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let boss = admin_token(&app, "boss@example.com").await;
+    let mallory = register(&app, "mallory").await;
+    put_roles(&app, &boss, &mallory["id"], json!(["admin"])).await;
+    let tokens = login(&app, "mallory").await;
+
+    let (status, _) = delete_user(&app, &boss, &mallory["id"]).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        get_bearer(&app, "/api/admin/users", access_token(&tokens))
+            .await
+            .status(),
+        401
+    );
+    let (status, _) = refresh(&app, refresh_token(&tokens)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn admin_emails_grant_admin_at_the_first_sign_in_only_so_a_demotion_sticks() {
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com,second@example.com")]).await;
+    let boss = admin_token(&app, "boss@example.com").await;
+    let second = admin_token(&app, "second@example.com").await;
+    let (_, users) = status_json(get_bearer(&app, "/api/admin/users", &boss).await).await;
+    let second_id = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["email"] == "second@example.com")
+        .expect("second")["id"]
+        .clone();
+
+    let (status, _) = put_roles(&app, &boss, &second_id, json!([])).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        get_bearer(&app, "/api/admin/users", &second).await.status(),
+        401
+    );
+    let again = admin_token(&app, "second@example.com").await;
+    assert_eq!(jwt_payload(&again)["roles"], json!([]), "no admin again");
+    assert_eq!(
+        get_bearer(&app, "/api/admin/users", &again).await.status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn the_last_admin_can_neither_drop_the_role_nor_be_deleted() {
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let boss = admin_token(&app, "boss@example.com").await;
+    let (_, users) = status_json(get_bearer(&app, "/api/admin/users", &boss).await).await;
+    let boss_id = users[0]["id"].clone();
+
+    let (status, body) = put_roles(&app, &boss, &boss_id, json!(["viewer"])).await;
+    assert_api_error(status, &body, 409, "last_admin");
+    let (status, body) = delete_user(&app, &boss, &boss_id).await;
+    assert_api_error(status, &body, 409, "last_admin");
+    assert_eq!(
+        get_bearer(&app, "/api/admin/users", &boss).await.status(),
+        200,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
 async fn the_admin_api_refuses_bad_ids_bad_roles_and_unknown_users() {
-    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
     let admin = admin_token(&app, "boss@example.com").await;
     let user = register(&app, "ada_l").await;
     let roles_url = |id: &str| app.url(&format!("/api/admin/users/{id}/roles"));
@@ -667,7 +771,7 @@ async fn the_admin_api_refuses_bad_ids_bad_roles_and_unknown_users() {
 
 #[tokio::test]
 async fn deleting_a_user_ends_their_password_and_refresh_tokens() {
-    let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
     let admin = admin_token(&app, "boss@example.com").await;
     let user = register(&app, "ada_l").await;
     let tokens = login(&app, "ada_l").await;
@@ -706,7 +810,7 @@ async fn deleting_a_user_ends_their_password_and_refresh_tokens() {
 // ---------- the home page's password form ----------
 
 fn form_post(
-    app: &support::TestApp,
+    app: &crate::support::TestApp,
     origin: Option<&str>,
     username: &str,
     password: &str,
@@ -723,7 +827,7 @@ fn form_post(
 
 #[tokio::test]
 async fn the_password_form_appears_only_once_local_accounts_exist() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
 
     let html = app
         .get("/", &Jar::default())
@@ -766,7 +870,7 @@ async fn the_password_form_appears_only_once_local_accounts_exist() {
 
 #[tokio::test]
 async fn the_password_form_signs_in_with_the_same_session_cookie() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     let user = register(&app, "ada_l").await;
 
     let response = form_post(&app, Some(&app.base), "ada_l", PASSWORD)
@@ -806,7 +910,7 @@ async fn the_password_form_signs_in_with_the_same_session_cookie() {
 
 #[tokio::test]
 async fn the_password_form_refuses_other_sites_and_wrong_passwords() {
-    let app = spawn_app().await;
+    let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
 
     for (origin, fetch_site) in [
@@ -857,7 +961,7 @@ fn create_user_command(database_url: &str) -> std::process::Command {
 
 #[tokio::test]
 async fn create_user_makes_an_account_that_can_sign_in_with_its_roles() {
-    let database = support::temp_database();
+    let database = crate::support::temp_database();
 
     let output = create_user_command(&database)
         .args(["--username", "ci-bot", "--email", "ci@example.com"])
@@ -877,7 +981,8 @@ async fn create_user_makes_an_account_that_can_sign_in_with_its_roles() {
     assert!(stdout.contains("admin, deployer"), "{stdout}");
     assert!(!stdout.contains(PASSWORD));
 
-    let app = spawn_app_with(&[("DATABASE_URL", &database), ("ALLOW_REGISTRATION", "false")]).await;
+    let app =
+        spawn_accounts_app(&[("DATABASE_URL", &database), ("ALLOW_REGISTRATION", "false")]).await;
     let tokens = login(&app, "ci-bot").await;
     let claims = jwt_payload(access_token(&tokens));
     assert_eq!(claims["roles"], json!(["admin", "deployer"]));
@@ -891,7 +996,7 @@ async fn create_user_makes_an_account_that_can_sign_in_with_its_roles() {
 #[tokio::test]
 async fn create_user_reads_the_password_from_stdin() {
     use std::io::Write;
-    let database = support::temp_database();
+    let database = crate::support::temp_database();
 
     let mut child = create_user_command(&database)
         .args(["--username", "oncall", "--email", "oncall@example.com"])
@@ -913,14 +1018,14 @@ async fn create_user_reads_the_password_from_stdin() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let app = spawn_app_with(&[("DATABASE_URL", &database)]).await;
+    let app = spawn_accounts_app(&[("DATABASE_URL", &database)]).await;
     let tokens = login(&app, "oncall").await;
     assert_eq!(jwt_payload(access_token(&tokens))["name"], "oncall");
 }
 
 #[tokio::test]
 async fn create_user_refuses_weak_passwords_bad_input_and_taken_names_with_a_message() {
-    let database = support::temp_database();
+    let database = crate::support::temp_database();
     let run = |args: &[&str], password: &str| {
         create_user_command(&database)
             .args(args)

@@ -1,14 +1,12 @@
 //! Security conformance, section C of `shared/security.md`: web hygiene. Return-to paths,
 //! cross-site logout, response headers, escaping of provider-supplied claims, and error pages.
 
-mod support;
-
-use serde_json::{Value, json};
-use support::test_provider::{
+use crate::support::test_provider::{
     CLIENT_SECRET, Faults, LEAK_MARKER, TestProvider, TokenFault, arrive, begin, patch, setup,
     sign_in, spawn_https_app_for,
 };
-use support::{Jar, STRONG_SECRET, location, set_cookies};
+use crate::support::{Jar, STRONG_SECRET, location, set_cookies};
+use serde_json::{Value, json};
 
 /// What doorman sends; `shared/security.md` asks for the four directives after `img-src`,
 /// which is there so https profile pictures (Google's) can load.

@@ -1,28 +1,36 @@
 //! Property tests for the parsers that see untrusted input: the session token extractor, the
 //! return-to path and the callback query. Case counts stay modest so the suite stays fast.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{STRONG_SECRET, spawn_app_with};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
+use doorman::clock::{Clock, SystemClock, system_now as now_secs};
 use doorman::error::ApiError;
-use doorman::oidc::flow::{ReturnTo, parse_callback_query};
+use doorman::oidc::callback::parse_callback_query;
+use doorman::oidc::flow::ReturnTo;
 use doorman::session::{
-    InMemoryRevocations, SessionProblem, SessionState, SessionTokens, TokenError, now_secs,
+    Outbox, RevocationSet, SessionProblem, SessionState, SessionTokens, TokenError,
 };
+use doorman::store::Store;
 use proptest::prelude::*;
-use support::{STRONG_SECRET, spawn_app_with};
 
 const ORIGIN: &str = "http://127.0.0.1:8000";
 
 fn session_state() -> SessionState {
-    let config = support::config(&[("PUBLIC_URL", ORIGIN), ("SESSION_SECRET", STRONG_SECRET)]);
+    let config =
+        crate::support::config(&[("PUBLIC_URL", ORIGIN), ("SESSION_SECRET", STRONG_SECRET)]);
     SessionState {
-        tokens: Arc::new(SessionTokens::new(&config)),
-        revocations: Arc::new(InMemoryRevocations::default()),
+        tokens: Arc::new(SessionTokens::new(
+            &config.session,
+            config.public_url().origin(),
+        )),
+        revocations: Arc::new(RevocationSet::default()),
         https: false,
+        clock: Arc::new(SystemClock),
+        store: Store::open(":memory:", SystemClock.now()).expect("store"),
+        outbox: Arc::new(Outbox::default()),
     }
 }
 

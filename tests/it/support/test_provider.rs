@@ -54,7 +54,7 @@ pub fn key(index: usize) -> &'static RsaSigner {
 
 /// Seconds since the epoch, signed, for claims arithmetic.
 pub fn now() -> i64 {
-    i64::try_from(doorman::session::now_secs()).expect("time fits")
+    i64::try_from(doorman::clock::system_now()).expect("time fits")
 }
 
 /// A change applied to a JSON document (claims, JOSE header, discovery document).
@@ -131,6 +131,10 @@ pub struct Faults {
     pub signing_key: usize,
     /// Which keys `/jwks` publishes.
     pub published_keys: Vec<usize>,
+    /// Change the published JWKS (e.g. a new key under an old `kid`).
+    pub jwks_patch: Option<Patch>,
+    /// `Cache-Control` of the `/jwks` answer.
+    pub jwks_cache_control: Option<&'static str>,
     /// Change the ID token's JOSE header (after `kid` and `alg` are set).
     pub header_patch: Option<Patch>,
     /// Change the ID token's claims (after the standard ones are set).
@@ -155,6 +159,8 @@ impl Default for Faults {
             signing: Signing::Valid,
             signing_key: 0,
             published_keys: vec![0],
+            jwks_patch: None,
+            jwks_cache_control: None,
             header_patch: None,
             claims_patch: None,
             profile_in_id_token: false,
@@ -485,14 +491,26 @@ async fn discovery(State(op): State<Arc<Inner>>) -> Response {
     Json(document).into_response()
 }
 
-async fn jwks(State(op): State<Arc<Inner>>) -> Json<Value> {
+async fn jwks(State(op): State<Arc<Inner>>) -> Response {
     op.counters.jwks.fetch_add(1, Ordering::SeqCst);
-    let published = lock(&op.faults).published_keys.clone();
-    let keys: Vec<Value> = published
+    let faults = lock(&op.faults).clone();
+    let keys: Vec<Value> = faults
+        .published_keys
         .iter()
         .map(|i| key(*i).public_jwk().clone())
         .collect();
-    Json(json!({ "keys": keys }))
+    let mut document = json!({ "keys": keys });
+    if let Some(patch) = &faults.jwks_patch {
+        patch(&mut document);
+    }
+    let mut response = Json(document).into_response();
+    if let Some(cache_control) = faults.jwks_cache_control {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static(cache_control),
+        );
+    }
+    response
 }
 
 /// A URL nobody should fetch; answers with the attacker's key so that fetching it would matter.
@@ -528,7 +546,7 @@ async fn authorize(
                 query.append_pair("error", error);
             }
             None => {
-                let code = doorman::session::new_jti();
+                let code = doorman::random::token_id();
                 lock(&op.record).codes.push(code.clone());
                 lock(&op.codes).insert(
                     code.clone(),
@@ -729,7 +747,7 @@ async fn token(
             hs256(&jose, &claims, signer.public_jwk().to_string().as_bytes())
         }
     };
-    let access_token = doorman::session::new_jti();
+    let access_token = doorman::random::token_id();
     lock(&op.access_tokens).insert(
         access_token.clone(),
         claims["sub"].as_str().unwrap_or_default().to_owned(),

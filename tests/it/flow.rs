@@ -1,8 +1,6 @@
 //! The whole sign-in flow against the built-in development provider, as a user sees it.
 
-mod support;
-
-use support::{Jar, jwt_payload, location, set_cookies, spawn_app};
+use crate::support::{Jar, jwt_payload, location, set_cookies, spawn_app};
 
 #[tokio::test]
 async fn login_redirects_to_the_provider_with_pkce_state_nonce_and_the_exact_redirect_uri() {

@@ -5,20 +5,18 @@
 //! cookie consumed, a generic page (no code, state, token or provider error body), and the
 //! provider endpoints that must not have been reached after the bad artefact.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::test_provider::{
+    self, Attempt, CLIENT_ID, Calls, EMAIL, Faults, IssParam, LEAK_MARKER, NAME, SUBJECT, Signing,
+    TestProvider, TokenFault, arrive, begin, key, patch, setup, sign_in, spawn_app_for,
+};
+use crate::support::{Jar, STRONG_SECRET, TestApp, location, set_cookies};
 use axum::response::IntoResponse;
 use axum_extra::extract::PrivateCookieJar;
 use doorman::oidc::flow::{FlowState, flow_cookie, flow_cookie_key};
 use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
 use serde_json::{Value, json};
-use support::test_provider::{
-    self, Attempt, CLIENT_ID, Calls, EMAIL, Faults, IssParam, LEAK_MARKER, NAME, SUBJECT, Signing,
-    TestProvider, TokenFault, arrive, begin, patch, setup, sign_in, spawn_app_for,
-};
-use support::{Jar, STRONG_SECRET, TestApp, location, set_cookies};
 
 /// What a rejected callback must look like; returns the page for further checks.
 async fn assert_rejected(
@@ -181,7 +179,7 @@ fn authentic_flow_cookie(state: &str, age_secs: u64) -> (String, String) {
         nonce: "nonce-of-a-stale-attempt".into(),
         pkce_verifier: "verifier-of-a-stale-attempt".into(),
         return_to: "/".into(),
-        created_at: doorman::session::now_secs() - age_secs,
+        created_at: doorman::clock::system_now() - age_secs,
     };
     let jar = PrivateCookieJar::new(flow_cookie_key(STRONG_SECRET.as_bytes()))
         .add(flow_cookie(&flow, false).expect("flow cookie"));
@@ -653,11 +651,19 @@ async fn borderline_but_valid_id_tokens_are_accepted() {
     }
 }
 
+/// Moves doorman's clock to the start of the next key re-fetch window.
+fn next_window(app: &TestApp) {
+    let w = doorman::oidc::keys::KEY_REFETCH_WINDOW_SECS;
+    let now = app.now();
+    app.clock.set(now - now % w + w);
+}
+
 #[tokio::test]
 async fn a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_per_window() {
     let (provider, app) = setup(Faults::default()).await;
     sign_in(&app, &provider).await;
     assert_eq!(provider.calls().jwks, 1, "the JWKS came with discovery");
+    next_window(&app);
 
     for i in 0..10 {
         provider.set(|f| {
@@ -667,17 +673,50 @@ async fn a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_per_window() {
         let response = arrive(&app, &attempt.callback, &attempt.jar).await;
         assert_rejected("unknown kid", response, 400, &attempt).await;
     }
-
     assert_eq!(
         provider.calls().jwks,
         2,
-        "one re-fetch for the first unknown kid, none for the next nine (window {:?})",
-        doorman::oidc::provider::JWKS_REFRESH_INTERVAL
+        "one re-fetch for the first unknown kid, none for the next nine in the window"
     );
 }
 
 #[tokio::test]
-async fn key_rotation_between_two_logins_just_works() {
+async fn a_genuine_rotation_after_a_flood_waits_only_until_the_window_ends() {
+    let (provider, app) = setup(Faults::default()).await;
+    sign_in(&app, &provider).await;
+    next_window(&app);
+    provider.set(|f| f.header_patch = Some(patch(|h| h["kid"] = json!("bogus"))));
+    let attempt = begin(&app, &provider, None).await;
+    arrive(&app, &attempt.callback, &attempt.jar).await;
+    assert_eq!(provider.calls().jwks, 2, "the flood's one fetch");
+
+    provider.set(|f| {
+        f.header_patch = None;
+        f.published_keys = vec![1, 0];
+        f.signing_key = 1;
+    });
+    let attempt = begin(&app, &provider, None).await;
+    let response = arrive(&app, &attempt.callback, &attempt.jar).await;
+    assert_rejected(
+        "a new key, same window as the flood",
+        response,
+        400,
+        &attempt,
+    )
+    .await;
+    assert_eq!(provider.calls().jwks, 2, "no fetch inside the window");
+
+    next_window(&app);
+    sign_in(&app, &provider).await;
+    assert_eq!(
+        provider.calls().jwks,
+        3,
+        "one fetch as the next window opens"
+    );
+}
+
+#[tokio::test]
+async fn a_new_key_with_a_new_kid_is_fetched_and_used_without_a_restart() {
     let (provider, app) = setup(Faults::default()).await;
     sign_in(&app, &provider).await;
 
@@ -685,11 +724,91 @@ async fn key_rotation_between_two_logins_just_works() {
         f.published_keys = vec![1, 0];
         f.signing_key = 1;
     });
+    next_window(&app);
     sign_in(&app, &provider).await;
     provider.set(|f| f.published_keys = vec![1]);
     sign_in(&app, &provider).await;
 
     assert_eq!(provider.calls().jwks, 2, "one re-fetch for the new kid");
+}
+
+#[tokio::test]
+async fn a_new_key_under_the_same_kid_is_fetched_and_used() {
+    let (provider, app) = setup(Faults::default()).await;
+    sign_in(&app, &provider).await;
+
+    // The provider replaces key 0 by key 1 and keeps the kid.
+    let old_kid = key(0).public_jwk()["kid"].clone();
+    provider.set(move |f| {
+        f.signing_key = 1;
+        f.published_keys = vec![1];
+        let kid = old_kid.clone();
+        f.jwks_patch = Some(patch(move |d| d["keys"][0]["kid"] = kid.clone()));
+        let kid = old_kid.clone();
+        f.header_patch = Some(patch(move |h| h["kid"] = kid.clone()));
+    });
+    next_window(&app);
+    sign_in(&app, &provider).await;
+    assert_eq!(
+        provider.calls().jwks,
+        2,
+        "one re-fetch when the known kid failed"
+    );
+}
+
+#[tokio::test]
+async fn id_tokens_without_a_kid_are_verified_against_every_published_key() {
+    let (provider, app) = setup(Faults {
+        header_patch: Some(patch(|h| {
+            h.as_object_mut().map(|o| o.remove("kid"));
+        })),
+        ..Faults::default()
+    })
+    .await;
+    sign_in(&app, &provider).await;
+
+    // A rotation publishes the next key beside the current one and signs with it.
+    provider.set(|f| {
+        f.published_keys = vec![0, 1];
+        f.signing_key = 1;
+    });
+    next_window(&app);
+    sign_in(&app, &provider).await;
+    assert_eq!(
+        provider.calls().jwks,
+        2,
+        "a key-less token nobody verifies re-fetches once"
+    );
+
+    provider.set(|f| f.signing_key = 0);
+    sign_in(&app, &provider).await;
+    provider.set(|f| f.signing_key = 1);
+    sign_in(&app, &provider).await;
+    assert_eq!(
+        provider.calls().jwks,
+        2,
+        "with both keys known, either verifies"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_fetched_again_when_the_jwks_max_age_runs_out() {
+    let (provider, app) = setup(Faults {
+        jwks_cache_control: Some("public, max-age=120"),
+        ..Faults::default()
+    })
+    .await;
+    sign_in(&app, &provider).await;
+    app.clock.advance(100);
+    sign_in(&app, &provider).await;
+    assert_eq!(provider.calls().jwks, 1, "still fresh");
+    app.clock.advance(21);
+    sign_in(&app, &provider).await;
+    assert_eq!(
+        provider.calls().jwks,
+        2,
+        "stale after max-age: fetched before verifying"
+    );
 }
 
 #[tokio::test]
@@ -832,27 +951,18 @@ fn an_es256_provider_gets_es256_and_nobody_gets_a_mac_or_none() {
 
 #[test]
 fn the_legacy_google_issuer_is_accepted_only_when_the_issuer_is_google() {
+    use doorman::config::Issuer;
     use doorman::oidc::issuer_matches;
-    assert!(issuer_matches(
-        "https://accounts.google.com",
-        "https://accounts.google.com"
-    ));
-    assert!(issuer_matches(
-        "https://accounts.google.com",
-        "accounts.google.com"
-    ));
+    let google = Issuer::parse("https://accounts.google.com").expect("valid");
+    let other = Issuer::parse("https://idp.example.com").expect("valid");
+    assert!(issuer_matches(&google, "https://accounts.google.com"));
+    assert!(issuer_matches(&google, "accounts.google.com"));
     assert!(!issuer_matches(
-        "https://accounts.google.com",
+        &google,
         "https://accounts.google.com.evil.example"
     ));
-    assert!(!issuer_matches(
-        "https://idp.example.com",
-        "accounts.google.com"
-    ));
-    assert!(!issuer_matches(
-        "https://idp.example.com",
-        "idp.example.com"
-    ));
+    assert!(!issuer_matches(&other, "accounts.google.com"));
+    assert!(!issuer_matches(&other, "idp.example.com"));
 }
 
 #[tokio::test]

@@ -1,14 +1,15 @@
 //! Security conformance, section B of `shared/security.md`: the session JWT, its cookie, and
 //! the secret that signs it.
 
-mod support;
-
+use crate::support::test_provider::{self, Faults, patch, setup, sign_in, spawn_https_app_for};
+use crate::support::{
+    Jar, STRONG_SECRET, TestApp, location, session_tokens, set_cookies, spawn_app_with,
+};
 use base64::Engine;
-use doorman::session::{SessionClaims, now_secs};
+use doorman::clock::system_now as now_secs;
+use doorman::session::SessionClaims;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use support::test_provider::{self, Faults, patch, setup, sign_in, spawn_https_app_for};
-use support::{Jar, STRONG_SECRET, TestApp, location, session_tokens, set_cookies, spawn_app_with};
 
 const OTHER_SECRET: &str = "another-secret-Zq3v9Jb1xK7mN2pR5sT8uW0yA4cE6gH1jL3nP5rS7tV9xZ";
 
@@ -34,7 +35,7 @@ fn claims(app: &TestApp, age: u64, ttl: u64) -> SessionClaims {
         "name": "Ada",
         "iat": iat,
         "exp": iat + ttl,
-        "jti": doorman::session::new_jti(),
+        "jti": doorman::random::token_id(),
     }))
     .expect("session claims")
 }
@@ -420,7 +421,7 @@ async fn the_session_cookie_is_httponly_lax_path_root_with_max_age_equal_to_the_
         .next()
         .and_then(|p| p.strip_prefix("access_token="))
         .expect("value");
-    let payload = support::jwt_payload(jwt);
+    let payload = crate::support::jwt_payload(jwt);
     let lifetime = payload["exp"].as_u64().expect("exp") - payload["iat"].as_u64().expect("iat");
     assert_eq!(lifetime, 300, "Max-Age equals the token lifetime");
     for claim in ["iss", "aud", "sub", "iat", "exp", "jti"] {

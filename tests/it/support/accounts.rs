@@ -11,7 +11,22 @@ use std::net::{IpAddr, Ipv4Addr};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::TestApp;
+use crate::support::{TestApp, spawn_app_with};
+
+/// An app with registration open and rate limits out of the way (tests of those limits set
+/// them), for the accounts suites.
+pub async fn spawn_accounts_app(vars: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![
+        ("ALLOW_REGISTRATION", "true"),
+        ("RATE_LIMIT_REGISTER_PER_HOUR", "10000"),
+        ("RATE_LIMIT_LOGIN_PER_MINUTE", "10000"),
+    ];
+    for (k, v) in vars {
+        all.retain(|(name, _)| name != k);
+        all.push((k, v));
+    }
+    spawn_app_with(&all).await
+}
 
 /// Satisfies the password policy: 12+ characters, varied, not common, no username inside.
 pub const PASSWORD: &str = "violet-Orbit-7-lantern";
@@ -153,24 +168,8 @@ pub fn assert_api_error(status: StatusCode, body: &Value, expected_status: u16, 
     );
 }
 
-/// A session token for `app` minted directly with its secret (the app must have been started
-/// with `SESSION_SECRET=STRONG_SECRET`), for an app whose store cannot record a sign-in.
-pub fn minted_token(app: &TestApp, roles: &[&str]) -> String {
-    let tokens = crate::support::session_tokens(&app.public_url, crate::support::STRONG_SECRET);
-    let identity = doorman::session::Identity {
-        issuer: app.public_url.clone(),
-        subject: "operator".into(),
-        email: None,
-        email_verified: false,
-        name: Some("Operator".into()),
-        picture: None,
-        user_id: None,
-        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-    };
-    let claims = tokens.claims_for(
-        &identity,
-        doorman::session::now_secs(),
-        doorman::session::new_jti(),
-    );
-    tokens.mint(&claims).expect("mint a session token")
+/// A session token for user `uid` (or nobody) with `roles`, minted by `app` itself: the
+/// shortcut for tests that are not about signing in.
+pub fn minted_token(app: &TestApp, uid: Option<i64>, roles: &[&str]) -> String {
+    app.session_for(uid, roles)
 }

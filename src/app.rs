@@ -1,0 +1,217 @@
+//! The composition root: `App::new(config, deps)` builds every part once, from the
+//! configuration and the dependencies a test may replace (the clock); `AppState` is what
+//! handlers receive (one `Arc`, so cloning it per request is one atomic increment).
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use axum_extra::extract::cookie::Key;
+
+use crate::accounts::{LoginThrottle, PasswordHasher, throttle};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ProviderConfig, TrustedProxies};
+use crate::dev_provider::{self, DEV_CLIENT_ID, DevProvider};
+use crate::net::{ProxyTrust, RateLimiter};
+use crate::oidc::Oidc;
+use crate::oidc::http::ProviderHttp;
+use crate::oidc::provider::ProviderHandle;
+use crate::session::{Outbox, RevocationSet, SessionState, SessionTokens};
+use crate::store::Store;
+
+/// How often expired revocations, sessions and counters are swept, and failed writes retried.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What a test may replace; `Deps::default()` is production.
+#[derive(Clone)]
+pub struct Deps {
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Deps {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Per-client request budgets.
+pub struct Limiters {
+    /// `POST /api/login`, `POST /auth/password`.
+    pub login: RateLimiter,
+    /// `POST /api/register`.
+    pub register: RateLimiter,
+    /// `GET /auth/login`, `GET /auth/callback`.
+    pub sign_in: RateLimiter,
+}
+
+/// Everything handlers share, built once.
+pub struct App {
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    pub store: Store,
+    pub session: SessionState,
+    pub oidc: Oidc,
+    pub flow_key: Key,
+    pub provider_name: &'static str,
+    pub hasher: PasswordHasher,
+    pub throttle: LoginThrottle,
+    pub limits: Limiters,
+    pub dev: Option<Arc<DevProvider>>,
+}
+
+/// The handlers' state: one shared `App`.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl From<App> for AppState {
+    fn from(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for SessionState {
+    fn from_ref(state: &AppState) -> Self {
+        state.session.clone()
+    }
+}
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Self {
+        state.flow_key.clone()
+    }
+}
+
+impl ProxyTrust for AppState {
+    fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.config.server.trusted_proxies
+    }
+}
+
+impl App {
+    /// Opens the store (loading its revocations), builds the provider client (and, in
+    /// development, the built-in provider). Starts nothing: see [`App::spawn_background`].
+    pub async fn new(config: Config, deps: Deps) -> anyhow::Result<App> {
+        let clock = deps.clock;
+        let store = Store::open(&config.accounts.database_url, clock.now()).map_err(|err| {
+            anyhow::anyhow!(
+                "DATABASE_URL: cannot open the accounts store `{}`: {err}",
+                config.accounts.database_url
+            )
+        })?;
+        let http = ProviderHttp::new(config.provider_timeout)?;
+        let issuer = config.issuer();
+        let (client_id, client_secret, dev) = match &config.provider {
+            ProviderConfig::External {
+                client_id,
+                client_secret,
+                ..
+            } => (client_id.clone(), client_secret.expose().to_owned(), None),
+            ProviderConfig::Development => {
+                let dev = Arc::new(DevProvider::new(
+                    issuer.as_str().to_owned(),
+                    config.redirect_uri().to_string(),
+                    config.public_url().authority(),
+                    dev_provider::signer().await?,
+                    clock.clone(),
+                ));
+                let secret = dev.client_secret().to_owned();
+                (DEV_CLIENT_ID.to_owned(), secret, Some(dev))
+            }
+        };
+        let provider = Arc::new(ProviderHandle::new(
+            issuer.clone(),
+            client_id,
+            client_secret,
+            &config.redirect_uri(),
+            http,
+            clock.clone(),
+        ));
+        let provider_name = match &config.provider {
+            ProviderConfig::Development => "the development provider",
+            ProviderConfig::External { issuer, .. } if issuer.is_google() => "Google",
+            ProviderConfig::External { .. } => "your identity provider",
+        };
+        let session = SessionState {
+            tokens: Arc::new(SessionTokens::new(
+                &config.session,
+                config.public_url().origin(),
+            )),
+            revocations: Arc::new(RevocationSet::default()),
+            https: config.public_url().is_https(),
+            clock: clock.clone(),
+            store: store.clone(),
+            outbox: Arc::new(Outbox::default()),
+        };
+        let loaded = session.load().await?;
+        if loaded > 0 {
+            tracing::info!(revocations = loaded, "loaded revocations from the store");
+        }
+        let limits = Limiters {
+            login: RateLimiter::new(config.limits.login_per_minute, 60),
+            register: RateLimiter::new(config.limits.register_per_hour, 3600),
+            sign_in: RateLimiter::new(config.limits.sign_in_per_minute, 60),
+        };
+        let app = App {
+            flow_key: crate::oidc::flow::flow_cookie_key(config.session.secret.expose()),
+            hasher: PasswordHasher::new(config.accounts.hash_concurrency),
+            throttle: LoginThrottle::new(store.clone()),
+            oidc: Oidc { provider, issuer },
+            provider_name,
+            limits,
+            session,
+            store,
+            clock,
+            dev,
+            config,
+        };
+        Ok(app)
+    }
+
+    /// Starts provider discovery and the periodic maintenance (sweeping expired state,
+    /// retrying revocations the store refused).
+    pub fn spawn_background(self: &Arc<Self>) {
+        self.oidc.provider.clone().spawn_discovery();
+        let app = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+            loop {
+                tick.tick().await;
+                let Some(app) = app.upgrade() else { return };
+                app.maintain().await;
+            }
+        });
+    }
+
+    /// One round of maintenance; also run by tests.
+    pub async fn maintain(&self) {
+        let now = self.clock.now();
+        self.session.flush().await;
+        self.session.revocations.purge(now);
+        self.limits.login.purge(now);
+        self.limits.register.purge(now);
+        self.limits.sign_in.purge(now);
+        match self
+            .store
+            .purge(now, now.saturating_sub(throttle::WINDOW_SECS))
+            .await
+        {
+            Ok(purged) => tracing::debug!(?purged, "purged expired state"),
+            Err(err) => tracing::warn!(error = %err, "purging expired state failed"),
+        }
+    }
+
+    pub fn https(&self) -> bool {
+        self.config.public_url().is_https()
+    }
+}

@@ -1,0 +1,533 @@
+//! Typed configuration, read from the environment once at start-up and validated there.
+//!
+//! Every error names the variable that is wrong and how to fix it, so a newcomer never has to
+//! read the source to get the service running. Nothing else in the crate reads the environment.
+//! This is the bottom floor: it imports nothing of doorman's above it.
+
+mod proxies;
+mod secrets;
+mod urls;
+mod vars;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+
+pub use proxies::{TrustedProxies, canonical};
+pub use secrets::{ClientSecret, MIN_SECRET_BYTES, SessionSecret};
+pub use urls::{GOOGLE_ISSUER, Issuer, PublicUrl, is_https_or_loopback, is_loopback_host};
+use vars::Vars;
+pub use vars::{ConfigError, VARS, Var, help_table};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `OIDC_ISSUER_URL`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` (or the built-in provider).
+    pub provider: ProviderConfig,
+    /// `OIDC_HTTP_TIMEOUT_SECS`: the limit for every call to the identity provider.
+    pub provider_timeout: Duration,
+    pub session: SessionConfig,
+    pub accounts: AccountsConfig,
+    /// `ALLOWED_EMAIL_DOMAINS`, `ALLOWED_EMAILS`, `ALLOWED_HOSTED_DOMAINS`.
+    pub access: AccessLists,
+    pub limits: RateLimits,
+}
+
+/// How doorman meets its clients.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `BIND_ADDR`: where the server listens.
+    pub bind_addr: SocketAddr,
+    /// `PUBLIC_URL`: the origin browsers use; the session issuer and the redirect URI base.
+    pub public_url: PublicUrl,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// `HTTP_HEADER_TIMEOUT_SECS`: to send a request head, and to stay idle between requests.
+    pub header_timeout: Duration,
+    /// `HTTP_BODY_TIMEOUT_SECS`: the longest pause while a request body arrives.
+    pub body_timeout: Duration,
+    /// `MAX_CONNECTIONS`: open client connections at most.
+    pub max_connections: usize,
+}
+
+#[derive(Clone, Debug)]
+pub enum ProviderConfig {
+    /// A real OpenID provider found by discovery.
+    External {
+        issuer: Issuer,
+        client_id: String,
+        client_secret: ClientSecret,
+    },
+    /// The built-in development provider, served by this process under `/dev-oidc`.
+    Development,
+}
+
+/// The session token's key and lifetime.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// `SESSION_SECRET`: the HS256 key that signs session tokens (and keys the flow cookie).
+    pub secret: SessionSecret,
+    /// `SESSION_SECRET_PREVIOUS`: still accepted for verification, so a rotation signs nobody out.
+    pub previous: Option<SessionSecret>,
+    /// `SESSION_TTL_MINUTES`: the lifetime of a session token and its cookie.
+    pub ttl: Duration,
+    /// No `SESSION_SECRET` was given: a random one lives as long as the process.
+    pub ephemeral: bool,
+}
+
+/// Local accounts, roles and password hashing.
+#[derive(Clone, Debug)]
+pub struct AccountsConfig {
+    /// `DATABASE_URL`: the SQLite accounts store, created and migrated at start.
+    pub database_url: String,
+    /// `ALLOW_REGISTRATION`: whether `POST /api/register` creates accounts.
+    pub allow_registration: bool,
+    /// `ADMIN_EMAILS`: verified emails given the `admin` role at first sign-in, lower-cased.
+    pub admin_emails: Vec<String>,
+    /// `PASSWORD_HASH_CONCURRENCY`: argon2 computations at once.
+    pub hash_concurrency: usize,
+}
+
+/// Who may sign in (and register): plain data; `oidc::policy` applies it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessLists {
+    /// `ALLOWED_EMAIL_DOMAINS`, lower-cased.
+    pub email_domains: Vec<String>,
+    /// `ALLOWED_EMAILS`, lower-cased.
+    pub emails: Vec<String>,
+    /// `ALLOWED_HOSTED_DOMAINS`: Google Workspace domains, from the ID token's `hd` claim.
+    pub hosted_domains: Vec<String>,
+}
+
+impl AccessLists {
+    pub fn is_open(&self) -> bool {
+        self.email_domains.is_empty() && self.emails.is_empty() && self.hosted_domains.is_empty()
+    }
+
+    /// Whether `email` is one the email lists name (no email lists name everyone). Matching
+    /// only, exact and ASCII-case-insensitive; whether the email is *verified* is the
+    /// caller's question.
+    pub fn names_email(&self, email: &str) -> bool {
+        if self.email_domains.is_empty() && self.emails.is_empty() {
+            return true;
+        }
+        self.emails.iter().any(|e| e.eq_ignore_ascii_case(email))
+            || email.rsplit_once('@').is_some_and(|(_, domain)| {
+                self.email_domains
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(domain))
+            })
+    }
+}
+
+/// Per-client request budgets (token buckets), besides the failure throttle.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimits {
+    /// `RATE_LIMIT_LOGIN_PER_MINUTE`
+    pub login_per_minute: u32,
+    /// `RATE_LIMIT_REGISTER_PER_HOUR`
+    pub register_per_hour: u32,
+    /// `RATE_LIMIT_SIGN_IN_PER_MINUTE`
+    pub sign_in_per_minute: u32,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests can pass a map instead of touching
+    /// the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::new(&lookup))
+    }
+
+    fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let provider = provider_from(vars)?;
+        let development = matches!(provider, ProviderConfig::Development);
+        let server = server_from(vars, development)?;
+        let session = session_from(vars, development)?;
+        let provider_timeout =
+            Duration::from_secs(vars.number("OIDC_HTTP_TIMEOUT_SECS", 10, 1..=120)?);
+        let access = AccessLists {
+            email_domains: vars
+                .list("ALLOWED_EMAIL_DOMAINS")
+                .into_iter()
+                .map(|d| d.trim_start_matches('@').to_owned())
+                .collect(),
+            emails: vars.list("ALLOWED_EMAILS"),
+            hosted_domains: vars.list("ALLOWED_HOSTED_DOMAINS"),
+        };
+        let accounts = accounts_from(vars, &access)?;
+        let limits = RateLimits {
+            login_per_minute: limit(vars, "RATE_LIMIT_LOGIN_PER_MINUTE", 20)?,
+            register_per_hour: limit(vars, "RATE_LIMIT_REGISTER_PER_HOUR", 10)?,
+            sign_in_per_minute: limit(vars, "RATE_LIMIT_SIGN_IN_PER_MINUTE", 60)?,
+        };
+        // Read for `--help` and the drift test; `main` applies it to the log subscriber.
+        let _ = vars.get("RUST_LOG");
+        Ok(Self {
+            server,
+            provider,
+            provider_timeout,
+            session,
+            accounts,
+            access,
+            limits,
+        })
+    }
+
+    pub fn is_development(&self) -> bool {
+        matches!(self.provider, ProviderConfig::Development)
+    }
+
+    pub fn public_url(&self) -> &PublicUrl {
+        &self.server.public_url
+    }
+
+    /// The issuer the relying party talks to: the configured one, or the built-in provider's.
+    pub fn issuer(&self) -> Issuer {
+        match &self.provider {
+            ProviderConfig::External { issuer, .. } => issuer.clone(),
+            ProviderConfig::Development => {
+                Issuer::from_trusted(self.server.public_url.join("/dev-oidc").as_str().to_owned())
+            }
+        }
+    }
+
+    /// The exact redirect URI registered at the provider; never derived from request headers.
+    pub fn redirect_uri(&self) -> Url {
+        self.server.public_url.join("/auth/callback")
+    }
+}
+
+fn provider_from(vars: &Vars<'_>) -> Result<ProviderConfig, ConfigError> {
+    let client_id = vars
+        .get("OIDC_CLIENT_ID")
+        .or_else(|| vars.get("GOOGLE_CLIENT_ID"));
+    let client_secret = vars
+        .get("OIDC_CLIENT_SECRET")
+        .or_else(|| vars.get("GOOGLE_CLIENT_SECRET"));
+    let issuer = vars.get("OIDC_ISSUER_URL");
+    match (client_id, client_secret) {
+        (None, None) if issuer.is_some() => Err(ConfigError::new(
+            "OIDC_CLIENT_ID",
+            "OIDC_ISSUER_URL is set but no client is: set OIDC_CLIENT_ID and \
+             OIDC_CLIENT_SECRET from your provider's client registration",
+        )),
+        (None, None) => Ok(ProviderConfig::Development),
+        (Some(_), None) => Err(ConfigError::new(
+            "OIDC_CLIENT_SECRET",
+            "OIDC_CLIENT_ID is set but its secret is missing: copy the client secret \
+             from your provider (Google: APIs & Services → Credentials)",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "OIDC_CLIENT_ID",
+            "OIDC_CLIENT_SECRET is set but the client id is missing",
+        )),
+        (Some(client_id), Some(secret)) => Ok(ProviderConfig::External {
+            issuer: Issuer::parse(issuer.as_deref().unwrap_or(GOOGLE_ISSUER))?,
+            client_id,
+            client_secret: ClientSecret::new(secret),
+        }),
+    }
+}
+
+fn server_from(vars: &Vars<'_>, development: bool) -> Result<ServerConfig, ConfigError> {
+    let bind_addr = match vars.get("BIND_ADDR") {
+        None => SocketAddr::from(([127, 0, 0, 1], 8000)),
+        Some(raw) => raw.parse().map_err(|_| {
+            ConfigError::new(
+                "BIND_ADDR",
+                format!("`{raw}` is not an address and port; use e.g. 127.0.0.1:8000"),
+            )
+        })?,
+    };
+    let public_url = PublicUrl::parse(
+        vars.get("PUBLIC_URL")
+            .as_deref()
+            .unwrap_or("http://localhost:8000"),
+    )?;
+    if development {
+        if !bind_addr.ip().is_loopback() {
+            return Err(ConfigError::new(
+                "BIND_ADDR",
+                format!(
+                    "the built-in development provider only listens on loopback, not {bind_addr}; \
+                     use 127.0.0.1:8000, or configure a real provider with OIDC_CLIENT_ID and \
+                     OIDC_CLIENT_SECRET"
+                ),
+            ));
+        }
+        if !public_url.is_loopback() {
+            return Err(ConfigError::new(
+                "PUBLIC_URL",
+                "the built-in development provider only serves loopback URLs \
+                 (http://localhost:8000 or http://127.0.0.1:8000)",
+            ));
+        }
+    }
+    Ok(ServerConfig {
+        bind_addr,
+        public_url,
+        trusted_proxies: TrustedProxies::parse(&vars.list("TRUSTED_PROXIES"))?,
+        header_timeout: Duration::from_secs(vars.number(
+            "HTTP_HEADER_TIMEOUT_SECS",
+            10,
+            1..=300,
+        )?),
+        body_timeout: Duration::from_secs(vars.number("HTTP_BODY_TIMEOUT_SECS", 30, 1..=3600)?),
+        max_connections: usize::try_from(vars.number("MAX_CONNECTIONS", 1024, 1..=100_000)?)
+            .unwrap_or(1024),
+    })
+}
+
+fn session_from(vars: &Vars<'_>, development: bool) -> Result<SessionConfig, ConfigError> {
+    let (secret, ephemeral) = match vars.get("SESSION_SECRET") {
+        Some(raw) => (SessionSecret::parse("SESSION_SECRET", &raw)?, false),
+        None if development => (SessionSecret::random(), true),
+        None => {
+            return Err(ConfigError::new(
+                "SESSION_SECRET",
+                "is required with a real provider; make one with `openssl rand -base64 48`",
+            ));
+        }
+    };
+    let previous = vars
+        .get("SESSION_SECRET_PREVIOUS")
+        .map(|raw| SessionSecret::parse("SESSION_SECRET_PREVIOUS", &raw))
+        .transpose()?;
+    let ttl = Duration::from_secs(60 * vars.number("SESSION_TTL_MINUTES", 60, 1..=1440)?);
+    Ok(SessionConfig {
+        secret,
+        previous,
+        ttl,
+        ephemeral,
+    })
+}
+
+fn accounts_from(vars: &Vars<'_>, access: &AccessLists) -> Result<AccountsConfig, ConfigError> {
+    let allow_registration = vars.flag("ALLOW_REGISTRATION", false)?;
+    if allow_registration && !access.hosted_domains.is_empty() {
+        return Err(ConfigError::new(
+            "ALLOW_REGISTRATION",
+            "cannot be on together with ALLOWED_HOSTED_DOMAINS: a Workspace domain is proven only \
+             by Google's ID token, and a self-registered account has no such proof. Turn \
+             registration off, or create local accounts with `doorman create-user`",
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(2, usize::from) as u64;
+    Ok(AccountsConfig {
+        database_url: vars
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| "doorman.db".to_owned()),
+        allow_registration,
+        admin_emails: vars.list("ADMIN_EMAILS"),
+        hash_concurrency: usize::try_from(vars.number(
+            "PASSWORD_HASH_CONCURRENCY",
+            cores.clamp(1, 64),
+            1..=64,
+        )?)
+        .unwrap_or(2),
+    })
+}
+
+fn limit(vars: &Vars<'_>, name: &'static str, default: u64) -> Result<u32, ConfigError> {
+    Ok(u32::try_from(vars.number(name, default, 1..=10_000)?).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const STRONG: &str = "Zq3v9Jb1xK7mN2pR5sT8uW0yA4cE6gH1jL3nP5rS7tV9xZ";
+
+    fn real_provider(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut vars = vec![
+            ("OIDC_CLIENT_ID", "id"),
+            ("OIDC_CLIENT_SECRET", "s"),
+            ("SESSION_SECRET", STRONG),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    #[test]
+    fn no_provider_configured_means_development_mode_with_a_random_secret() {
+        let cfg = config(&[]).expect("defaults are valid");
+        assert!(cfg.is_development());
+        assert!(cfg.session.ephemeral);
+        assert_eq!(cfg.server.bind_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(
+            cfg.redirect_uri().as_str(),
+            "http://localhost:8000/auth/callback"
+        );
+        assert_eq!(cfg.issuer().as_str(), "http://localhost:8000/dev-oidc");
+        assert_eq!(cfg.session.ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn development_mode_refuses_a_public_bind_address() {
+        let err = config(&[("BIND_ADDR", "0.0.0.0:8000")]).expect_err("refused");
+        assert_eq!(err.variable, "BIND_ADDR");
+    }
+
+    #[test]
+    fn real_provider_without_session_secret_is_refused_with_a_how_to() {
+        let err =
+            config(&[("OIDC_CLIENT_ID", "id"), ("OIDC_CLIENT_SECRET", "s")]).expect_err("refused");
+        assert_eq!(err.variable, "SESSION_SECRET");
+        assert!(err.message.contains("openssl rand -base64 48"));
+    }
+
+    #[test]
+    fn short_and_well_known_secrets_are_refused() {
+        for weak in [
+            "short",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "replace-me-with-the-output-of-openssl-rand-base64-48",
+        ] {
+            let err = config(&[
+                ("OIDC_CLIENT_ID", "id"),
+                ("OIDC_CLIENT_SECRET", "s"),
+                ("SESSION_SECRET", weak),
+            ])
+            .expect_err("weak secret refused");
+            assert_eq!(err.variable, "SESSION_SECRET", "{weak}");
+        }
+    }
+
+    #[test]
+    fn google_variable_names_are_accepted_and_google_is_the_default_issuer() {
+        let cfg = config(&[
+            ("GOOGLE_CLIENT_ID", "abc.apps.googleusercontent.com"),
+            ("GOOGLE_CLIENT_SECRET", "GOCSPX-x"),
+            ("SESSION_SECRET", STRONG),
+        ])
+        .expect("valid");
+        assert!(!cfg.is_development());
+        assert_eq!(cfg.issuer().as_str(), "https://accounts.google.com");
+    }
+
+    #[test]
+    fn http_issuer_is_accepted_only_on_loopback() {
+        assert!(
+            config(&real_provider(&[(
+                "OIDC_ISSUER_URL",
+                "http://127.0.0.1:9000"
+            )]))
+            .is_ok()
+        );
+        let bad = config(&real_provider(&[(
+            "OIDC_ISSUER_URL",
+            "http://idp.example.com",
+        )]));
+        assert_eq!(bad.expect_err("refused").variable, "OIDC_ISSUER_URL");
+    }
+
+    #[test]
+    fn an_http_public_url_off_loopback_is_refused_even_with_a_real_provider() {
+        let err = config(&real_provider(&[("PUBLIC_URL", "http://auth.example.com")]))
+            .expect_err("refused");
+        assert_eq!(err.variable, "PUBLIC_URL");
+        assert!(
+            config(&real_provider(&[(
+                "PUBLIC_URL",
+                "https://auth.example.com"
+            )]))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn ttl_out_of_range_names_the_variable() {
+        let err = config(&[("SESSION_TTL_MINUTES", "0")]).expect_err("refused");
+        assert_eq!(err.variable, "SESSION_TTL_MINUTES");
+    }
+
+    #[test]
+    fn registration_is_off_unless_switched_on() {
+        let cfg =
+            config(&[("ADMIN_EMAILS", " Ada@Example.com, ,grace@example.com")]).expect("valid");
+        assert_eq!(cfg.accounts.database_url, "doorman.db");
+        assert!(!cfg.accounts.allow_registration, "off by default");
+        assert_eq!(
+            cfg.accounts.admin_emails,
+            ["ada@example.com", "grace@example.com"]
+        );
+        assert!(
+            config(&[("ALLOW_REGISTRATION", "on")])
+                .expect("valid")
+                .accounts
+                .allow_registration
+        );
+        let err = config(&[("ALLOW_REGISTRATION", "maybe")]).expect_err("refused");
+        assert_eq!(err.variable, "ALLOW_REGISTRATION");
+    }
+
+    #[test]
+    fn registration_cannot_be_combined_with_a_hosted_domain_allow_list() {
+        let err = config(&real_provider(&[
+            ("ALLOW_REGISTRATION", "true"),
+            ("ALLOWED_HOSTED_DOMAINS", "example.com"),
+        ]))
+        .expect_err("refused");
+        assert_eq!(err.variable, "ALLOW_REGISTRATION");
+        assert!(
+            err.message.contains("ALLOWED_HOSTED_DOMAINS"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_and_bad_entries_named() {
+        let cfg = config(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]).expect("valid");
+        assert!(
+            cfg.server
+                .trusted_proxies
+                .contains("10.9.8.7".parse().expect("ip"))
+        );
+        let err = config(&[("TRUSTED_PROXIES", "10.0.0.0/99")]).expect_err("refused");
+        assert_eq!(err.variable, "TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn allow_lists_match_emails_and_whole_domains_only() {
+        let lists = AccessLists {
+            email_domains: vec!["example.com".into()],
+            emails: vec!["guest@partner.test".into()],
+            hosted_domains: vec![],
+        };
+        assert!(lists.names_email("Ada@Example.com"));
+        assert!(lists.names_email("guest@partner.test"));
+        assert!(!lists.names_email("eve@example.com.evil.test"));
+        assert!(!lists.names_email("eve@sub.example.com"));
+        assert!(AccessLists::default().names_email("anyone@anywhere.test"));
+    }
+
+    #[test]
+    fn every_variable_read_is_in_the_help_table_and_every_listed_one_is_read() {
+        let lookup = |_: &str| None;
+        let vars = Vars::new(&lookup);
+        Config::from_vars(&vars).expect("defaults are valid");
+        let read = vars.names_read();
+        let listed: std::collections::BTreeSet<&str> = VARS.iter().map(|v| v.name).collect();
+        assert_eq!(read, listed, "config::VARS and the parser disagree");
+        let help = help_table();
+        for v in VARS {
+            assert!(help.contains(v.name), "{} missing from --help", v.name);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! ID-token verification (OpenID Connect Core §3.1.3.7): signature against the provider's keys
+//! with an asymmetric-only algorithm allow-list, then `iss`, `aud`, `azp`, `exp`, `iat`, `nbf`,
+//! `sub` and the nonce. Google's scheme-less legacy issuer is verified by `legacy` with the
+//! same checks; both share the key selection, the re-fetch on an unverifiable token, and the
+//! identity that comes out.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
+use openidconnect::{ClaimsVerificationError, JsonWebKey, Nonce, SignatureVerificationError};
+use serde_json::{Map, Value};
+
+use super::SignInError;
+use super::keys::Keys;
+use super::legacy;
+use super::provider::{Provider, ProviderHandle};
+use crate::identity::Identity;
+
+/// Exp is checked with this much leeway for clock skew between us and the provider.
+pub(super) const CLOCK_SKEW_SECS: i64 = 60;
+/// An ID token issued longer ago than this is not a fresh answer to our request.
+pub(super) const MAX_ID_TOKEN_AGE_SECS: i64 = 600;
+/// JOSE headers that point at keys elsewhere or demand extensions: never honoured.
+pub(super) const DANGEROUS_JOSE_HEADERS: &[&str] = &["jku", "x5u", "jwk", "crit"];
+
+/// The token endpoint's ID token, in the form it came.
+pub enum RawIdToken {
+    /// Parsed by the openidconnect crate.
+    Standard(Box<CoreIdToken>),
+    /// Google's legacy issuer (`accounts.google.com`), which the crate cannot parse.
+    LegacyGoogle(String),
+}
+
+/// What a verified ID token says about the person.
+pub struct Verified {
+    pub identity: Identity,
+    /// The Google Workspace domain (`hd`), read only from the signed token.
+    pub hosted_domain: Option<String>,
+}
+
+/// Why one key set could not verify the token.
+pub(super) enum Failure {
+    /// No cached key verifies it: worth fetching the keys again.
+    Keys(&'static str),
+    /// The token is invalid whatever the keys.
+    Invalid(SignInError),
+}
+
+fn invalid(code: impl Into<String>) -> Failure {
+    Failure::Invalid(SignInError::InvalidIdToken(code.into()))
+}
+
+/// Verifies `token` for the attempt whose nonce is `nonce`, at `now`.
+pub async fn verify(
+    handle: &ProviderHandle,
+    provider: &Provider,
+    token: &RawIdToken,
+    nonce: &str,
+    now: u64,
+) -> Result<Verified, SignInError> {
+    let raw = match token {
+        RawIdToken::Standard(t) => t.to_string(),
+        RawIdToken::LegacyGoogle(raw) => raw.clone(),
+    };
+    let header = checked_header(&raw)?;
+    let kid = header.get("kid").and_then(Value::as_str);
+    let attempt = |keys: &Keys| match token {
+        RawIdToken::Standard(t) => {
+            verify_standard(handle, provider, t, kid, &keys.jwks, nonce, now)
+        }
+        RawIdToken::LegacyGoogle(raw) => legacy::verify(
+            raw,
+            &keys.jwks,
+            kid,
+            handle.client_id().as_str(),
+            nonce,
+            now,
+        ),
+    };
+    let keys: Arc<Keys> = handle.keys(now).await?;
+    let claims = match attempt(&keys) {
+        Ok(claims) => claims,
+        Err(Failure::Invalid(err)) => return Err(err),
+        Err(Failure::Keys(code)) => match handle.refetch_keys(&keys, now).await? {
+            Some(fresh) => match attempt(&fresh) {
+                Ok(claims) => claims,
+                Err(Failure::Invalid(err)) => return Err(err),
+                Err(Failure::Keys(code)) => return Err(SignInError::InvalidIdToken(code.into())),
+            },
+            None => return Err(SignInError::InvalidIdToken(code.into())),
+        },
+    };
+    finish(
+        &claims,
+        handle.issuer().as_str(),
+        handle.client_id().as_str(),
+        now,
+    )
+}
+
+/// The JOSE header, refused if it points at keys elsewhere or demands extensions.
+pub(super) fn checked_header(raw: &str) -> Result<Map<String, Value>, SignInError> {
+    let header = jose_segment(raw, 0)?;
+    if let Some(h) = DANGEROUS_JOSE_HEADERS
+        .iter()
+        .find(|h| header.contains_key(**h))
+    {
+        return Err(SignInError::InvalidIdToken(format!("header_{h}")));
+    }
+    Ok(header)
+}
+
+/// The openidconnect crate's verifier, tried with each candidate key in turn: the key the
+/// `kid` names, or every key when there is no `kid` (rotations publish two at once).
+fn verify_standard(
+    handle: &ProviderHandle,
+    provider: &Provider,
+    token: &CoreIdToken,
+    kid: Option<&str>,
+    jwks: &CoreJsonWebKeySet,
+    nonce: &str,
+    now: u64,
+) -> Result<Map<String, Value>, Failure> {
+    let candidates: Vec<_> = jwks
+        .keys()
+        .iter()
+        .filter(|k| kid.is_none() || k.key_id().map(|id| id.as_str()) == kid)
+        .collect();
+    if candidates.is_empty() {
+        return Err(Failure::Keys("unknown_kid"));
+    }
+    let now_utc = DateTime::<Utc>::from_timestamp(i64::try_from(now).unwrap_or(i64::MAX), 0)
+        .unwrap_or_default();
+    let nonce = Nonce::new(nonce.to_owned());
+    for key in candidates {
+        let verifier = CoreIdTokenVerifier::new_confidential_client(
+            handle.client_id().clone(),
+            handle.client_secret().clone(),
+            provider.metadata.issuer().clone(),
+            CoreJsonWebKeySet::new(vec![key.clone()]),
+        )
+        .set_allowed_algs(provider.allowed_algs.clone())
+        .set_time_fn(move || now_utc - chrono::Duration::seconds(CLOCK_SKEW_SECS))
+        .set_issue_time_verifier_fn(move |iat: DateTime<Utc>| {
+            let age = (now_utc - iat).num_seconds();
+            if age < -CLOCK_SKEW_SECS {
+                Err("issued in the future".into())
+            } else if age > MAX_ID_TOKEN_AGE_SECS {
+                Err("issued too long ago".into())
+            } else {
+                Ok(())
+            }
+        });
+        match token.claims(&verifier, &nonce) {
+            Ok(_) => return jose_segment(&token.to_string(), 1).map_err(Failure::Invalid),
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey
+                | SignatureVerificationError::CryptoError(_)
+                | SignatureVerificationError::InvalidKey(_)
+                | SignatureVerificationError::AmbiguousKeyId(_),
+            )) => continue,
+            Err(err) => return Err(invalid(claims_error_code(&err))),
+        }
+    }
+    Err(Failure::Keys("signature"))
+}
+
+/// The checks the openidconnect crate leaves to us, on claims whose signature is verified,
+/// and the identity they describe.
+pub(super) fn finish(
+    claims: &Map<String, Value>,
+    issuer: &str,
+    client_id: &str,
+    now: u64,
+) -> Result<Verified, SignInError> {
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    // OIDC Core §3.1.3.7 step 5.
+    if claims
+        .get("azp")
+        .is_some_and(|azp| azp.as_str() != Some(client_id))
+    {
+        return Err(SignInError::InvalidIdToken("azp".into()));
+    }
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let subject = text("sub").unwrap_or_default();
+    if subject.is_empty() || subject.len() > 255 {
+        return Err(SignInError::InvalidIdToken("sub".into()));
+    }
+    if claims
+        .get("nbf")
+        .is_some_and(|nbf| nbf.as_i64().is_none_or(|nbf| nbf > now + CLOCK_SKEW_SECS))
+    {
+        return Err(SignInError::InvalidIdToken("nbf".into()));
+    }
+    Ok(Verified {
+        identity: Identity {
+            // The configured issuer: one person is one user whichever form Google used.
+            issuer: issuer.to_owned(),
+            subject,
+            email: text("email"),
+            email_verified: claims
+                .get("email_verified")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            name: text("name"),
+            picture: text("picture"),
+            user_id: None,
+            roles: Vec::new(),
+        },
+        hosted_domain: text("hd"),
+    })
+}
+
+/// Decodes segment `index` of a compact JWS as a JSON object (unverified).
+pub(super) fn jose_segment(jwt: &str, index: usize) -> Result<Map<String, Value>, SignInError> {
+    let malformed = || SignInError::InvalidIdToken("malformed".into());
+    let segment = jwt.split('.').nth(index).ok_or_else(malformed)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| malformed())?;
+    serde_json::from_slice(&bytes).map_err(|_| malformed())
+}
+
+fn claims_error_code(err: &ClaimsVerificationError) -> &'static str {
+    match err {
+        ClaimsVerificationError::Expired(_) => "expired",
+        ClaimsVerificationError::InvalidAudience(_) => "aud",
+        ClaimsVerificationError::InvalidAuthContext(_) => "acr",
+        ClaimsVerificationError::InvalidAuthTime(_) => "auth_time",
+        ClaimsVerificationError::InvalidIssuer(_) => "iss",
+        ClaimsVerificationError::InvalidNonce(_) => "nonce",
+        ClaimsVerificationError::InvalidSubject(_) => "sub",
+        ClaimsVerificationError::SignatureVerification(_) => "signature",
+        ClaimsVerificationError::Unsupported(_) => "unsupported",
+        _ => "claims",
+    }
+}

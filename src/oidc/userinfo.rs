@@ -1,0 +1,61 @@
+//! The UserInfo endpoint (OIDC Core §5.3), asked only when the ID token lacks profile claims:
+//! the access token in the `Authorization` header, and its `sub` must be the ID token's.
+
+use openidconnect::core::CoreUserInfoClaims;
+use openidconnect::{AccessToken, SubjectIdentifier, UserInfoError};
+
+use super::SignInError;
+use super::http::OutboundError;
+use super::provider::{Provider, ProviderHandle};
+use crate::identity::Identity;
+
+/// Fills the profile claims `identity` lacks from the provider's UserInfo endpoint.
+pub async fn enrich(
+    handle: &ProviderHandle,
+    provider: &Provider,
+    access_token: &AccessToken,
+    identity: &mut Identity,
+) -> Result<(), SignInError> {
+    if !(identity.email.is_none() || identity.name.is_none()) || !provider.has_userinfo {
+        return Ok(());
+    }
+    let userinfo: CoreUserInfoClaims = provider
+        .client
+        .user_info(
+            access_token.clone(),
+            Some(SubjectIdentifier::new(identity.subject.clone())),
+        )
+        .map_err(|_| SignInError::ProviderFailed("no_userinfo_endpoint".into()))?
+        .request_async(&handle.http)
+        .await
+        .map_err(|err| match err {
+            UserInfoError::ClaimsVerification(_) => {
+                SignInError::InvalidIdToken("userinfo_sub".into())
+            }
+            UserInfoError::Request(OutboundError::Timeout) => SignInError::ProviderTimeout,
+            UserInfoError::Request(e) => {
+                SignInError::ProviderFailed(format!("userinfo_request: {e}"))
+            }
+            UserInfoError::Response(status, ..) => {
+                SignInError::ProviderFailed(format!("userinfo_http_{}", status.as_u16()))
+            }
+            _ => SignInError::ProviderFailed("userinfo_unusable".into()),
+        })?;
+    if identity.email.is_none() {
+        identity.email = userinfo.email().map(|e| e.as_str().to_owned());
+        identity.email_verified = userinfo.email_verified().unwrap_or(false);
+    }
+    if identity.name.is_none() {
+        identity.name = userinfo
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_owned());
+    }
+    if identity.picture.is_none() {
+        identity.picture = userinfo
+            .picture()
+            .and_then(|p| p.get(None))
+            .map(|p| p.as_str().to_owned());
+    }
+    Ok(())
+}

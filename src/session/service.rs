@@ -1,0 +1,132 @@
+//! Starting and ending sessions: mint a token tied to a new session id (and record the
+//! session, so it can be revoked with its user), and revoke one — at once in memory, and in
+//! the store, retried until it lands if the store is down.
+
+use std::sync::Mutex;
+
+use super::{SessionClaims, SessionState};
+use crate::identity::Identity;
+use crate::random::token_id;
+use crate::store::{Revocation, StoreError};
+
+/// A new session's token and claims.
+pub struct Minted {
+    pub token: String,
+    pub claims: SessionClaims,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("minting the session token failed: {0}")]
+    Mint(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Revocations not yet written to the store.
+#[derive(Default)]
+pub struct Outbox(Mutex<Vec<Revocation>>);
+
+impl SessionState {
+    /// Starts a session for `identity`: a new `sid`, recorded in the store (for a known user)
+    /// until `lasts_until` (the token's expiry when `None`), and its first token.
+    pub async fn start(
+        &self,
+        identity: &Identity,
+        lasts_until: Option<u64>,
+    ) -> Result<Minted, SessionError> {
+        let now = self.clock.now();
+        let sid = token_id();
+        let claims = self
+            .tokens
+            .claims_for(identity, now, token_id(), Some(sid.clone()));
+        if let Some(uid) = identity.user_id {
+            self.store
+                .create_session(&sid, uid, now, lasts_until.unwrap_or(claims.exp))
+                .await?;
+        }
+        let token = self
+            .tokens
+            .mint(&claims)
+            .map_err(|e| SessionError::Mint(e.to_string()))?;
+        Ok(Minted { token, claims })
+    }
+
+    /// A further token of an existing session (a refresh).
+    pub fn continue_session(
+        &self,
+        identity: &Identity,
+        sid: String,
+    ) -> Result<Minted, SessionError> {
+        let claims = self
+            .tokens
+            .claims_for(identity, self.clock.now(), token_id(), Some(sid));
+        let token = self
+            .tokens
+            .mint(&claims)
+            .map_err(|e| SessionError::Mint(e.to_string()))?;
+        Ok(Minted { token, claims })
+    }
+
+    /// Ends the session `claims` belongs to (or, for a token without one, the token): refused
+    /// here at once, in the store as soon as it answers. Its refresh tokens die with it.
+    pub async fn end(&self, claims: &SessionClaims) {
+        let revocation = Revocation {
+            id: claims.revocation_id().to_owned(),
+            // Every token of the session was minted by now, so none outlives this.
+            expires_at: self.clock.now() + self.tokens.ttl_secs() + 60,
+        };
+        self.revoke(vec![revocation]).await;
+    }
+
+    /// Records `revocations` in memory at once and in the store; what the store refuses now
+    /// waits in the outbox for `flush`.
+    pub async fn revoke(&self, revocations: Vec<Revocation>) {
+        let now = self.clock.now();
+        self.apply(&revocations);
+        if let Err(err) = self.store.revoke(&revocations, now).await {
+            tracing::warn!(error = %err, "recording a revocation failed; it is kept and retried");
+            self.outbox
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(revocations);
+        }
+    }
+
+    /// Refuses `revocations` in memory (they are already in the store).
+    pub fn apply(&self, revocations: &[Revocation]) {
+        let now = self.clock.now();
+        for r in revocations {
+            self.revocations.revoke(&r.id, r.expires_at, now);
+        }
+    }
+
+    /// Writes what the outbox holds; entries that expired meanwhile are dropped.
+    pub async fn flush(&self) {
+        let now = self.clock.now();
+        let pending: Vec<Revocation> = {
+            let mut outbox = self.outbox.0.lock().unwrap_or_else(|e| e.into_inner());
+            outbox.retain(|r| r.expires_at > now);
+            outbox.drain(..).collect()
+        };
+        if pending.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.revoke(&pending, now).await {
+            tracing::warn!(error = %err, pending = pending.len(), "revocations still wait for the store");
+            self.outbox
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(pending);
+        }
+    }
+
+    /// Loads every revocation in force from the store.
+    pub async fn load(&self) -> Result<usize, StoreError> {
+        let live = self.store.live_revocations(self.clock.now()).await?;
+        self.apply(&live);
+        Ok(live.len())
+    }
+}

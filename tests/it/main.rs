@@ -1,0 +1,14 @@
+//! doorman's integration suite: the real application on random loopback ports, driven over
+//! HTTP. One binary, so the harness (and the test provider's RSA keys) are built once.
+//! `tests/log_scan.rs` stays a binary of its own: it installs the global log subscriber.
+
+mod support;
+
+mod access_policy;
+mod accounts;
+mod accounts_faults;
+mod flow;
+mod proptest_parsers;
+mod security_login_flow;
+mod security_session;
+mod security_web;
