@@ -10,8 +10,7 @@ async fn main() -> ExitCode {
     let dotenv = dotenvy::dotenv();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("doorman=info,tower_http=info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("doorman=info")),
         )
         .init();
     if let Err(err) = &dotenv

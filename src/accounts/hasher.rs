@@ -69,6 +69,19 @@ impl PasswordHasher {
         }
     }
 
+    /// A hasher whose threads are gone: every hash fails. For tests that prove a path never
+    /// reaches the hash.
+    #[cfg(test)]
+    pub(crate) fn unavailable() -> Self {
+        let (jobs, _) = mpsc::channel();
+        Self {
+            permits: Arc::new(Semaphore::new(1)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: 1,
+            jobs,
+        }
+    }
+
     /// An argon2id PHC string for `password`.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let (reply, answer) = oneshot::channel();

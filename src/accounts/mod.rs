@@ -221,6 +221,51 @@ pub async fn authenticate_password(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_taken_name_or_a_refused_email_is_answered_before_any_hash() {
+        let store = Store::open(":memory:", 0).expect("store");
+        store
+            .create_local(
+                NewLocalUser {
+                    username: "ada",
+                    email: "ada@example.com",
+                    name: "Ada",
+                    password_hash: "x",
+                    roles: &[],
+                },
+                0,
+            )
+            .await
+            .expect("created");
+        let hasher = PasswordHasher::unavailable();
+        let request = |username| Registration {
+            username,
+            email: "someone@example.com",
+            name: "Someone",
+            password: "violet-Orbit-7-lantern".into(),
+        };
+        let open = AccessLists::default();
+        assert!(matches!(
+            register(&store, &hasher, &open, request("ADA"), 0).await,
+            Err(RegistrationError::Taken)
+        ));
+        let closed = AccessLists {
+            emails: vec!["other@example.com".into()],
+            ..AccessLists::default()
+        };
+        assert!(matches!(
+            register(&store, &hasher, &closed, request("bob"), 0).await,
+            Err(RegistrationError::NotAllowed)
+        ));
+        assert!(
+            matches!(
+                register(&store, &hasher, &open, request("bob"), 0).await,
+                Err(RegistrationError::Hashing(_))
+            ),
+            "only a request that passes every cheap check reaches the hasher"
+        );
+    }
+
     #[test]
     fn a_local_accounts_email_is_never_verified_in_its_identity() {
         let user = User {

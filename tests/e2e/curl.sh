@@ -13,7 +13,9 @@ issuer=${2:?usage: curl.sh DOORMAN_URL ISSUER [RESULTS_FILE] [WORK_DIR]}
 results=${3:-/dev/null}
 work=${4:-$(mktemp -d)}
 mkdir -p "$work"
-name="curl: cookie-jar walkthrough (login, consent, callback; /api/user by cookie and by Bearer)"
+name=${E2E_CURL_NAME:-"curl: cookie-jar walkthrough (login, consent, callback; /api/user by cookie and by Bearer)"}
+# Endpoint URLs start with the issuer's origin and path, without its trailing slash (if any).
+endpoints=${issuer%/}
 jar="$work/jar"
 trace="$work/curl-trace.log"
 rm -f "$jar" "$trace"
@@ -47,7 +49,7 @@ form_action() { grep -o '<form[^>]*action="[^"]*"' "$1" | head -n1 | sed 's/.*ac
 meta=$(req /dev/null "$base/auth/login") || fail "GET $base/auth/login: no answer"
 status=${meta%% *}; authorize=${meta#* }
 [ "$status" = 303 ] || fail "GET /auth/login: expected 303, got $status"
-case $authorize in "$issuer/auth?"*) ;; *) fail "GET /auth/login: expected a redirect to $issuer/auth?..., got '$authorize'" ;; esac
+case $authorize in "$endpoints/auth?"*) ;; *) fail "GET /auth/login: expected a redirect to $endpoints/auth?..., got '$authorize'" ;; esac
 for param in response_type=code code_challenge_method=S256 state= nonce= code_challenge= "scope=openid+email+profile"; do
   grep -q "[?&]$param" <<<"$authorize" || grep -q "[?&]${param//+/%20}" <<<"$authorize" ||
     fail "GET /auth/login: the authorization URL lacks $param: $authorize"
@@ -57,7 +59,7 @@ done
 # 2. The provider sends the browser to its login page.
 meta=$(req /dev/null "$authorize") || fail "GET $authorize: no answer from the provider"
 status=${meta%% *}; login_page=${meta#* }
-case $login_page in "$issuer/interaction/"*) ;; *) fail "provider /auth: expected a redirect to its login page, got $status '$login_page' (the client, secret or redirect URI may be wrong: see the provider's log)" ;; esac
+case $login_page in "$endpoints/interaction/"*) ;; *) fail "provider /auth: expected a redirect to its login page, got $status '$login_page' (the client, secret or redirect URI may be wrong: see the provider's log)" ;; esac
 meta=$(req "$work/login.html" "$login_page") || fail "GET $login_page: no answer"
 grep -q 'name="prompt" value="login"' "$work/login.html" || fail "the provider's login page has no login form ($login_page)"
 action=$(form_action "$work/login.html")
@@ -68,7 +70,7 @@ meta=$(req /dev/null --data-urlencode prompt=login --data-urlencode login=ada --
 resume=${meta#* }
 meta=$(req /dev/null "$resume") || fail "GET $resume: no answer"
 consent_page=${meta#* }
-case $consent_page in "$issuer/interaction/"*) ;; *) fail "after login: expected the provider's consent page, got '$consent_page'" ;; esac
+case $consent_page in "$endpoints/interaction/"*) ;; *) fail "after login: expected the provider's consent page, got '$consent_page'" ;; esac
 meta=$(req "$work/consent.html" "$consent_page") || fail "GET $consent_page: no answer"
 grep -q 'name="prompt" value="consent"' "$work/consent.html" || fail "the provider's consent page has no consent form ($consent_page)"
 action=$(form_action "$work/consent.html")

@@ -7,7 +7,8 @@
 // Every flag can also be given as an environment variable: E2E_PROVIDER_PORT, E2E_CLIENT_ID,
 // E2E_CLIENT_SECRET, E2E_REDIRECT_URIS (space-separated), E2E_CONFORM_ID_TOKEN_CLAIMS, E2E_READY_FILE.
 //
-// - Listens on 127.0.0.1 (port 0 = a free port); the issuer is http://127.0.0.1:<port>.
+// - Listens on 127.0.0.1 (port 0 = a free port); the issuer is http://127.0.0.1:<port>, plus
+//   --issuer-suffix (e.g. "/", the trailing slash Auth0's issuers have).
 // - One confidential client (client_secret_basic), authorization code flow, PKCE (S256) required.
 // - The provider's own devInteractions pages: a login form (any login, password ignored) and a
 //   consent page; "[ Cancel ]" on either page aborts with error=access_denied.
@@ -39,6 +40,8 @@ const { values: args } = parseArgs({
       default: process.env.E2E_CONFORM_ID_TOKEN_CLAIMS ?? 'false',
     },
     'ready-file': { type: 'string', default: process.env.E2E_READY_FILE },
+    // Appended to the issuer: "/" gives an Auth0-style issuer with a trailing slash.
+    'issuer-suffix': { type: 'string', default: process.env.E2E_ISSUER_SUFFIX ?? '' },
   },
 });
 
@@ -144,7 +147,7 @@ const configuration = {
 const server = createServer();
 server.listen(Number(args.port), '127.0.0.1', () => {
   const { port } = server.address();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://127.0.0.1:${port}${args['issuer-suffix']}`;
   const provider = new Provider(issuer, configuration);
 
   // Log every request and the provider's own errors, for the artefacts of a failed run.

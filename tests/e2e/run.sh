@@ -157,14 +157,15 @@ fi
 
 note "servers"
 # Three free loopback ports for the doormen (the providers pick their own).
-read -r port_main port_userinfo port_dev < <(node -e '
+read -r port_main port_userinfo port_dev port_slash < <(node -e '
   const net = require("node:net");
-  const servers = [0, 1, 2].map(() => net.createServer());
+  const servers = [0, 1, 2, 3].map(() => net.createServer());
   Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", () => r(s.address().port)))))
     .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });')
 doorman_main="http://127.0.0.1:$port_main"
 doorman_userinfo="http://127.0.0.1:$port_userinfo"
 doorman_dev="http://127.0.0.1:$port_dev"
+doorman_slash="http://127.0.0.1:$port_slash"
 
 client_id="doorman-e2e"
 # ':' '+' '%' (and '/', '=', ' ') prove that doorman form-encodes client_secret_basic (RFC 6749 2.3.1):
@@ -172,11 +173,12 @@ client_id="doorman-e2e"
 client_secret='e2e:s3cret+plus%percent/slash=eq sp'
 session_secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 
-# start_provider NAME CONFORM REDIRECT_URI: an oidc-provider; its issuer lands in $work/NAME.ready.
+# start_provider NAME CONFORM REDIRECT_URI [ISSUER_SUFFIX]: an oidc-provider; its issuer lands in
+# $work/NAME.ready.
 start_provider() {
   node "$here/provider.mjs" --port 0 --client-id "$client_id" --client-secret "$client_secret" \
     --redirect-uri "$3" --conform-id-token-claims "$2" --ready-file "$work/$1.ready" \
-    >"$artifacts/$1.log" 2>&1 &
+    --issuer-suffix "${4:-}" >"$artifacts/$1.log" 2>&1 &
   pids+=($!)
 }
 
@@ -210,13 +212,16 @@ discovered() { curl -s --max-time 2 "$1/healthz" | grep -q '"provider":"ready"';
 
 start_provider provider false "$doorman_main/auth/callback"
 start_provider provider-userinfo true "$doorman_userinfo/auth/callback"
-step="setup: oidc-provider x2 (claims in the ID token; claims only in userinfo) listening"
-if wait_for "provider" 20 test -s "$work/provider.ready" && wait_for "provider-userinfo" 20 test -s "$work/provider-userinfo.ready"; then
+start_provider provider-slash false "$doorman_slash/auth/callback" /
+step="setup: oidc-provider x3 (claims in the ID token; claims only in userinfo; an issuer ending in /) listening"
+if wait_for "provider" 20 test -s "$work/provider.ready" && wait_for "provider-userinfo" 20 test -s "$work/provider-userinfo.ready" \
+  && wait_for "provider-slash" 20 test -s "$work/provider-slash.ready"; then
   issuer_main=$(cat "$work/provider.ready")
   issuer_userinfo=$(cat "$work/provider-userinfo.ready")
-  pass "$step ($issuer_main, $issuer_userinfo)"
+  issuer_slash=$(cat "$work/provider-slash.ready")
+  pass "$step ($issuer_main, $issuer_userinfo, $issuer_slash)"
 else
-  fail "$step" "a provider did not start (see $artifacts/provider.log, $artifacts/provider-userinfo.log)"
+  fail "$step" "a provider did not start (see $artifacts/provider*.log)"
   finish
 fi
 
@@ -224,20 +229,21 @@ common=(OIDC_CLIENT_ID="$client_id" OIDC_CLIENT_SECRET="$client_secret" SESSION_
 start_doorman doorman "$port_main" OIDC_ISSUER_URL="$issuer_main" "${common[@]}"
 start_doorman doorman-userinfo "$port_userinfo" OIDC_ISSUER_URL="$issuer_userinfo" "${common[@]}"
 start_doorman doorman-dev "$port_dev" # no OIDC_* and no SESSION_SECRET: the built-in development provider
+start_doorman doorman-slash "$port_slash" OIDC_ISSUER_URL="$issuer_slash" "${common[@]}"
 
-step="setup: doorman x3 answer GET /healthz with 200"
+step="setup: doorman x4 answer GET /healthz with 200"
 broken=()
-for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo" "doorman-dev $doorman_dev"; do
+for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo" "doorman-dev $doorman_dev" "doorman-slash $doorman_slash"; do
   set -- $pair
   wait_for "$1 /healthz" 60 healthy "$2" || broken+=("$1 ($2/healthz; log $artifacts/$1.log)")
 done
 if [ "${#broken[@]}" -eq 0 ]; then
-  pass "$step ($doorman_main, $doorman_userinfo, $doorman_dev)"
+  pass "$step ($doorman_main, $doorman_userinfo, $doorman_dev, $doorman_slash)"
 else
   fail "$step" "no 200 from: ${broken[*]}"
   finish
 fi
-for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo"; do
+for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo" "doorman-slash $doorman_slash"; do
   set -- $pair
   wait_for "$1 to discover its provider" 20 discovered "$2" || echo "warning: $1 still reports a provider not ready"
 done
@@ -262,6 +268,8 @@ fi
 if [ -z "${E2E_ONLY:-}" ] || [[ ",$E2E_ONLY," == *",curl,"* ]]; then
   note "curl scenario"
   bash "$here/curl.sh" "$doorman_main" "$issuer_main" "$results" "$artifacts/curl"
+  E2E_CURL_NAME="curl: sign-in through a provider whose issuer ends in a slash (Auth0 style, OIDC Discovery 4.3)" \
+    bash "$here/curl.sh" "$doorman_slash" "$issuer_slash" "$results" "$artifacts/curl-slash"
 fi
 
 finish

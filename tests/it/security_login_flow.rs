@@ -141,6 +141,23 @@ async fn a_well_behaved_provider_signs_in_with_basic_auth_pkce_and_profile_claim
 }
 
 #[tokio::test]
+async fn an_issuer_with_a_trailing_slash_is_discovered_and_compared_exactly() {
+    let provider = TestProvider::start_with_issuer(Faults::default(), "/").await;
+    assert!(provider.issuer.ends_with('/'));
+    let app = spawn_app_for(&provider, &[]).await;
+
+    let jar = sign_in(&app, &provider).await;
+    let user: Value = app.get("/api/user", &jar).await.json().await.expect("json");
+    assert_eq!(user["idp"], provider.issuer, "kept exactly, slash included");
+
+    // The same provider configured without the slash is another issuer: discovery refuses.
+    let trimmed = provider.issuer.trim_end_matches('/').to_owned();
+    let other = spawn_app_for(&provider, &[("OIDC_ISSUER_URL", trimmed.as_str())]).await;
+    let response = other.get("/auth/login", &Jar::default()).await;
+    assert_eq!(response.status(), 503, "discovery names another issuer");
+}
+
+#[tokio::test]
 async fn profile_claims_in_the_id_token_need_no_userinfo_call() {
     let (provider, app) = setup(Faults {
         profile_in_id_token: true,

@@ -693,3 +693,94 @@ fn the_binary_refuses_to_start_with_a_weak_secret_and_says_why() {
     );
     assert!(!stderr.contains("too-short"), "does not echo the secret");
 }
+
+#[tokio::test]
+async fn a_well_signed_token_living_longer_than_a_session_is_refused() {
+    let app = app().await;
+    let forever = mint(&app, STRONG_SECRET, &claims(&app, 0, 100 * 365 * 86400));
+    assert_401(
+        "a 100-year token",
+        api_user(&app, bearer(&forever)).await,
+        "invalid token",
+        INVALID_CHALLENGE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_logged_out_session_stays_refused_after_a_restart() {
+    let database = crate::support::temp_database();
+    let vars = [
+        ("DATABASE_URL", database.as_str()),
+        ("SESSION_SECRET", STRONG_SECRET),
+    ];
+    let first = spawn_app_with(&vars).await;
+    let jar = first.sign_in("Ada", "ada@example.com").await;
+    let token = jar.get("access_token").expect("jwt").to_owned();
+    let response = first
+        .client
+        .post(first.url("/auth/logout"))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(response.status(), 303);
+
+    let restarted = spawn_app_with(&vars).await;
+    // The token is for the first instance's origin; mint one like it for the second and
+    // prove the revocation list, not the origin, refuses it.
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let mut claims = crate::support::jwt_payload(&token);
+    claims["iss"] = json!(restarted.public_url);
+    claims["aud"] = json!(restarted.public_url);
+    let same_session = forge(&header, &claims, STRONG_SECRET.as_bytes());
+    assert_401(
+        "a revoked session after a restart",
+        api_user(&restarted, bearer(&same_session)).await,
+        "invalid token",
+        INVALID_CHALLENGE,
+    )
+    .await;
+    let mut other = claims.clone();
+    other["sid"] = json!("another-session");
+    assert_eq!(
+        api_user(
+            &restarted,
+            bearer(&forge(&header, &other, STRONG_SECRET.as_bytes()))
+        )
+        .await
+        .status(),
+        200,
+        "only that session"
+    );
+}
+
+#[tokio::test]
+async fn an_api_logout_by_cookie_must_come_from_this_site() {
+    let app = spawn_app_with(&[]).await;
+    let jar = app.sign_in("Ada", "ada@example.com").await;
+    let cross = app
+        .client
+        .post(app.url("/api/logout"))
+        .header("cookie", jar.header())
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(cross.status(), 403);
+    assert_eq!(
+        app.get("/api/user", &jar).await.status(),
+        200,
+        "still signed in"
+    );
+    let same = app
+        .client
+        .post(app.url("/api/logout"))
+        .header("cookie", jar.header())
+        .header("origin", &app.public_url)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(same.status(), 204);
+    assert_eq!(app.get("/api/user", &jar).await.status(), 401);
+}

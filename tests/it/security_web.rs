@@ -113,17 +113,17 @@ async fn logout_cannot_be_triggered_cross_site() {
 }
 
 #[tokio::test]
-async fn every_response_carries_the_security_headers_and_private_ones_are_not_cached() {
+async fn every_response_carries_the_security_headers_and_only_the_stylesheet_may_be_cached() {
     let (provider, app) = setup(Faults::default()).await;
     let jar = sign_in(&app, &provider).await;
     let bad_callback = "/auth/callback?code=x&state=y";
     let rows: &[(&str, bool, bool)] = &[
         // path, signed in, must be no-store
-        ("/", false, false),
-        ("/", true, false),
-        ("/healthz", false, false),
+        ("/", false, true),
+        ("/", true, true),
+        ("/healthz", false, true),
         ("/static/style.css", false, false),
-        ("/no-such-page", false, false),
+        ("/no-such-page", false, true),
         ("/profile", true, true),
         ("/profile", false, true),
         ("/api/user", true, true),
@@ -155,8 +155,14 @@ async fn every_response_carries_the_security_headers_and_private_ones_are_not_ca
             h.get("strict-transport-security").is_none(),
             "{path}: no HSTS over plain http"
         );
-        if *private || h.contains_key("set-cookie") {
+        if *private {
             assert_eq!(h["cache-control"], "no-store", "{path}");
+        } else {
+            assert_ne!(
+                h.get("cache-control").map(|v| v.to_str().unwrap_or("")),
+                Some("no-store"),
+                "{path}: public"
+            );
         }
     }
     for directive in [
@@ -309,4 +315,94 @@ async fn error_pages_never_show_tokens_secrets_config_or_provider_bodies() {
         }
         assert!(html.contains("Request id"), "{case}: a request id to quote");
     }
+}
+
+#[tokio::test]
+async fn pages_that_show_a_user_are_never_stored_by_a_cache() {
+    let app = crate::support::spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
+    let jar = app.sign_in("The Boss", "boss@example.com").await;
+    for path in ["/", "/profile", "/admin"] {
+        let response = app.get(path, &jar).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        let html = response.text().await.expect("page");
+        assert!(html.contains("boss@example.com"), "{path} shows the user");
+    }
+}
+
+#[tokio::test]
+async fn at_most_three_sign_in_attempts_keep_a_cookie_and_the_oldest_give_way() {
+    let app = crate::support::spawn_app().await;
+    let mut jar = Jar::default();
+    let mut names = Vec::new();
+    for i in 0..5 {
+        app.clock.advance(1);
+        let response = app.get("/auth/login", &jar).await;
+        assert_eq!(response.status(), 303, "attempt {i}");
+        jar.absorb(response.headers());
+        let flows: Vec<String> = jar
+            .0
+            .keys()
+            .filter(|k| k.starts_with("doorman_flow_"))
+            .cloned()
+            .collect();
+        assert!(flows.len() <= 3, "attempt {i}: {flows:?}");
+        names.push(flows);
+    }
+    let last = names.last().expect("attempts");
+    assert_eq!(last.len(), 3);
+    assert!(
+        !last
+            .iter()
+            .any(|n| names[1].contains(n) && !names[2].contains(n)),
+        "the oldest went first"
+    );
+    assert!(
+        !last.contains(&names[0][0]),
+        "the very first attempt's cookie is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_long_next_is_not_carried_into_the_flow_cookie() {
+    let app = crate::support::spawn_app().await;
+    let long = format!("/{}", "a".repeat(2040));
+    let (authorize, jar) = app.start_login(Some(&long)).await;
+    let cookie = jar
+        .0
+        .iter()
+        .find(|(k, _)| k.starts_with("doorman_flow_"))
+        .expect("a flow cookie");
+    assert!(
+        cookie.1.len() < 1024,
+        "the cookie stays small: {}",
+        cookie.1.len()
+    );
+    let callback = app
+        .dev_provider_approves(&authorize, "Ada", "ada@example.com")
+        .await;
+    let response = app.get_absolute(&callback, &jar).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location(&response),
+        "/",
+        "an over-long next falls back to the start"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_starts_and_callbacks_are_rate_limited_per_client() {
+    let app = crate::support::spawn_app_with(&[("RATE_LIMIT_SIGN_IN_PER_MINUTE", "3")]).await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/auth/login", &Jar::default()).await.status(), 303);
+    }
+    let refused = app
+        .get("/auth/callback?code=a&state=b", &Jar::default())
+        .await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let html = refused.text().await.expect("page");
+    assert!(html.contains("Too many sign-in attempts"), "{html}");
+    app.clock.advance(60);
+    assert_eq!(app.get("/auth/login", &Jar::default()).await.status(), 303);
 }

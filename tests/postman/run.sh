@@ -81,7 +81,9 @@ export SESSION_SECRET="postman-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 export RUST_LOG="${RUST_LOG:-doorman=info,tower_http=info}"
 export NO_COLOR=1
 unset OIDC_CLIENT_ID OIDC_CLIENT_SECRET OIDC_ISSUER_URL GOOGLE_CLIENT_ID GOOGLE_CLIENT_SECRET \
-  OIDC_HTTP_TIMEOUT_SECS SESSION_SECRET_PREVIOUS SESSION_TTL_MINUTES ALLOW_REGISTRATION ADMIN_EMAILS
+  OIDC_HTTP_TIMEOUT_SECS SESSION_SECRET_PREVIOUS SESSION_TTL_MINUTES ADMIN_EMAILS
+# The collection registers its API client itself; registration is off unless opened.
+export ALLOW_REGISTRATION=true
 
 echo "postman: creating the admin account"
 (cd "$work" && DOORMAN_PASSWORD="$admin_password" "$bin" create-user \

@@ -214,6 +214,8 @@ struct Pending {
 
 struct Inner {
     issuer: String,
+    /// The issuer without a trailing slash, for building endpoint URLs.
+    base: String,
     faults: Arc<Mutex<Faults>>,
     counters: Counters,
     record: Mutex<Record>,
@@ -227,8 +229,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[derive(Clone)]
 pub struct TestProvider {
-    /// `http://127.0.0.1:<port>`, no trailing slash: the issuer as configured and as signed.
+    /// `http://127.0.0.1:<port>` (with a trailing slash if started so): the issuer as
+    /// configured and as signed.
     pub issuer: String,
+    base: String,
     pub faults: Arc<Mutex<Faults>>,
     inner: Arc<Inner>,
 }
@@ -236,6 +240,12 @@ pub struct TestProvider {
 impl TestProvider {
     /// Starts a provider on a random loopback port with `faults`.
     pub async fn start(faults: Faults) -> Self {
+        Self::start_with_issuer(faults, "").await
+    }
+
+    /// A provider whose issuer is `http://127.0.0.1:<port>` followed by `suffix` (e.g. `/`,
+    /// as Auth0's issuers end).
+    pub async fn start_with_issuer(faults: Faults, suffix: &str) -> Self {
         // Generate the keys off the async runtime, once per test binary.
         tokio::task::spawn_blocking(|| LazyLock::force(&KEYS))
             .await
@@ -243,10 +253,12 @@ impl TestProvider {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the test provider");
-        let issuer = format!("http://{}", listener.local_addr().expect("local addr"));
+        let base = format!("http://{}", listener.local_addr().expect("local addr"));
+        let issuer = format!("{base}{suffix}");
         let faults = Arc::new(Mutex::new(faults));
         let inner = Arc::new(Inner {
             issuer: issuer.clone(),
+            base: base.clone(),
             faults: faults.clone(),
             counters: Counters::default(),
             record: Mutex::default(),
@@ -268,6 +280,7 @@ impl TestProvider {
         });
         Self {
             issuer,
+            base,
             faults,
             inner,
         }
@@ -295,7 +308,7 @@ impl TestProvider {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
+        format!("{}{path}", self.base)
     }
 
     /// The configuration that points doorman at this provider.
@@ -470,7 +483,7 @@ async fn discovery(State(op): State<Arc<Inner>>) -> Response {
     if let Some(document) = faults.discovery_document {
         return Json(document).into_response();
     }
-    let url = |path: &str| format!("{}{path}", op.issuer);
+    let url = |path: &str| format!("{}{path}", op.base);
     let mut document = json!({
         "issuer": op.issuer,
         "authorization_endpoint": url("/authorize"),
@@ -672,7 +685,7 @@ async fn token(
         TokenFault::Redirect => {
             return (
                 StatusCode::FOUND,
-                [(header::LOCATION, format!("{}/untrusted", op.issuer))],
+                [(header::LOCATION, format!("{}/untrusted", op.base))],
             )
                 .into_response();
         }
