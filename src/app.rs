@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use axum_extra::extract::cookie::Key;
 
-use crate::accounts::{LoginThrottle, PasswordHasher, throttle};
+use crate::accounts::{LoginThrottle, PasswordCheck, PasswordHasher, throttle};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ProviderConfig, TrustedProxies};
 use crate::dev_provider::{self, DEV_CLIENT_ID, DevProvider};
@@ -17,7 +17,7 @@ use crate::net::{ProxyTrust, RateLimiter};
 use crate::oidc::Oidc;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
-use crate::session::{Outbox, RevocationSet, SessionState, SessionTokens};
+use crate::session::{Outbox, RevocationSet, SessionContext, SessionTokens, Sessions};
 use crate::store::Store;
 
 /// How often expired revocations, sessions and counters are swept, and failed writes retried.
@@ -52,7 +52,7 @@ pub struct App {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     pub store: Store,
-    pub session: SessionState,
+    pub sessions: Sessions,
     pub oidc: Oidc,
     pub flow_key: Key,
     pub provider_name: &'static str,
@@ -80,9 +80,13 @@ impl Deref for AppState {
     }
 }
 
-impl FromRef<AppState> for SessionState {
-    fn from_ref(state: &AppState) -> Self {
-        state.session.clone()
+impl SessionContext for AppState {
+    fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    fn public_origin(&self) -> &str {
+        self.config.public_url().origin()
     }
 }
 
@@ -142,7 +146,7 @@ impl App {
             ProviderConfig::External { issuer, .. } if issuer.is_google() => "Google",
             ProviderConfig::External { .. } => "your identity provider",
         };
-        let session = SessionState {
+        let sessions = Sessions {
             tokens: Arc::new(SessionTokens::new(
                 &config.session,
                 config.public_url().origin(),
@@ -153,7 +157,7 @@ impl App {
             store: store.clone(),
             outbox: Arc::new(Outbox::default()),
         };
-        let loaded = session.load().await?;
+        let loaded = sessions.load().await?;
         if loaded > 0 {
             tracing::info!(revocations = loaded, "loaded revocations from the store");
         }
@@ -169,7 +173,7 @@ impl App {
             oidc: Oidc { provider, issuer },
             provider_name,
             limits,
-            session,
+            sessions,
             store,
             clock,
             dev,
@@ -196,8 +200,8 @@ impl App {
     /// One round of maintenance; also run by tests.
     pub async fn maintain(&self) {
         let now = self.clock.now();
-        self.session.flush().await;
-        self.session.revocations.purge(now);
+        self.sessions.flush().await;
+        self.sessions.revocations.purge(now);
         self.limits.login.purge(now);
         self.limits.register.purge(now);
         self.limits.sign_in.purge(now);
@@ -213,5 +217,14 @@ impl App {
 
     pub fn https(&self) -> bool {
         self.config.public_url().is_https()
+    }
+
+    /// What password sign-in runs through: the store, the hashing threads, the throttle.
+    pub fn password_check(&self) -> PasswordCheck<'_> {
+        PasswordCheck {
+            store: &self.store,
+            hasher: &self.hasher,
+            throttle: &self.throttle,
+        }
     }
 }

@@ -54,6 +54,13 @@ impl RequestId {
         Self(out)
     }
 
+    /// The id outside any request (unit tests): `-`.
+    pub const fn none() -> Self {
+        let mut out = [0u8; 16];
+        out[0] = b'-';
+        Self(out)
+    }
+
     /// An id given by a trusted proxy: 1 to 16 characters of `[A-Za-z0-9_-]`, else none.
     pub fn parse(raw: &[u8]) -> Option<Self> {
         if raw.is_empty()

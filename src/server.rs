@@ -4,13 +4,11 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -19,16 +17,25 @@ use tower::Service;
 use tower_http::timeout::TimeoutBody;
 
 use crate::config::ServerConfig;
+use crate::net::PEER;
 
-/// Serves `router` on `listener` until `shutdown` resolves, then waits up to `grace` for the
-/// requests in flight.
-pub async fn serve(
+/// Serves `service` (the application: `crate::build_router`) on `listener` until `shutdown`
+/// resolves, then waits up to `grace` for the requests in flight.
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     server: &ServerConfig,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: Service<axum::http::Request<Body>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let permits = Arc::new(Semaphore::new(server.max_connections));
     let (stopping, stop_watch) = tokio::sync::watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -58,12 +65,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = connection_service(router.clone(), peer, body_timeout);
         let connection = http
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(
+                TokioIo::new(stream),
+                connection_service(service.clone(), body_timeout),
+            )
             .with_upgrades();
         let mut stop = stop_watch.clone();
-        tokio::spawn(async move {
+        tokio::spawn(PEER.scope(peer, async move {
             tokio::pin!(connection);
             let ended = tokio::select! {
                 ended = &mut connection => ended,
@@ -78,7 +87,7 @@ pub async fn serve(
                 tracing::debug!(error = %err, "connection ended with an error");
             }
             drop(permit);
-        });
+        }));
     }
     drop(listener);
     let _ = stopping.send(true);
@@ -92,23 +101,27 @@ pub async fn serve(
     Ok(())
 }
 
-/// The per-connection service: the peer's address for `ConnectInfo`, and request bodies that
-/// time out when they stall.
-fn connection_service(
-    router: Router,
-    peer: SocketAddr,
+/// The per-connection service: request bodies that time out when they stall.
+fn connection_service<S>(
+    service: S,
     body_timeout: Duration,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
-    Response = axum::response::Response,
+    Response = Response,
     Error = Infallible,
-    Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send,
-> + Clone {
+    Future = impl Future<Output = Result<Response, Infallible>> + Send,
+> + Clone
+where
+    S: Service<axum::http::Request<Body>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let mut router = router.clone();
-        let mut request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
-        request.extensions_mut().insert(ConnectInfo(peer));
-        async move { router.call(request).await }
+        let mut service = service.clone();
+        let request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
+        service.call(request)
     })
 }
 

@@ -11,7 +11,10 @@ use std::net::IpAddr;
 pub use hasher::{HashError, PasswordHasher};
 pub use throttle::{AttemptKeys, LoginThrottle};
 
+use axum::http::StatusCode;
+
 use crate::config::AccessLists;
+use crate::error::AppError;
 use crate::identity::{Identity, is_plausible_email};
 use crate::store::{NewLocalUser, Store, StoreError, User};
 
@@ -70,6 +73,15 @@ pub fn identity_of(user: &User, doorman_issuer: &str) -> Identity {
     }
 }
 
+impl From<HashError> for AppError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => AppError::busy(2),
+            HashError::Failed(reason) => AppError::internal(reason),
+        }
+    }
+}
+
 /// Why a registration did not create an account.
 #[derive(Debug)]
 pub enum RegistrationError {
@@ -87,6 +99,27 @@ impl From<StoreError> for RegistrationError {
         Self::Store(err)
     }
 }
+
+impl From<RegistrationError> for AppError {
+    fn from(err: RegistrationError) -> Self {
+        match err {
+            RegistrationError::Invalid(code, message) => AppError::bad_request(code, message),
+            RegistrationError::NotAllowed => AppError::forbidden(
+                "registration_not_allowed",
+                "this email is not one that may register here",
+            ),
+            RegistrationError::Taken => AppError::new(
+                StatusCode::CONFLICT,
+                "username_taken",
+                "that username is already registered",
+            ),
+            RegistrationError::Hashing(err) => err.into(),
+            RegistrationError::Store(err) => err.into(),
+        }
+    }
+}
+
+crate::renders_as_app_error!(RegistrationError);
 
 /// A self-registration request, already trimmed.
 pub struct Registration<'a> {
@@ -153,6 +186,41 @@ impl From<StoreError> for PasswordLoginError {
         Self::Store(err)
     }
 }
+
+/// One answer whether the account is unknown or the password wrong; the page and the API say
+/// the same thing in their own words.
+impl From<PasswordLoginError> for AppError {
+    fn from(err: PasswordLoginError) -> Self {
+        match err {
+            PasswordLoginError::InvalidCredentials => AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "wrong username or password",
+            )
+            .page(
+                "Wrong username or password",
+                "The username or password is not right. Check them and try again.",
+            ),
+            PasswordLoginError::PasswordTooLong => {
+                AppError::bad_request("invalid_request", "the password is longer than 1024 bytes")
+            }
+            PasswordLoginError::Throttled(seconds) => AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many failed sign-in attempts; wait before trying again",
+            )
+            .page(
+                "Too many attempts",
+                "There were too many sign-in attempts. Wait a little, then try again.",
+            )
+            .retry_after(seconds),
+            PasswordLoginError::Hashing(err) => err.into(),
+            PasswordLoginError::Store(err) => err.into(),
+        }
+    }
+}
+
+crate::renders_as_app_error!(PasswordLoginError);
 
 /// The brakes password sign-in runs through.
 pub struct PasswordCheck<'a> {

@@ -5,11 +5,24 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use crate::config::{TrustedProxies, canonical};
+
+tokio::task_local! {
+    /// The TCP peer of the connection being served, set once per connection by the server
+    /// (so no request pays for an extension carrying it).
+    pub static PEER: SocketAddr;
+}
+
+/// The TCP peer of the current connection; loopback outside a served connection (a test
+/// calling the router directly).
+pub fn peer() -> IpAddr {
+    PEER.try_with(|p| p.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
 
 /// Application state that knows which proxies to trust.
 pub trait ProxyTrust {
@@ -59,7 +72,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
     client
 }
 
-/// The client address as an extractor (needs `ConnectInfo<SocketAddr>`).
+/// The client address as an extractor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
@@ -70,12 +83,8 @@ where
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
         Ok(Self(client_ip(
-            peer,
+            peer(),
             &parts.headers,
             state.trusted_proxies(),
         )))

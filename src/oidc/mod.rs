@@ -21,9 +21,12 @@ mod userinfo;
 
 use std::sync::Arc;
 
+use axum::http::StatusCode;
+
 pub use legacy::issuer_matches;
 
 use crate::config::Issuer;
+use crate::error::AppError;
 use provider::ProviderHandle;
 
 /// Why a sign-in attempt failed. Each variant's payload is a reason code for the log, never
@@ -57,6 +60,63 @@ pub enum SignInError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// The page a browser sees for each way a sign-in can fail; the variant's payload goes to the
+/// log only.
+impl From<SignInError> for AppError {
+    fn from(err: SignInError) -> Self {
+        let detail = err.to_string();
+        let (status, code, title, text) = match err {
+            SignInError::InvalidCallback(_)
+            | SignInError::InvalidGrant
+            | SignInError::InvalidIdToken(_) => (
+                StatusCode::BAD_REQUEST,
+                "sign_in_failed",
+                "Sign-in could not be completed",
+                "The answer from the sign-in provider could not be verified. This happens after \
+                 using the back button, opening an old link, or waiting too long.",
+            ),
+            SignInError::NotAllowed(_) => (
+                StatusCode::FORBIDDEN,
+                "not_allowed",
+                "Not allowed to sign in",
+                "The sign-in provider confirmed who you are, but this service only admits certain \
+                 accounts. Sign in with another account, or ask whoever runs it for access.",
+            ),
+            SignInError::Declined(_) => (
+                StatusCode::FORBIDDEN,
+                "sign_in_declined",
+                "Sign-in cancelled",
+                "Signing in was cancelled or declined, so you are not signed in. Nothing else changed.",
+            ),
+            SignInError::ProviderFailed(_) => (
+                StatusCode::BAD_GATEWAY,
+                "provider_failed",
+                "The sign-in provider failed",
+                "The sign-in provider gave an answer doorman cannot use. Please try again in a minute.",
+            ),
+            SignInError::ProviderUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unavailable",
+                "Sign-in is unavailable",
+                "doorman cannot reach the sign-in provider right now. Please try again in a minute.",
+            ),
+            SignInError::ProviderTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "provider_timeout",
+                "The sign-in provider timed out",
+                "The sign-in provider did not answer in time. Please try again in a minute.",
+            ),
+            SignInError::Internal(_) => return AppError::internal(detail),
+        };
+        AppError::new(status, code, text)
+            .page(title, text)
+            .detail(detail)
+            .offer_sign_in()
+    }
+}
+
+crate::renders_as_app_error!(SignInError);
 
 /// Shared by the auth routes: the provider handle and the issuer as configured.
 pub struct Oidc {

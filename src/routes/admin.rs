@@ -1,31 +1,38 @@
-//! Administration: listing users, setting their roles, deleting them. Admins only.
+//! Administration: listing users, setting their roles, deleting them. Admins only, checked
+//! against the store on every request.
 
 use askama::Template;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::json::ApiJson;
-use crate::AppState;
-use crate::error::{ApiError, PageError, RequestContext, request_context};
+use crate::app::AppState;
+use crate::error::{
+    ApiError, ApiResult, AppError, PageResult, RequestContext, render_page, request_context,
+};
 use crate::identity::is_valid_role;
-use crate::session::{Admin, RequireRole};
+use crate::session::{Admin, PageUser, RequireRole};
 use crate::store::User;
 
 const MAX_ROLES: usize = 16;
 
+/// `GET /api/admin/users`: everybody doorman knows, with their roles.
 pub async fn list_users(
     _admin: RequireRole<Admin>,
     State(state): State<AppState>,
-) -> Result<Json<Vec<User>>, ApiError> {
+) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(state.store.list_users().await?))
 }
 
-fn user_id(raw: &str) -> Result<i64, ApiError> {
+fn user_id(raw: &str) -> ApiResult<i64> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::bad_request("invalid_id", "the user id must be a positive whole number")
+        ApiError::from(AppError::bad_request(
+            "invalid_id",
+            "the user id must be a positive whole number",
+        ))
     })
 }
 
@@ -43,25 +50,26 @@ pub async fn set_roles(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RolesRequest>,
-) -> Result<Json<User>, ApiError> {
+) -> ApiResult<Json<User>> {
     let id = user_id(&id)?;
     if req.roles.len() > MAX_ROLES || !req.roles.iter().all(|r| is_valid_role(r)) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::from(AppError::bad_request(
             "invalid_roles",
             "roles must be at most 16 names of 1 to 32 characters from a-z, 0-9, '_' and '-'",
-        ));
+        )));
     }
+    let sessions = &state.sessions;
     let (user, revoked) = state
         .store
         .set_roles(
             id,
             req.roles,
-            state.clock.now(),
-            state.session.tokens.ttl_secs() + 60,
+            sessions.clock.now(),
+            sessions.revocation_lifetime(),
         )
         .await?;
-    state.session.apply(&revoked);
-    tracing::info!(admin = %admin.0.claims.sub, user_id = id, roles = ?user.roles, "roles changed");
+    sessions.apply(&revoked);
+    tracing::info!(admin = %admin.0.claims.sub(), user_id = id, roles = ?user.roles, "roles changed");
     Ok(Json(user))
 }
 
@@ -71,14 +79,15 @@ pub async fn delete_user(
     admin: RequireRole<Admin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> ApiResult<StatusCode> {
     let id = user_id(&id)?;
+    let sessions = &state.sessions;
     let revoked = state
         .store
-        .delete_user(id, state.clock.now(), state.session.tokens.ttl_secs() + 60)
+        .delete_user(id, sessions.clock.now(), sessions.revocation_lifetime())
         .await?;
-    state.session.apply(&revoked);
-    tracing::info!(admin = %admin.0.claims.sub, user_id = id, "user deleted");
+    sessions.apply(&revoked);
+    tracing::info!(admin = %admin.0.claims.sub(), user_id = id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -91,15 +100,12 @@ struct AdminPage {
 
 /// `GET /admin`: everybody doorman knows, with their roles.
 pub async fn admin_page(
-    _admin: RequireRole<Admin>,
+    _admin: RequireRole<Admin, PageUser>,
     State(state): State<AppState>,
-) -> Result<Response, PageError> {
+) -> PageResult<Response> {
     let users = state.store.list_users().await?;
-    AdminPage {
+    render_page(&AdminPage {
         ctx: request_context(),
         users,
-    }
-    .render()
-    .map(|html| Html(html).into_response())
-    .map_err(|e| PageError::internal(format!("template: {e}")))
+    })
 }

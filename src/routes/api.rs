@@ -1,16 +1,20 @@
-//! `/api/*`: JSON for scripts and services, authenticated by cookie or Bearer token.
+//! `/api/user` and `/api/protected`: JSON for scripts and services, authenticated by cookie
+//! or Bearer token; and the API's own 404 and 405.
 
-use axum::Json;
-use axum::http::{Method, StatusCode};
-use axum::response::IntoResponse;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::ApiError;
-use crate::session::CurrentUser;
+use crate::error::{ApiError, AppError};
+use crate::session::{ApiUser, RolesJson};
+
+/// Headers on a JSON response: its content type and the envelope's eight.
+const RESPONSE_HEADERS: usize = 12;
 
 /// The identity `/api/user` returns: the session claims a caller may rely on.
 #[derive(Serialize)]
-pub struct UserIdentity<'a> {
+struct UserIdentity<'a> {
     sub: &'a str,
     idp: &'a str,
     email: Option<&'a str>,
@@ -19,28 +23,45 @@ pub struct UserIdentity<'a> {
     picture: Option<&'a str>,
     /// doorman's user id, when the accounts store knows the person.
     uid: Option<i64>,
-    roles: &'a [String],
+    roles: RolesJson<'a>,
     iss: &'a str,
     iat: u64,
     exp: u64,
 }
 
-pub async fn current_user(user: CurrentUser) -> impl IntoResponse {
+/// A small JSON body, serialised once into a buffer sized for it, in a response whose header
+/// map has room for everything the envelope adds (no regrowth).
+fn json(body: &impl Serialize) -> Response {
+    let mut buf = Vec::with_capacity(512);
+    if let Err(err) = serde_json::to_writer(&mut buf, body) {
+        return ApiError::from(AppError::internal(err.to_string())).into_response();
+    }
+    let mut headers = HeaderMap::with_capacity(RESPONSE_HEADERS);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = Response::new(Body::from(buf));
+    *response.headers_mut() = headers;
+    response
+}
+
+/// `GET /api/user`: who is calling.
+pub async fn current_user(user: ApiUser) -> Response {
     let c = &user.claims;
-    Json(UserIdentity {
-        sub: &c.sub,
-        idp: &c.idp,
-        email: c.email.as_deref(),
+    json(&UserIdentity {
+        sub: c.sub(),
+        idp: c.idp(),
+        email: c.email(),
         email_verified: c.email_verified,
-        name: c.name.as_deref(),
-        picture: c.picture.as_deref(),
+        name: c.name(),
+        picture: c.picture(),
         uid: c.uid,
-        roles: &c.roles,
-        iss: &c.iss,
+        roles: c.roles_json(),
+        iss: c.iss(),
         iat: c.iat,
         exp: c.exp,
     })
-    .into_response()
 }
 
 #[derive(Serialize)]
@@ -50,28 +71,26 @@ struct ProtectedResource<'a> {
 }
 
 /// An example of a resource only signed-in callers may see.
-pub async fn protected(user: CurrentUser) -> impl IntoResponse {
+pub async fn protected(user: ApiUser) -> Response {
     let who = user
         .claims
-        .name
-        .as_deref()
-        .or(user.claims.email.as_deref())
+        .name()
+        .or(user.claims.email())
         .unwrap_or("there");
-    Json(ProtectedResource {
+    json(&ProtectedResource {
         message: format!("Hello, {who}. This resource is only for signed-in callers."),
-        sub: &user.claims.sub,
+        sub: user.claims.sub(),
     })
-    .into_response()
 }
 
-pub async fn not_found(method: Method) -> ApiError {
-    if method == Method::GET || method == Method::HEAD {
-        ApiError::not_found()
-    } else {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such API endpoint or method",
-        )
-    }
+pub async fn not_found() -> ApiError {
+    ApiError::from(AppError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such API endpoint",
+    ))
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::from(AppError::method_not_allowed())
 }

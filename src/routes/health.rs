@@ -1,10 +1,11 @@
+//! `GET /healthz`: liveness (no dependencies), and whether the provider has been discovered.
+
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::app::AppState;
 
-/// Liveness, and whether the identity provider has been discovered yet.
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     let provider = if state.oidc.provider.is_ready() {
         "ready"

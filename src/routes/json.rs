@@ -1,5 +1,6 @@
-//! JSON request bodies for `/api/*`, with errors a client can act on: the wrong content type
-//! is 415, a body too large is 413, broken JSON and missing, unknown or mistyped fields are 400
+//! Request bodies, read with a limit (64 KiB: no request carries more than a form), and
+//! JSON bodies for `/api/*` with errors a client can act on: the wrong content type is 415,
+//! a body too large is 413, broken JSON and missing, unknown or mistyped fields are 400
 //! naming the field.
 
 use axum::body::Bytes;
@@ -7,7 +8,10 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, AppError, PageError};
+
+/// No request doorman serves carries more than a small form or JSON document.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub struct ApiJson<T>(pub T);
 
@@ -37,16 +41,59 @@ impl<S: Send + Sync> FromRequest<S> for ApiBody {
     }
 }
 
-pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
+/// A form's body for a page route, refused past `MAX_BODY_BYTES` with a 413 page.
+pub struct FormBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, PageError> {
+        limited(req)
+            .await
+            .map(FormBody)
+            .map_err(|err| PageError(err.0))
+    }
+}
+
+/// The whole body, refused past `MAX_BODY_BYTES` (413) without reading further.
+pub async fn read_body<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, ApiError> {
+    limited(req).await
+}
+
+async fn limited(req: Request) -> Result<Bytes, ApiError> {
+    let too_large = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| len > MAX_BODY_BYTES);
+    let read = if too_large {
+        Err(StatusCode::PAYLOAD_TOO_LARGE)
+    } else {
+        axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|err| {
+                if std::error::Error::source(&err)
+                    .is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
+                {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                }
+            })
+    };
+    read.map_err(|status| {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::from(AppError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "the request body is larger than 64 KiB",
-            )
+            ))
         } else {
-            ApiError::bad_request("invalid_body", "the request body could not be read")
+            ApiError::from(AppError::bad_request(
+                "invalid_body",
+                "the request body could not be read",
+            ))
         }
     })
 }
@@ -63,18 +110,18 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resu
         })
         .unwrap_or(false);
     if !is_json {
-        return Err(ApiError::new(
+        return Err(ApiError::from(AppError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send a JSON body with Content-Type: application/json",
-        ));
+        )));
     }
     serde_json::from_slice(body).map_err(|err| {
-        if err.is_data() {
-            ApiError::bad_request("invalid_request", err.to_string())
+        ApiError::from(if err.is_data() {
+            AppError::bad_request("invalid_request", err.to_string())
         } else {
-            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {err}"))
-        }
+            AppError::bad_request("invalid_json", format!("the body is not valid JSON: {err}"))
+        })
     })
 }
 
@@ -104,18 +151,22 @@ mod tests {
     fn errors_name_the_problem_and_the_field() {
         let missing =
             parse_json::<Login>(&json_headers(), br#"{"username":"a"}"#).expect_err("missing");
-        assert_eq!(missing.status, StatusCode::BAD_REQUEST);
-        assert!(missing.message.contains("password"), "{}", missing.message);
+        assert_eq!(missing.0.status, StatusCode::BAD_REQUEST);
+        assert!(
+            missing.0.message.contains("password"),
+            "{}",
+            missing.0.message
+        );
         let unknown = parse_json::<Login>(
             &json_headers(),
             br#"{"username":"a","password":"b","admin":true}"#,
         )
         .expect_err("unknown");
-        assert!(unknown.message.contains("admin"));
+        assert!(unknown.0.message.contains("admin"));
         let broken = parse_json::<Login>(&json_headers(), b"{").expect_err("broken");
-        assert_eq!(broken.error, "invalid_json");
+        assert_eq!(broken.0.code, "invalid_json");
         let wrong_type =
             parse_json::<Login>(&HeaderMap::new(), b"{}").expect_err("no content type");
-        assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(wrong_type.0.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 }

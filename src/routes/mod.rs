@@ -1,9 +1,69 @@
-//! Thin handlers: each extracts what it needs, calls one function, returns a typed response.
+//! The top floor: thin handlers (extract, call one service function, return a typed
+//! response) and the route table that maps every path to one. Nothing but `lib.rs` imports
+//! this room.
+//!
+//! Routes are flat (no nested routers, so the URI is never rebuilt). API routes answer
+//! their own 404 and 405 in JSON; everything else falls back to an HTML page.
 
-pub mod accounts;
-pub mod admin;
-pub mod api;
-pub mod auth;
-pub mod health;
-pub mod json;
-pub mod pages;
+mod accounts;
+mod admin;
+mod api;
+mod auth;
+pub mod envelope;
+mod health;
+mod json;
+mod pages;
+mod password;
+
+use axum::Router;
+use axum::routing::{MethodRouter, any, delete, get, post, put};
+use tower_http::services::ServeDir;
+
+use crate::app::AppState;
+
+/// An API route: unknown methods get a JSON 405.
+fn api_route(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.fallback(api::method_not_allowed)
+}
+
+/// Every route of doorman.
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new()
+        .route("/", get(pages::home))
+        .route("/profile", get(pages::profile))
+        .route("/admin", get(admin::admin_page))
+        .route("/healthz", get(health::healthz))
+        .route("/auth/login", get(auth::start_login))
+        .route("/auth/callback", get(auth::finish_login))
+        .route("/auth/logout", get(auth::confirm_logout).post(auth::logout))
+        .route("/auth/password", post(password::form_login))
+        .route("/api/user", api_route(get(api::current_user)))
+        .route("/api/protected", api_route(get(api::protected)))
+        .route("/api/register", api_route(post(accounts::register)))
+        .route("/api/login", api_route(post(accounts::password_login)))
+        .route("/api/token/refresh", api_route(post(accounts::refresh)))
+        .route("/api/logout", api_route(post(accounts::api_logout)))
+        .route("/api/admin/users", api_route(get(admin::list_users)))
+        .route(
+            "/api/admin/users/{id}/roles",
+            api_route(put(admin::set_roles)),
+        )
+        .route(
+            "/api/admin/users/{id}",
+            api_route(delete(admin::delete_user)),
+        )
+        .route("/api", any(api::not_found))
+        .route("/api/{*rest}", any(api::not_found))
+        .nest_service(
+            "/static",
+            ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+        )
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed);
+    if let Some(dev) = &state.dev {
+        app = app.nest("/dev-oidc", dev.clone().router());
+    }
+    // No body-limit layer: every body is read through `json::read_body` or `FormBody`,
+    // which stop at 64 KiB, so no route pays for a layer it does not need.
+    app.with_state(state)
+}

@@ -1,39 +1,37 @@
-//! Server-rendered pages for people in a browser.
+//! Server-rendered pages for people in a browser: the start page, the profile, and the
+//! pages' own 404 and 405.
 
 use askama::Template;
 use axum::extract::State;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 
-use crate::AppState;
-use crate::error::{PageError, RequestContext, request_context};
-use crate::session::{CurrentUser, SessionClaims};
+use crate::app::AppState;
+use crate::error::{AppError, PageError, PageResult, RequestContext, render_page, request_context};
+use crate::session::{Claims, PageUser};
 
-/// The signed-in person as pages show them; only https pictures are shown.
-pub struct UserView {
-    pub display_name: String,
-    pub email: Option<String>,
+/// The signed-in person as pages show them, borrowed from the claims; only https pictures
+/// are shown.
+pub struct UserView<'a> {
+    pub display_name: &'a str,
+    pub email: Option<&'a str>,
     pub email_verified: bool,
-    pub picture: Option<String>,
+    pub picture: Option<&'a str>,
     pub initials: String,
-    pub sub: String,
-    pub idp: String,
+    pub sub: &'a str,
+    pub idp: &'a str,
 }
 
-impl UserView {
-    pub fn from_claims(c: &SessionClaims) -> Self {
-        let display_name = c
-            .name
-            .clone()
-            .or_else(|| c.email.clone())
-            .unwrap_or_else(|| "Signed in".to_owned());
+impl<'a> UserView<'a> {
+    pub fn from_claims(c: &'a Claims) -> Self {
+        let display_name = c.name().or(c.email()).unwrap_or("Signed in");
         Self {
-            initials: initials(&display_name),
+            initials: initials(display_name),
             display_name,
-            email: c.email.clone(),
+            email: c.email(),
             email_verified: c.email_verified,
-            picture: c.picture.clone().filter(|p| p.starts_with("https://")),
-            sub: c.sub.clone(),
-            idp: c.idp.clone(),
+            picture: c.picture().filter(|p| p.starts_with("https://")),
+            sub: c.sub(),
+            idp: c.idp(),
         }
     }
 }
@@ -56,9 +54,9 @@ pub fn initials(name: &str) -> String {
 
 #[derive(Template)]
 #[template(path = "index.html")]
-struct HomePage {
+struct HomePage<'a> {
     ctx: RequestContext,
-    user: Option<UserView>,
+    user: Option<UserView<'a>>,
     provider_name: &'static str,
     ttl_minutes: u64,
     /// Local accounts exist, so the password form is offered beside the provider.
@@ -67,29 +65,21 @@ struct HomePage {
 
 #[derive(Template)]
 #[template(path = "profile.html")]
-struct ProfilePage {
+struct ProfilePage<'a> {
     ctx: RequestContext,
-    user: UserView,
+    user: UserView<'a>,
     expires_at: String,
     expires_in_minutes: u64,
 }
 
-fn render(page: impl Template) -> Result<Response, PageError> {
-    page.render()
-        .map(|html| Html(html).into_response())
-        .map_err(|e| PageError::internal(format!("template: {e}")))
-}
-
-pub async fn home(
-    State(state): State<AppState>,
-    user: Option<CurrentUser>,
-) -> Result<Response, PageError> {
+/// `GET /`: the sign-in button(s), or the signed-in person and a Sign out button.
+pub async fn home(State(state): State<AppState>, user: Option<PageUser>) -> PageResult<Response> {
     let signed_out = user.is_none();
-    render(HomePage {
+    render_page(&HomePage {
         ctx: request_context(),
-        user: user.map(|u| UserView::from_claims(&u.claims)),
+        user: user.as_ref().map(|u| UserView::from_claims(&u.claims)),
         provider_name: state.provider_name,
-        ttl_minutes: state.session.tokens.ttl_secs() / 60,
+        ttl_minutes: state.sessions.tokens.ttl_secs() / 60,
         password_sign_in: signed_out && state.store.has_local_accounts().await.unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot tell whether local accounts exist; hiding the password form");
             false
@@ -97,15 +87,13 @@ pub async fn home(
     })
 }
 
-pub async fn profile(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Response, PageError> {
+/// `GET /profile`: the signed-in person and when the session ends.
+pub async fn profile(State(state): State<AppState>, user: PageUser) -> PageResult<Response> {
     let exp = user.claims.exp;
     let expires_at = chrono::DateTime::from_timestamp(i64::try_from(exp).unwrap_or(i64::MAX), 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default();
-    render(ProfilePage {
+    render_page(&ProfilePage {
         ctx: request_context(),
         user: UserView::from_claims(&user.claims),
         expires_at,
@@ -114,28 +102,11 @@ pub async fn profile(
 }
 
 pub async fn not_found() -> PageError {
-    PageError::not_found()
+    PageError::from(AppError::not_found())
 }
 
-pub async fn method_not_allowed(
-    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
-) -> Response {
-    if uri.path().starts_with("/api/") {
-        crate::error::ApiError::new(
-            axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this endpoint does not accept that method",
-        )
-        .into_response()
-    } else {
-        PageError::new(
-            axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-            "This page cannot be used that way. Go back to the start page.",
-        )
-        .reason("method_not_allowed")
-        .into_response()
-    }
+pub async fn method_not_allowed() -> PageError {
+    PageError::from(AppError::method_not_allowed())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use super::{SessionClaims, SessionState};
+use super::{Claims, SessionClaims, Sessions};
 use crate::identity::Identity;
 use crate::random::token_id;
 use crate::store::{Revocation, StoreError};
@@ -27,7 +27,7 @@ pub enum SessionError {
 #[derive(Default)]
 pub struct Outbox(Mutex<Vec<Revocation>>);
 
-impl SessionState {
+impl Sessions {
     /// Starts a session for `identity`: a new `sid`, recorded in the store (for a known user)
     /// until `lasts_until` (the token's expiry when `None`), and its first token.
     pub async fn start(
@@ -68,13 +68,18 @@ impl SessionState {
         Ok(Minted { token, claims })
     }
 
+    /// How long a revocation made now must last: every token it covers was minted by now,
+    /// so none outlives the session lifetime (plus the skew `iat` is allowed).
+    pub fn revocation_lifetime(&self) -> u64 {
+        self.tokens.ttl_secs() + 60
+    }
+
     /// Ends the session `claims` belongs to (or, for a token without one, the token): refused
     /// here at once, in the store as soon as it answers. Its refresh tokens die with it.
-    pub async fn end(&self, claims: &SessionClaims) {
+    pub async fn end(&self, claims: &Claims) {
         let revocation = Revocation {
             id: claims.revocation_id().to_owned(),
-            // Every token of the session was minted by now, so none outlives this.
-            expires_at: self.clock.now() + self.tokens.ttl_secs() + 60,
+            expires_at: self.clock.now() + self.revocation_lifetime(),
         };
         self.revoke(vec![revocation]).await;
     }

@@ -11,17 +11,17 @@ use doorman::error::ApiError;
 use doorman::oidc::callback::parse_callback_query;
 use doorman::oidc::flow::ReturnTo;
 use doorman::session::{
-    Outbox, RevocationSet, SessionProblem, SessionState, SessionTokens, TokenError,
+    Outbox, RevocationSet, SessionProblem, SessionTokens, Sessions, TokenError,
 };
 use doorman::store::Store;
 use proptest::prelude::*;
 
 const ORIGIN: &str = "http://127.0.0.1:8000";
 
-fn session_state() -> SessionState {
+fn session_state() -> Sessions {
     let config =
         crate::support::config(&[("PUBLIC_URL", ORIGIN), ("SESSION_SECRET", STRONG_SECRET)]);
-    SessionState {
+    Sessions {
         tokens: Arc::new(SessionTokens::new(
             &config.session,
             config.public_url().origin(),
@@ -35,7 +35,7 @@ fn session_state() -> SessionState {
 }
 
 /// A valid token for `state`, for the mutation properties.
-fn valid_token(state: &SessionState, age: u64) -> String {
+fn valid_token(state: &Sessions, age: u64) -> String {
     let iat = now_secs() - age;
     let claims = serde_json::from_value(serde_json::json!({
         "iss": ORIGIN, "aud": ORIGIN, "sub": "user-1", "idp": "https://idp.example",
@@ -96,10 +96,7 @@ fn any_text() -> impl Strategy<Value = String> {
 }
 
 fn outcome_status(problem: SessionProblem) -> u16 {
-    ApiError::unauthorized(problem)
-        .into_response()
-        .status()
-        .as_u16()
+    ApiError::from(problem).into_response().status().as_u16()
 }
 
 proptest! {
@@ -180,7 +177,7 @@ proptest! {
         prop_assert!(
             matches!(result, Err(SessionProblem::Token(TokenError::Invalid))),
             "{:?}",
-            result.map(|u| u.claims.jti)
+            result.map(|u| u.claims.jti().to_owned())
         );
     }
 }

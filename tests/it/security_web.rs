@@ -89,7 +89,7 @@ async fn logout_cannot_be_triggered_cross_site() {
                 .text()
                 .await
                 .expect("page")
-                .contains("Sign-out refused"),
+                .contains("sent from another site"),
             "{case}"
         );
         assert_eq!(

@@ -318,7 +318,7 @@ impl TestApp {
             user_id: uid,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         };
-        let tokens = &self.state.session.tokens;
+        let tokens = &self.state.sessions.tokens;
         let claims = tokens.claims_for(&identity, self.now(), doorman::random::token_id(), None);
         tokens.mint(&claims).expect("mint a session token")
     }

@@ -1,0 +1,166 @@
+//! The development provider's token endpoint (client authentication, single-use codes, PKCE)
+//! and UserInfo endpoint (Bearer tokens it issued).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{ACCESS_TOKEN_TTL_SECS, DEV_CLIENT_ID, DevProvider, ID_TOKEN_TTL_SECS};
+use crate::random::token_id;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TokenRequest {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    let mut response = (status, Json(json!({ "error": error }))).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// `client_secret_basic` as RFC 6749 §2.3.1 has it: both parts form-urlencoded first.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let unescape = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((unescape(id), unescape(secret)))
+}
+
+pub(super) async fn token(
+    State(dev): State<Arc<DevProvider>>,
+    headers: HeaderMap,
+    Form(req): Form<TokenRequest>,
+) -> Response {
+    let (client_id, client_secret) = match basic_credentials(&headers) {
+        Some(pair) => pair,
+        None => (
+            req.client_id.clone().unwrap_or_default(),
+            req.client_secret.clone().unwrap_or_default(),
+        ),
+    };
+    let secret_ok: bool =
+        Sha256::digest(client_secret.as_bytes()) == Sha256::digest(dev.client_secret.as_bytes());
+    if client_id != DEV_CLIENT_ID || !secret_ok {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    if req.grant_type.as_deref() != Some("authorization_code") {
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    }
+    let now = dev.clock.now();
+    let pending = {
+        let mut codes = dev.codes.lock().unwrap_or_else(|e| e.into_inner());
+        req.code.as_deref().and_then(|c| codes.remove(c))
+    };
+    let Some(pending) = pending.filter(|p| p.expires_at > now) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    let verifier = req.code_verifier.unwrap_or_default();
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    if req.redirect_uri.as_deref() != Some(pending.redirect_uri.as_str())
+        || challenge != pending.code_challenge
+    {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+    let access_token = token_id();
+    let user = pending.user;
+    let mut claims = json!({
+        "iss": dev.issuer,
+        "sub": user.sub,
+        "aud": DEV_CLIENT_ID,
+        "azp": DEV_CLIENT_ID,
+        "iat": now,
+        "exp": now + ID_TOKEN_TTL_SECS,
+        "email": user.email,
+        "email_verified": true,
+        "name": user.name,
+    });
+    if let Some(nonce) = pending.nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    if let Some(picture) = &user.picture {
+        claims["picture"] = json!(picture);
+    }
+    let id_token = dev.signer.sign(&claims);
+    {
+        let mut tokens = dev.access_tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.retain(|_, (_, exp)| *exp > now);
+        tokens.insert(access_token.clone(), (user, now + ACCESS_TOKEN_TTL_SECS));
+    }
+    let mut response = Json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_TTL_SECS,
+        "id_token": id_token,
+    }))
+    .into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+pub(super) async fn userinfo(State(dev): State<Arc<DevProvider>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let now = dev.clock.now();
+    let user = token.and_then(|t| {
+        let tokens = dev.access_tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens
+            .get(&t)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(u, _)| u.clone())
+    });
+    match user {
+        Some(user) => Json(json!({
+            "sub": user.sub,
+            "email": user.email,
+            "email_verified": true,
+            "name": user.name,
+            "picture": user.picture,
+        }))
+        .into_response(),
+        None => {
+            let mut response = oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            );
+            response
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! One error type for everything a client can be told went wrong, with two renderings: JSON
+//! for API clients (`ApiError`) and an HTML page for browsers (`PageError`). Which one a
+//! handler uses is its return type (`ApiResult` / `PageResult`), never the URL.
+//!
+//! Each room maps its own errors to an `AppError` (a status, a stable code, a message); this
+//! module knows none of them. An error is logged exactly once, where it becomes a response,
+//! with its code and the request id; internals never reach the client.
+
+mod render;
+
+use std::borrow::Cow;
+
+use axum::http::StatusCode;
+
+pub use render::{ApiError, ApiResult, PageError, PageResult, RequestContext, render_page};
+pub(crate) use render::{REQUEST_CONTEXT, request_context};
+
+/// Something a client is told went wrong.
+#[derive(Debug, Clone)]
+pub struct AppError {
+    pub status: StatusCode,
+    /// Stable and machine-readable: the JSON `error` field, and the log's reason.
+    pub code: &'static str,
+    /// What an API client (or, without `page`, a person) reads.
+    pub message: Cow<'static, str>,
+    /// The title and text of the page a browser shows, when they differ from the message.
+    pub page: Option<(&'static str, &'static str)>,
+    /// For the log only, never shown: e.g. which check a provider's answer failed.
+    pub detail: Option<Cow<'static, str>>,
+    pub www_authenticate: Option<&'static str>,
+    /// For `insufficient_role`: the role that was needed.
+    pub required: Option<&'static str>,
+    /// For 429/503: seconds until another attempt may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
+    /// The page offers "Try signing in again" rather than "Go to the start page".
+    pub offer_sign_in: bool,
+}
+
+impl AppError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            page: None,
+            detail: None,
+            www_authenticate: None,
+            required: None,
+            retry_after: None,
+            offer_sign_in: false,
+        }
+    }
+
+    /// The page a browser shows: a title and a sentence saying what happened and what to do.
+    pub fn page(mut self, title: &'static str, text: &'static str) -> Self {
+        self.page = Some((title, text));
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn offer_sign_in(mut self) -> Self {
+        self.offer_sign_in = true;
+        self
+    }
+
+    pub fn challenge(mut self, www_authenticate: &'static str) -> Self {
+        self.www_authenticate = Some(www_authenticate);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is nothing at this address.",
+        )
+        .page(
+            "Page not found",
+            "There is nothing at this address. Check the link, or go back to the start.",
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not accept that method",
+        )
+        .page(
+            "Method not allowed",
+            "This page cannot be used that way. Go back to the start page.",
+        )
+    }
+
+    /// 403 for a signed-in caller without the role an endpoint needs.
+    pub fn insufficient_role(required: &'static str) -> Self {
+        Self {
+            required: Some(required),
+            ..Self::forbidden(
+                "insufficient_role",
+                "your account does not have the role this endpoint requires",
+            )
+            .page(
+                "Not allowed",
+                "Your account does not have the role this page requires. Ask an administrator.",
+            )
+        }
+    }
+
+    /// 429 `rate_limited`: this client asked too often.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address; wait before trying again",
+        )
+        .page(
+            "Too many requests",
+            "This address sent too many requests in a short time. Wait a minute, then try again.",
+        )
+        .retry_after(retry_after)
+    }
+
+    /// 503 `busy`: a bounded resource (password hashing) is saturated.
+    pub fn busy(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "doorman is busy with other sign-ins; try again in a few seconds",
+        )
+        .page(
+            "Busy",
+            "doorman is busy with other sign-ins. Try again in a few seconds.",
+        )
+        .retry_after(retry_after)
+    }
+
+    /// A failure of doorman itself: the client sees a generic message and the request id;
+    /// `detail` goes to the log.
+    pub fn internal(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "doorman could not finish this request; quote the request id when reporting it",
+        )
+        .page(
+            "Something went wrong",
+            "doorman could not finish this request. Please try again; if it keeps happening, \
+             quote the request id below to whoever runs this service.",
+        )
+        .detail(detail)
+    }
+}
+
+/// Lets a room's error type become either rendering with `?`, through its `AppError` mapping.
+#[macro_export]
+macro_rules! renders_as_app_error {
+    ($ty:ty) => {
+        impl From<$ty> for $crate::error::ApiError {
+            fn from(err: $ty) -> Self {
+                Self(Box::new($crate::error::AppError::from(err)))
+            }
+        }
+        impl From<$ty> for $crate::error::PageError {
+            fn from(err: $ty) -> Self {
+                Self(Box::new($crate::error::AppError::from(err)))
+            }
+        }
+    };
+}

@@ -1,0 +1,268 @@
+//! The claims of a verified session token, kept compact: every string lives in one buffer
+//! (one allocation per request instead of one per claim), read through accessors. Parsed once,
+//! borrowing from the decoded payload wherever the JSON has no escapes.
+
+use std::borrow::Cow;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::token::SessionClaims;
+
+/// `start..end` in `Claims::text`.
+type Span = (u32, u32);
+
+/// A verified token's claims. Built only by `SessionTokens::verify`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims {
+    text: String,
+    iss: Span,
+    aud: Span,
+    sub: Span,
+    idp: Span,
+    email: Option<Span>,
+    name: Option<Span>,
+    picture: Option<Span>,
+    jti: Span,
+    sid: Option<Span>,
+    /// The roles, comma-joined (role names never contain a comma).
+    roles: Span,
+    pub email_verified: bool,
+    pub uid: Option<i64>,
+    pub iat: u64,
+    pub exp: u64,
+    pub nbf: Option<u64>,
+}
+
+/// A JSON string, borrowed from the payload when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// The payload as JSON has it: the same fields, names and requirements as `SessionClaims`.
+#[derive(Deserialize)]
+struct Raw<'a> {
+    #[serde(borrow)]
+    iss: Text<'a>,
+    #[serde(borrow)]
+    aud: Text<'a>,
+    #[serde(borrow)]
+    sub: Text<'a>,
+    #[serde(borrow)]
+    idp: Text<'a>,
+    #[serde(default, borrow)]
+    email: Option<Text<'a>>,
+    #[serde(default)]
+    email_verified: bool,
+    #[serde(default, borrow)]
+    name: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    picture: Option<Text<'a>>,
+    #[serde(default)]
+    uid: Option<i64>,
+    #[serde(default, borrow)]
+    roles: Vec<Text<'a>>,
+    iat: u64,
+    exp: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
+    #[serde(borrow)]
+    jti: Text<'a>,
+    #[serde(default, borrow)]
+    sid: Option<Text<'a>>,
+}
+
+/// Copies strings into one buffer, handing back where each went.
+struct Packer(String);
+
+impl Packer {
+    fn put(&mut self, s: &str) -> Span {
+        let start = self.0.len() as u32;
+        self.0.push_str(s);
+        (start, self.0.len() as u32)
+    }
+}
+
+impl Claims {
+    /// Parses a (verified) payload; `None` if it is not our claims.
+    pub(super) fn parse(payload: &[u8]) -> Option<Self> {
+        let raw: Raw<'_> = serde_json::from_slice(payload).ok()?;
+        if raw.roles.iter().any(|r| r.0.contains(',')) {
+            return None;
+        }
+        let mut p = Packer(String::with_capacity(payload.len()));
+        let iss = p.put(&raw.iss.0);
+        let aud = p.put(&raw.aud.0);
+        let sub = p.put(&raw.sub.0);
+        let idp = p.put(&raw.idp.0);
+        let email = raw.email.as_ref().map(|t| p.put(&t.0));
+        let name = raw.name.as_ref().map(|t| p.put(&t.0));
+        let picture = raw.picture.as_ref().map(|t| p.put(&t.0));
+        let jti = p.put(&raw.jti.0);
+        let sid = raw.sid.as_ref().map(|t| p.put(&t.0));
+        let roles_start = p.0.len() as u32;
+        for (i, role) in raw.roles.iter().enumerate() {
+            if i > 0 {
+                p.0.push(',');
+            }
+            p.0.push_str(&role.0);
+        }
+        let roles = (roles_start, p.0.len() as u32);
+        Some(Self {
+            text: p.0,
+            iss,
+            aud,
+            sub,
+            idp,
+            email,
+            name,
+            picture,
+            jti,
+            sid,
+            roles,
+            email_verified: raw.email_verified,
+            uid: raw.uid,
+            iat: raw.iat,
+            exp: raw.exp,
+            nbf: raw.nbf,
+        })
+    }
+
+    fn get(&self, (start, end): Span) -> &str {
+        self.text.get(start as usize..end as usize).unwrap_or("")
+    }
+
+    /// doorman's `PUBLIC_URL`.
+    pub fn iss(&self) -> &str {
+        self.get(self.iss)
+    }
+    pub fn aud(&self) -> &str {
+        self.get(self.aud)
+    }
+    /// The subject at `idp`.
+    pub fn sub(&self) -> &str {
+        self.get(self.sub)
+    }
+    /// Who vouches for the person: the provider's issuer, or doorman's for local accounts.
+    pub fn idp(&self) -> &str {
+        self.get(self.idp)
+    }
+    pub fn email(&self) -> Option<&str> {
+        self.email.map(|s| self.get(s))
+    }
+    pub fn name(&self) -> Option<&str> {
+        self.name.map(|s| self.get(s))
+    }
+    pub fn picture(&self) -> Option<&str> {
+        self.picture.map(|s| self.get(s))
+    }
+    pub fn jti(&self) -> &str {
+        self.get(self.jti)
+    }
+    /// The session this token belongs to.
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.map(|s| self.get(s))
+    }
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        let all = self.get(self.roles);
+        all.split(',').filter(|r| !r.is_empty())
+    }
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles().any(|r| r == role)
+    }
+
+    /// What a revocation of this token is recorded under: its session, or (for a token
+    /// minted without one) the token itself.
+    pub fn revocation_id(&self) -> &str {
+        self.sid().unwrap_or_else(|| self.jti())
+    }
+
+    /// The roles as a JSON array, for responses.
+    pub fn roles_json(&self) -> RolesJson<'_> {
+        RolesJson(self)
+    }
+}
+
+/// Serialises the roles as an array without collecting them.
+pub struct RolesJson<'a>(&'a Claims);
+
+impl Serialize for RolesJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.roles())
+    }
+}
+
+impl From<&Claims> for SessionClaims {
+    fn from(c: &Claims) -> Self {
+        Self {
+            iss: c.iss().to_owned(),
+            aud: c.aud().to_owned(),
+            sub: c.sub().to_owned(),
+            idp: c.idp().to_owned(),
+            email: c.email().map(str::to_owned),
+            email_verified: c.email_verified,
+            name: c.name().map(str::to_owned),
+            picture: c.picture().map(str::to_owned),
+            uid: c.uid,
+            roles: c.roles().map(str::to_owned).collect(),
+            iat: c.iat,
+            exp: c.exp,
+            nbf: c.nbf,
+            jti: c.jti().to_owned(),
+            sid: c.sid().map(str::to_owned),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_claim_reads_back_including_escaped_strings() {
+        let payload = br#"{"iss":"http://a","aud":"http://a","sub":"s-1","idp":"https://idp",
+            "email":"a@example.com","email_verified":true,"name":"Ada \"the\" L\u00f8velace",
+            "uid":7,"roles":["admin","editor"],"iat":1,"exp":2,"jti":"j","sid":"s"}"#;
+        let c = Claims::parse(payload).expect("claims");
+        assert_eq!(c.iss(), "http://a");
+        assert_eq!(c.sub(), "s-1");
+        assert_eq!(c.name(), Some("Ada \"the\" Løvelace"));
+        assert_eq!(c.roles().collect::<Vec<_>>(), ["admin", "editor"]);
+        assert!(c.has_role("admin") && !c.has_role("adm"));
+        assert_eq!(c.revocation_id(), "s");
+        assert_eq!(c.picture(), None);
+        assert_eq!(
+            serde_json::to_string(&c.roles_json()).expect("json"),
+            r#"["admin","editor"]"#
+        );
+    }
+
+    #[test]
+    fn no_roles_is_an_empty_list_and_a_comma_in_a_role_is_refused() {
+        let base = r#""iss":"i","aud":"i","sub":"s","idp":"p","iat":1,"exp":2,"jti":"j""#;
+        let c = Claims::parse(format!("{{{base}}}").as_bytes()).expect("claims");
+        assert_eq!(c.roles().count(), 0);
+        assert_eq!(c.revocation_id(), "j");
+        assert!(Claims::parse(format!(r#"{{{base},"roles":["a,b"]}}"#).as_bytes()).is_none());
+    }
+}

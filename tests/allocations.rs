@@ -1,0 +1,110 @@
+//! The hot path's allocation budget, counted (not timed): a counting global allocator wraps
+//! the system one, and `GET /api/user` and `GET /` with a valid session cookie go through the
+//! whole application (envelope, router, extractor, handler) in-process. A change that adds
+//! allocations per request fails here, deterministically, long before a benchmark notices.
+//! Its own test binary, since the global allocator is per binary.
+
+use std::alloc::System;
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::Request;
+use doorman::config::Config;
+use doorman::identity::Identity;
+use doorman::{App, AppState, Deps};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower::{Service, ServiceExt};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations per request the hot paths may make (the budget a change must not exceed).
+const API_USER_BUDGET: f64 = 18.0;
+const HOME_PAGE_BUDGET: f64 = 21.0;
+
+async fn app() -> (AppState, String) {
+    let db = std::env::temp_dir().join(format!("doorman-alloc-{}.db", std::process::id()));
+    let vars = HashMap::from([
+        (
+            "SESSION_SECRET",
+            "allocation-budget-secret-0123456789abcdefghij".to_owned(),
+        ),
+        ("DATABASE_URL", db.to_string_lossy().into_owned()),
+        ("PUBLIC_URL", "http://127.0.0.1:8000".to_owned()),
+    ]);
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
+    let state: AppState = App::new(config, Deps::default()).await.expect("app").into();
+    let identity = Identity {
+        issuer: "https://accounts.google.com".into(),
+        subject: "104892318420394857123".into(),
+        email: Some("ada.lovelace@example.com".into()),
+        email_verified: true,
+        name: Some("Ada Lovelace".into()),
+        picture: Some("https://lh3.googleusercontent.com/a/ACg8ocExample=s96-c".into()),
+        user_id: Some(1),
+        roles: vec!["admin".into()],
+    };
+    let tokens = &state.sessions.tokens;
+    let claims = tokens.claims_for(
+        &identity,
+        state.clock.now(),
+        doorman::random::token_id(),
+        Some(doorman::random::token_id()),
+    );
+    let token = tokens.mint(&claims).expect("mint");
+    (state, token)
+}
+
+/// Average allocations of one `GET path` with the session cookie, after a warm-up.
+async fn allocations_per_request(path: &str) -> f64 {
+    let (state, token) = app().await;
+    let mut service = doorman::build_router(state);
+    let request = || {
+        Request::get(path)
+            .header("host", "127.0.0.1:8000")
+            .header("cookie", format!("access_token={token}"))
+            .body(Body::empty())
+            .expect("request")
+    };
+    for _ in 0..200 {
+        let response = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(request())
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    const ROUNDS: usize = 1000;
+    let requests: Vec<_> = (0..ROUNDS).map(|_| request()).collect();
+    let region = Region::new(GLOBAL);
+    for req in requests {
+        let response = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(req)
+            .await
+            .expect("call");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        std::hint::black_box(body);
+    }
+    let stats = region.change();
+    (stats.allocations + stats.reallocations) as f64 / ROUNDS as f64
+}
+
+/// One test, so nothing else allocates while a path is counted (the counter is global).
+#[tokio::test(flavor = "current_thread")]
+async fn the_hot_paths_stay_within_their_allocation_budgets() {
+    for (path, budget) in [("/api/user", API_USER_BUDGET), ("/", HOME_PAGE_BUDGET)] {
+        let per_request = allocations_per_request(path).await;
+        println!("GET {path}: {per_request:.1} allocations per request (budget {budget})");
+        assert!(
+            per_request <= budget,
+            "GET {path} allocates {per_request:.1} times per request (budget {budget})"
+        );
+    }
+}
