@@ -102,6 +102,60 @@ impl ProxyTrust for AppState {
     }
 }
 
+impl Limiters {
+    fn new(config: &Config) -> Self {
+        Self {
+            login: RateLimiter::new(config.limits.login_per_minute, 60),
+            register: RateLimiter::new(config.limits.register_per_hour, 3600),
+            sign_in: RateLimiter::new(config.limits.sign_in_per_minute, 60),
+        }
+    }
+}
+
+/// The provider client; in development also the built-in provider it talks to.
+async fn provider(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<(Arc<ProviderHandle>, Option<Arc<DevProvider>>)> {
+    let issuer = config.issuer();
+    let (client_id, client_secret, dev) = match &config.provider {
+        ProviderConfig::External {
+            client_id,
+            client_secret,
+            ..
+        } => (client_id.clone(), client_secret.expose().to_owned(), None),
+        ProviderConfig::Development => {
+            let dev = Arc::new(DevProvider::new(
+                issuer.as_str().to_owned(),
+                config.redirect_uri().to_string(),
+                config.public_url().authority(),
+                dev_provider::signer().await?,
+                clock.clone(),
+            ));
+            let secret = dev.client_secret().to_owned();
+            (DEV_CLIENT_ID.to_owned(), secret, Some(dev))
+        }
+    };
+    let handle = ProviderHandle::new(
+        issuer,
+        client_id,
+        client_secret,
+        &config.redirect_uri(),
+        ProviderHttp::new(config.provider_timeout)?,
+        clock.clone(),
+    );
+    Ok((Arc::new(handle), dev))
+}
+
+/// How the sign-in button names the provider.
+fn provider_name(provider: &ProviderConfig) -> &'static str {
+    match provider {
+        ProviderConfig::Development => "the development provider",
+        ProviderConfig::External { issuer, .. } if issuer.is_google() => "Google",
+        ProviderConfig::External { .. } => "your identity provider",
+    }
+}
+
 impl App {
     /// Opens the store (loading its revocations), builds the provider client (and, in
     /// development, the built-in provider). Starts nothing: see [`App::spawn_background`].
@@ -113,39 +167,7 @@ impl App {
                 config.accounts.database_url
             )
         })?;
-        let http = ProviderHttp::new(config.provider_timeout)?;
-        let issuer = config.issuer();
-        let (client_id, client_secret, dev) = match &config.provider {
-            ProviderConfig::External {
-                client_id,
-                client_secret,
-                ..
-            } => (client_id.clone(), client_secret.expose().to_owned(), None),
-            ProviderConfig::Development => {
-                let dev = Arc::new(DevProvider::new(
-                    issuer.as_str().to_owned(),
-                    config.redirect_uri().to_string(),
-                    config.public_url().authority(),
-                    dev_provider::signer().await?,
-                    clock.clone(),
-                ));
-                let secret = dev.client_secret().to_owned();
-                (DEV_CLIENT_ID.to_owned(), secret, Some(dev))
-            }
-        };
-        let provider = Arc::new(ProviderHandle::new(
-            issuer.clone(),
-            client_id,
-            client_secret,
-            &config.redirect_uri(),
-            http,
-            clock.clone(),
-        ));
-        let provider_name = match &config.provider {
-            ProviderConfig::Development => "the development provider",
-            ProviderConfig::External { issuer, .. } if issuer.is_google() => "Google",
-            ProviderConfig::External { .. } => "your identity provider",
-        };
+        let (provider, dev) = provider(&config, &clock).await?;
         let sessions = Sessions {
             tokens: Arc::new(SessionTokens::new(
                 &config.session,
@@ -161,25 +183,22 @@ impl App {
         if loaded > 0 {
             tracing::info!(revocations = loaded, "loaded revocations from the store");
         }
-        let limits = Limiters {
-            login: RateLimiter::new(config.limits.login_per_minute, 60),
-            register: RateLimiter::new(config.limits.register_per_hour, 3600),
-            sign_in: RateLimiter::new(config.limits.sign_in_per_minute, 60),
-        };
-        let app = App {
+        Ok(App {
             flow_key: crate::oidc::flow::flow_cookie_key(config.session.secret.expose()),
             hasher: PasswordHasher::new(config.accounts.hash_concurrency),
             throttle: LoginThrottle::new(store.clone()),
-            oidc: Oidc { provider, issuer },
-            provider_name,
-            limits,
+            oidc: Oidc {
+                provider,
+                issuer: config.issuer(),
+            },
+            provider_name: provider_name(&config.provider),
+            limits: Limiters::new(&config),
             sessions,
             store,
             clock,
             dev,
             config,
-        };
-        Ok(app)
+        })
     }
 
     /// Starts provider discovery and the periodic maintenance (sweeping expired state,

@@ -11,8 +11,8 @@ use axum::body::Body;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::Service;
 use tower_http::timeout::TimeoutBody;
 
@@ -36,42 +36,89 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(server.max_connections));
-    let (stopping, stop_watch) = tokio::sync::watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(server.header_timeout)
         .keep_alive(true);
-    let body_timeout = server.body_timeout;
+    let connections = Connections {
+        http,
+        permits: Arc::new(Semaphore::new(server.max_connections)),
+        capacity: u32::try_from(server.max_connections).unwrap_or(u32::MAX),
+        stop: tokio::sync::watch::channel(false),
+        body_timeout: server.body_timeout,
+    };
     tokio::pin!(shutdown);
-    loop {
+    while let Some((permit, stream, peer)) = connections.accept(&listener, shutdown.as_mut()).await
+    {
+        connections.spawn(stream, peer, permit, service.clone());
+    }
+    drop(listener);
+    connections.drain(grace).await;
+    Ok(())
+}
+
+/// The open connections: their cap, their HTTP settings, and the signal to wind down.
+struct Connections {
+    http: hyper::server::conn::http1::Builder,
+    permits: Arc<Semaphore>,
+    /// All the permits: holding them all means no connection is open.
+    capacity: u32,
+    stop: (
+        tokio::sync::watch::Sender<bool>,
+        tokio::sync::watch::Receiver<bool>,
+    ),
+    body_timeout: Duration,
+}
+
+impl Connections {
+    /// The next connection, once the cap allows one; `None` when shutting down.
+    async fn accept(
+        &self,
+        listener: &TcpListener,
+        mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Option<(OwnedSemaphorePermit, TcpStream, std::net::SocketAddr)> {
         let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
+            permit = self.permits.clone().acquire_owned() => permit.ok()?,
+            () = &mut shutdown => return None,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: back off rather than spin.
-                    tracing::warn!(error = %err, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => return Some((permit, stream, peer)),
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off rather than spin.
+                        tracing::warn!(error = %err, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = &mut shutdown => return None,
+            }
+        }
+    }
+
+    /// Serves one connection in its own task, with its peer address in `PEER`.
+    fn spawn<S>(
+        &self,
+        stream: TcpStream,
+        peer: std::net::SocketAddr,
+        permit: OwnedSemaphorePermit,
+        service: S,
+    ) where
+        S: Service<axum::http::Request<Body>, Response = Response, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
         let _ = stream.set_nodelay(true);
-        let connection = http
+        let connection = self
+            .http
             .serve_connection(
                 TokioIo::new(stream),
-                connection_service(service.clone(), body_timeout),
+                connection_service(service, self.body_timeout),
             )
             .with_upgrades();
-        let mut stop = stop_watch.clone();
+        let mut stop = self.stop.1.clone();
         tokio::spawn(PEER.scope(peer, async move {
             tokio::pin!(connection);
             let ended = tokio::select! {
@@ -89,16 +136,17 @@ where
             drop(permit);
         }));
     }
-    drop(listener);
-    let _ = stopping.send(true);
-    let all = u32::try_from(server.max_connections).unwrap_or(u32::MAX);
-    tokio::select! {
-        _ = permits.acquire_many(all) => {}
-        () = tokio::time::sleep(grace) => {
-            tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+
+    /// Tells every connection to finish its request and close, and waits up to `grace`.
+    async fn drain(self, grace: Duration) {
+        let _ = self.stop.0.send(true);
+        tokio::select! {
+            _ = self.permits.acquire_many(self.capacity) => {}
+            () = tokio::time::sleep(grace) => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+            }
         }
     }
-    Ok(())
 }
 
 /// The per-connection service: request bodies that time out when they stall.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{ACCESS_TOKEN_TTL_SECS, DEV_CLIENT_ID, DevProvider, ID_TOKEN_TTL_SECS};
+use super::{ACCESS_TOKEN_TTL_SECS, DEV_CLIENT_ID, DevProvider, ID_TOKEN_TTL_SECS, PendingCode};
 use crate::random::token_id;
 
 #[derive(Debug, Deserialize)]
@@ -60,61 +60,25 @@ pub(super) async fn token(
     headers: HeaderMap,
     Form(req): Form<TokenRequest>,
 ) -> Response {
-    let (client_id, client_secret) = match basic_credentials(&headers) {
-        Some(pair) => pair,
-        None => (
-            req.client_id.clone().unwrap_or_default(),
-            req.client_secret.clone().unwrap_or_default(),
-        ),
-    };
-    let secret_ok: bool =
-        Sha256::digest(client_secret.as_bytes()) == Sha256::digest(dev.client_secret.as_bytes());
-    if client_id != DEV_CLIENT_ID || !secret_ok {
+    if !dev.client_authenticated(&headers, &req) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     if req.grant_type.as_deref() != Some("authorization_code") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
     let now = dev.clock.now();
-    let pending = {
-        let mut codes = dev.codes.lock().unwrap_or_else(|e| e.into_inner());
-        req.code.as_deref().and_then(|c| codes.remove(c))
-    };
-    let Some(pending) = pending.filter(|p| p.expires_at > now) else {
+    let Some(pending) = dev.redeem(&req, now) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     };
-    let verifier = req.code_verifier.unwrap_or_default();
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(verifier.as_bytes()));
-    if req.redirect_uri.as_deref() != Some(pending.redirect_uri.as_str())
-        || challenge != pending.code_challenge
-    {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-    }
+    let id_token = dev.id_token(&pending, now);
     let access_token = token_id();
-    let user = pending.user;
-    let mut claims = json!({
-        "iss": dev.issuer,
-        "sub": user.sub,
-        "aud": DEV_CLIENT_ID,
-        "azp": DEV_CLIENT_ID,
-        "iat": now,
-        "exp": now + ID_TOKEN_TTL_SECS,
-        "email": user.email,
-        "email_verified": true,
-        "name": user.name,
-    });
-    if let Some(nonce) = pending.nonce {
-        claims["nonce"] = json!(nonce);
-    }
-    if let Some(picture) = &user.picture {
-        claims["picture"] = json!(picture);
-    }
-    let id_token = dev.signer.sign(&claims);
     {
         let mut tokens = dev.access_tokens.lock().unwrap_or_else(|e| e.into_inner());
         tokens.retain(|_, (_, exp)| *exp > now);
-        tokens.insert(access_token.clone(), (user, now + ACCESS_TOKEN_TTL_SECS));
+        tokens.insert(
+            access_token.clone(),
+            (pending.user, now + ACCESS_TOKEN_TTL_SECS),
+        );
     }
     let mut response = Json(json!({
         "access_token": access_token,
@@ -128,6 +92,60 @@ pub(super) async fn token(
         header::HeaderValue::from_static("no-store"),
     );
     response
+}
+
+impl DevProvider {
+    /// `client_secret_basic` (or the form's `client_secret_post`), compared as digests.
+    fn client_authenticated(&self, headers: &HeaderMap, req: &TokenRequest) -> bool {
+        let (client_id, client_secret) = match basic_credentials(headers) {
+            Some(pair) => pair,
+            None => (
+                req.client_id.clone().unwrap_or_default(),
+                req.client_secret.clone().unwrap_or_default(),
+            ),
+        };
+        let secret_ok = Sha256::digest(client_secret.as_bytes())
+            == Sha256::digest(self.client_secret.as_bytes());
+        client_id == DEV_CLIENT_ID && secret_ok
+    }
+
+    /// The code's pending sign-in, spent: once, unexpired, same redirect URI, PKCE matching.
+    fn redeem(&self, req: &TokenRequest, now: u64) -> Option<PendingCode> {
+        let pending = {
+            let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+            req.code.as_deref().and_then(|c| codes.remove(c))
+        }
+        .filter(|p| p.expires_at > now)?;
+        let verifier = req.code_verifier.as_deref().unwrap_or_default();
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        (req.redirect_uri.as_deref() == Some(pending.redirect_uri.as_str())
+            && challenge == pending.code_challenge)
+            .then_some(pending)
+    }
+
+    /// A signed RS256 ID token for the pending sign-in, nonce included.
+    fn id_token(&self, pending: &PendingCode, now: u64) -> String {
+        let user = &pending.user;
+        let mut claims = json!({
+            "iss": self.issuer,
+            "sub": user.sub,
+            "aud": DEV_CLIENT_ID,
+            "azp": DEV_CLIENT_ID,
+            "iat": now,
+            "exp": now + ID_TOKEN_TTL_SECS,
+            "email": user.email,
+            "email_verified": true,
+            "name": user.name,
+        });
+        if let Some(nonce) = &pending.nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        if let Some(picture) = &user.picture {
+            claims["picture"] = json!(picture);
+        }
+        self.signer.sign(&claims)
+    }
 }
 
 pub(super) async fn userinfo(State(dev): State<Arc<DevProvider>>, headers: HeaderMap) -> Response {

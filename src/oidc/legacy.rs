@@ -92,7 +92,17 @@ pub(super) fn verify(
         }
     }
     let claims = claims.ok_or(Failure::Keys("signature"))?;
+    check_claims(&claims, client_id, nonce, now)?;
+    Ok(claims)
+}
 
+/// `aud` without untrusted extras, `exp` with leeway, `iat` recent, and the nonce.
+fn check_claims(
+    claims: &Map<String, Value>,
+    client_id: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<(), Failure> {
     // jsonwebtoken accepts any audience list that contains ours; untrusted extras are refused.
     if let Some(audiences) = claims.get("aud").and_then(Value::as_array)
         && audiences.iter().any(|a| a.as_str() != Some(client_id))
@@ -121,7 +131,7 @@ pub(super) fn verify(
     if received != Some(sent) {
         return Err(invalid("nonce"));
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,14 +5,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::PrivateCookieJar;
-use axum_extra::extract::cookie::CookieJar;
+use axum_extra::extract::cookie::{Cookie, CookieJar};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::error::{AppError, PageError, PageResult, RequestContext, render_page, request_context};
 use crate::identity::Identity;
 use crate::net::ClientIp;
-use crate::oidc::callback::{check_callback, parse_callback_query};
+use crate::oidc::callback::{CallbackParams, check_callback, parse_callback_query};
 use crate::oidc::flow::{
     FLOW_TTL_SECS, FlowState, ReturnTo, evictions, flow_cookie, flow_cookie_name,
     flow_cookie_removal, is_flow_cookie, removal_named,
@@ -111,56 +111,8 @@ pub async fn finish_login(
             return (jar, PageError::from(err)).into_response();
         }
     };
-    let flow: Option<FlowState> = params
-        .state
-        .as_deref()
-        .and_then(|s| private.get(&flow_cookie_name(s, https)))
-        .and_then(|cookie| serde_json::from_str(cookie.value()).ok());
-    let jar = match &params.state {
-        Some(s) => jar.remove(flow_cookie_removal(s, https)),
-        None => jar,
-    };
-    let now = state.clock.now();
-    let outcome: Result<_, PageError> = async {
-        let code = check_callback(&params, flow.as_ref(), &state.oidc.issuer, now)?;
-        let flow = flow
-            .as_ref()
-            .ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
-        let digest: [u8; 32] = Sha256::digest(flow.state.as_bytes()).into();
-        if !state
-            .store
-            .claim_once(digest, flow.created_at + FLOW_TTL_SECS + 1)
-            .await?
-        {
-            return Err(SignInError::InvalidCallback("replayed_state").into());
-        }
-        let mut identity =
-            sign_in::complete(&state.oidc.provider, &state.config.access, code, flow, now).await?;
-        let user = state
-            .store
-            .upsert_oidc(
-                OidcSignIn {
-                    issuer: &identity.issuer,
-                    subject: &identity.subject,
-                    email: identity.email.as_deref(),
-                    email_verified: identity.email_verified,
-                    name: identity.name.as_deref(),
-                    admin_if_new: is_admin_email(&state.config.accounts.admin_emails, &identity),
-                },
-                now,
-            )
-            .await?;
-        identity.user_id = Some(user.id);
-        identity.roles = user.roles;
-        let minted = state.sessions.start(&identity, None).await?;
-        tracing::info!(sub = %minted.claims.sub, idp = %minted.claims.idp, "signed in");
-        Ok((
-            session_cookie(minted.token, state.sessions.tokens.ttl_secs(), https),
-            flow.return_to.clone(),
-        ))
-    }
-    .await;
-    match outcome {
+    let (flow, jar) = take_flow(params.state.as_deref(), &private, jar, https);
+    match complete(&state, &params, flow.as_ref()).await {
         Ok((cookie, return_to)) => (
             jar.add(cookie),
             Redirect::to(ReturnTo::parse(Some(&return_to)).as_str()),
@@ -168,6 +120,61 @@ pub async fn finish_login(
             .into_response(),
         Err(err) => (jar, err).into_response(),
     }
+}
+
+/// The attempt `state` names (if its cookie still decrypts), and the jar that removes that
+/// cookie whatever happens next.
+fn take_flow(
+    state: Option<&str>,
+    private: &PrivateCookieJar,
+    jar: CookieJar,
+    https: bool,
+) -> (Option<FlowState>, CookieJar) {
+    let Some(state) = state else {
+        return (None, jar);
+    };
+    let flow = private
+        .get(&flow_cookie_name(state, https))
+        .and_then(|cookie| serde_json::from_str(cookie.value()).ok());
+    (flow, jar.remove(flow_cookie_removal(state, https)))
+}
+
+/// Finishes a sign-in: the callback's checks, the state's single use (in the store, so
+/// across instances), the provider round trip, the user record, a new session. Returns the
+/// session cookie and where to go.
+async fn complete(
+    state: &AppState,
+    params: &CallbackParams,
+    flow: Option<&FlowState>,
+) -> PageResult<(Cookie<'static>, String)> {
+    let now = state.clock.now();
+    let code = check_callback(params, flow, &state.oidc.issuer, now)?;
+    let flow = flow.ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
+    let digest: [u8; 32] = Sha256::digest(flow.state.as_bytes()).into();
+    let expires = flow.created_at + FLOW_TTL_SECS + 1;
+    if !state.store.claim_once(digest, expires).await? {
+        return Err(SignInError::InvalidCallback("replayed_state").into());
+    }
+    let mut identity =
+        sign_in::complete(&state.oidc.provider, &state.config.access, code, flow, now).await?;
+    let sign_in = OidcSignIn {
+        issuer: &identity.issuer,
+        subject: &identity.subject,
+        email: identity.email.as_deref(),
+        email_verified: identity.email_verified,
+        name: identity.name.as_deref(),
+        admin_if_new: is_admin_email(&state.config.accounts.admin_emails, &identity),
+    };
+    let user = state.store.upsert_oidc(sign_in, now).await?;
+    identity.user_id = Some(user.id);
+    identity.roles = user.roles;
+    let minted = state.sessions.start(&identity, None).await?;
+    tracing::info!(sub = %minted.claims.sub, idp = %minted.claims.idp, "signed in");
+    let ttl = state.sessions.tokens.ttl_secs();
+    Ok((
+        session_cookie(minted.token, ttl, state.https()),
+        flow.return_to.clone(),
+    ))
 }
 
 /// `ADMIN_EMAILS` trusts an email only when the provider verified it.
