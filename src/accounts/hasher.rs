@@ -3,7 +3,7 @@
 //! allocator to hoard), with a bounded queue in front. A request that cannot get a thread
 //! within a short wait is answered `Busy` (503 with `Retry-After`), never queued forever.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -44,6 +44,8 @@ pub struct PasswordHasher {
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
     jobs: mpsc::Sender<Job>,
+    /// argon2id computations finished (hashes and verifications, dummy ones included).
+    computed: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -52,11 +54,13 @@ impl PasswordHasher {
         let threads = threads.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
+        let computed = Arc::new(AtomicU64::new(0));
         for i in 0..threads {
             let queue = queue.clone();
+            let computed = computed.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("doorman-hash-{i}"))
-                .spawn(move || worker(&queue));
+                .spawn(move || worker(&queue, &computed));
             if let Err(err) = spawned {
                 tracing::error!(%err, "could not start a password hashing thread");
             }
@@ -66,7 +70,14 @@ impl PasswordHasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting: threads * WAITERS_PER_THREAD,
             jobs,
+            computed,
         }
+    }
+
+    /// How many argon2id computations have finished: an unknown user's sign-in costs one,
+    /// exactly as a wrong password does.
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::SeqCst)
     }
 
     /// A hasher whose threads are gone: every hash fails. For tests that prove a path never
@@ -79,6 +90,7 @@ impl PasswordHasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting: 1,
             jobs,
+            computed: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -123,7 +135,7 @@ impl PasswordHasher {
 }
 
 /// One hashing thread: takes jobs until the service is dropped, reusing its buffer.
-fn worker(queue: &Mutex<mpsc::Receiver<Job>>) {
+fn worker(queue: &Mutex<mpsc::Receiver<Job>>, computed: &AtomicU64) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = {
@@ -133,7 +145,9 @@ fn worker(queue: &Mutex<mpsc::Receiver<Job>>) {
         let Ok(job) = job else { return };
         match job {
             Job::Hash(password, reply) => {
-                let _ = reply.send(hash_with(password.as_bytes(), &mut memory));
+                let hashed = hash_with(password.as_bytes(), &mut memory);
+                computed.fetch_add(1, Ordering::SeqCst);
+                let _ = reply.send(hashed);
             }
             Job::Verify(password, stored, reply) => {
                 let matched = match stored {
@@ -143,6 +157,7 @@ fn worker(queue: &Mutex<mpsc::Receiver<Job>>) {
                         false
                     }
                 };
+                computed.fetch_add(1, Ordering::SeqCst);
                 let _ = reply.send(matched);
             }
         }

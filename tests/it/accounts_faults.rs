@@ -410,44 +410,32 @@ async fn a_read_only_store_refuses_writes_and_password_checks_with_503_and_keeps
     register(&writer, "grace").await;
 }
 
-// ---------- timing and throttling ----------
+// ---------- cost and throttling ----------
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
+/// Not timed (timings belong in a benchmark): counted. An unknown username runs the same
+/// argon2id verification (against a dummy hash with the same parameters) as a wrong password.
 #[tokio::test]
-async fn an_unknown_user_costs_about_as_much_as_a_wrong_password() {
+async fn an_unknown_user_costs_one_argon2_verification_exactly_like_a_wrong_password() {
     let app = spawn_accounts_app(&[]).await;
     register(&app, "ada_l").await;
-    // Separate client addresses keep the per-address throttle out of the measurement; the
-    // wrong-password account gets exactly its five free failures.
-    let warm = client_from(2);
+    let hasher = &app.state.hasher;
     let unknown = client_from(3);
     let wrong = client_from(4);
-    login_from(&warm, &app, "warm_up_nobody", PASSWORD).await;
-
-    let mut unknown_times = Vec::new();
-    let mut wrong_times = Vec::new();
-    for i in 0..5 {
-        let started = Instant::now();
+    for i in 0..3 {
+        let before = hasher.computed();
         let response = login_from(&unknown, &app, &format!("nobody_{i}"), PASSWORD).await;
-        unknown_times.push(started.elapsed());
         assert_eq!(response.status(), 401);
+        assert_eq!(
+            hasher.computed(),
+            before + 1,
+            "an unknown user is verified too"
+        );
 
-        let started = Instant::now();
+        let before = hasher.computed();
         let response = login_from(&wrong, &app, "ada_l", "not-the-password-1").await;
-        wrong_times.push(started.elapsed());
         assert_eq!(response.status(), 401);
+        assert_eq!(hasher.computed(), before + 1);
     }
-
-    let (unknown, wrong) = (median(unknown_times), median(wrong_times));
-    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
-    assert!(
-        (0.33..3.0).contains(&ratio),
-        "unknown user {unknown:?} vs wrong password {wrong:?}: ratio {ratio:.2}"
-    );
 }
 
 fn retry_after(response: &reqwest::Response) -> u64 {
