@@ -19,6 +19,7 @@ use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
 use crate::session::{Outbox, RevocationSet, SessionContext, SessionTokens, Sessions};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 /// How often expired revocations, sessions and counters are swept, and failed writes retried.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
@@ -60,6 +61,7 @@ pub struct App {
     pub throttle: LoginThrottle,
     pub limits: Limiters,
     pub dev: Option<Arc<DevProvider>>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The handlers' state: one shared `App`.
@@ -103,11 +105,12 @@ impl ProxyTrust for AppState {
 }
 
 impl Limiters {
-    fn new(config: &Config) -> Self {
+    fn new(config: &Config, metrics: &Arc<Metrics>) -> Self {
+        let limits = &config.limits;
         Self {
-            login: RateLimiter::new(config.limits.login_per_minute, 60),
-            register: RateLimiter::new(config.limits.register_per_hour, 3600),
-            sign_in: RateLimiter::new(config.limits.sign_in_per_minute, 60),
+            login: RateLimiter::new(limits.login_per_minute, 60, "login", metrics.clone()),
+            register: RateLimiter::new(limits.register_per_hour, 3600, "register", metrics.clone()),
+            sign_in: RateLimiter::new(limits.sign_in_per_minute, 60, "sign_in", metrics.clone()),
         }
     }
 }
@@ -116,6 +119,7 @@ impl Limiters {
 async fn provider(
     config: &Config,
     clock: &Arc<dyn Clock>,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Arc<ProviderHandle>, Option<Arc<DevProvider>>)> {
     let issuer = config.issuer();
     let (client_id, client_secret, dev) = match &config.provider {
@@ -141,7 +145,7 @@ async fn provider(
         client_id,
         client_secret,
         &config.redirect_uri(),
-        ProviderHttp::new(config.provider_timeout)?,
+        ProviderHttp::new(config.provider_timeout, metrics.clone())?,
         clock.clone(),
     );
     Ok((Arc::new(handle), dev))
@@ -167,7 +171,8 @@ impl App {
                 config.accounts.database_url
             )
         })?;
-        let (provider, dev) = provider(&config, &clock).await?;
+        let metrics = Metrics::new();
+        let (provider, dev) = provider(&config, &clock, &metrics).await?;
         let sessions = Sessions {
             tokens: Arc::new(SessionTokens::new(
                 &config.session,
@@ -178,6 +183,7 @@ impl App {
             clock: clock.clone(),
             store: store.clone(),
             outbox: Arc::new(Outbox::default()),
+            metrics: metrics.clone(),
         };
         let loaded = sessions.load().await?;
         if loaded > 0 {
@@ -192,11 +198,12 @@ impl App {
                 issuer: config.issuer(),
             },
             provider_name: provider_name(&config.provider),
-            limits: Limiters::new(&config),
+            limits: Limiters::new(&config, &metrics),
             sessions,
             store,
             clock,
             dev,
+            metrics,
             config,
         })
     }
@@ -231,6 +238,14 @@ impl App {
         {
             Ok(purged) => tracing::debug!(?purged, "purged expired state"),
             Err(err) => tracing::warn!(error = %err, "purging expired state failed"),
+        }
+    }
+
+    /// At shutdown: writes out revocations still waiting for the store, and the store itself.
+    pub async fn shutdown(&self) {
+        self.sessions.flush().await;
+        if let Err(err) = self.store.checkpoint().await {
+            tracing::warn!(error = %err, "writing out the store at shutdown failed");
         }
     }
 

@@ -19,13 +19,13 @@ pub mod routes;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod telemetry;
 
 pub use app::{App, AppState, Deps};
 
 /// The whole HTTP surface of `state`: the routes inside the per-request envelope. No side
 /// effects: building it starts nothing.
 pub fn build_router(state: AppState) -> routes::envelope::Envelope<axum::Router> {
-    let https = state.https();
-    let development = state.dev.is_some();
-    routes::envelope::Envelope::new(routes::router(state), https, development)
+    let routes = routes::router(state.clone());
+    routes::envelope::Envelope::new(routes.router, routes.templates, &state)
 }

@@ -33,10 +33,17 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// A request id: 16 hex characters, a random per-process prefix and a counter, so ids are
-/// unique across restarts and replicas without a random draw per request. `Copy`, no heap.
+/// The longest request id kept from a trusted proxy (a UUID is 36, nginx's `$request_id` 32).
+const REQUEST_ID_MAX: usize = 64;
+
+/// A request id. Minted here: 16 hex characters, a random per-process prefix and a counter,
+/// so ids are unique across restarts and replicas without a random draw per request. Or given
+/// by a trusted proxy (`X-Request-Id`). `Copy`, no heap.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct RequestId([u8; 16]);
+pub struct RequestId {
+    len: u8,
+    bytes: [u8; REQUEST_ID_MAX],
+}
 
 impl RequestId {
     pub fn next() -> Self {
@@ -45,45 +52,43 @@ impl RequestId {
         let prefix = *PREFIX.get_or_init(|| rand::thread_rng().next_u32());
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let value = (u64::from(prefix) << 32) ^ n;
-        let mut out = [0u8; 16];
+        let mut bytes = [0u8; REQUEST_ID_MAX];
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (i, slot) in out.iter_mut().enumerate() {
+        for (i, slot) in bytes[..16].iter_mut().enumerate() {
             let shift = 60 - 4 * i;
             *slot = DIGITS[((value >> shift) & 0xf) as usize];
         }
-        Self(out)
+        Self { len: 16, bytes }
     }
 
     /// The id outside any request (unit tests): `-`.
     pub const fn none() -> Self {
-        let mut out = [0u8; 16];
-        out[0] = b'-';
-        Self(out)
+        let mut bytes = [0u8; REQUEST_ID_MAX];
+        bytes[0] = b'-';
+        Self { len: 1, bytes }
     }
 
-    /// An id given by a trusted proxy: 1 to 16 characters of `[A-Za-z0-9_-]`, else none.
+    /// An id given by a trusted proxy: 1 to 64 characters of `[A-Za-z0-9._-]`, else none (so
+    /// it is safe in a header, a log line and a page as it is).
     pub fn parse(raw: &[u8]) -> Option<Self> {
         if raw.is_empty()
-            || raw.len() > 16
+            || raw.len() > REQUEST_ID_MAX
             || !raw
                 .iter()
-                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         {
             return None;
         }
-        let mut out = [b'-'; 16];
-        out[..raw.len()].copy_from_slice(raw);
-        let len = raw.len();
-        // Keep the given length: pad marker bytes are trimmed by `as_str`.
-        if len < 16 {
-            out[len..].fill(0);
-        }
-        Some(Self(out))
+        let mut bytes = [0u8; REQUEST_ID_MAX];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Some(Self {
+            len: raw.len() as u8,
+            bytes,
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        let end = self.0.iter().position(|b| *b == 0).unwrap_or(16);
-        std::str::from_utf8(&self.0[..end]).unwrap_or("-")
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("-")
     }
 }
 
@@ -127,6 +132,10 @@ mod tests {
         );
         assert!(RequestId::parse(b"").is_none());
         assert!(RequestId::parse(b"has space").is_none());
-        assert!(RequestId::parse(&[b'a'; 17]).is_none());
+        assert_eq!(
+            RequestId::parse(b"0d9e3a4c-5b6f-4e7a-8c9d-1e2f3a4b5c6d").map(|r| r.as_str().len()),
+            Some(36)
+        );
+        assert!(RequestId::parse(&[b'a'; 65]).is_none());
     }
 }

@@ -97,13 +97,29 @@ async fn allocations_per_request(path: &str) -> f64 {
 }
 
 /// One test, so nothing else allocates while a path is counted (the counter is global).
+/// Measured as shipped: the access log on (JSON, into a sink), metrics recorded.
 #[tokio::test(flavor = "current_thread")]
 async fn the_hot_paths_stay_within_their_allocation_budgets() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (layer, _guard) = doorman::telemetry::logs::LogLayer::new(
+        doorman::telemetry::logs::Style::Json,
+        Box::new(std::io::sink()),
+    );
+    doorman::telemetry::access::write_directly_to(&layer);
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("doorman=info"))
+        .with(layer);
+    let _default = tracing::subscriber::set_default(subscriber);
+    assert!(
+        tracing::enabled!(target: "doorman::access", tracing::Level::INFO),
+        "the access log is on, as shipped"
+    );
     for (path, budget) in [("/api/user", API_USER_BUDGET), ("/", HOME_PAGE_BUDGET)] {
         let per_request = allocations_per_request(path).await;
-        println!("GET {path}: {per_request:.1} allocations per request (budget {budget})");
+        println!("GET {path}: {per_request:.3} allocations per request (budget {budget})");
+        // A few allocations per thousand requests are the log buffer growing: amortised.
         assert!(
-            per_request <= budget,
+            per_request <= budget + 0.05,
             "GET {path} allocates {per_request:.1} times per request (budget {budget})"
         );
     }

@@ -42,14 +42,17 @@ impl Captured {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_log_even_at_trace_level() {
+    use tracing_subscriber::layer::SubscriberExt;
     let log = Captured::default();
-    let writer = log.clone();
+    // doorman's own JSON lines, every crate at TRACE.
+    let (layer, guard) = doorman::telemetry::logs::LogLayer::new(
+        doorman::telemetry::logs::Style::Json,
+        Box::new(log.clone()),
+    );
     tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish(),
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with(layer),
     )
     .expect("the only subscriber in this binary");
 
@@ -137,6 +140,20 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
     let dev_jar = dev.sign_in("Ada Lovelace", "ada@example.com").await;
     secrets.extend(dev_jar.0.values().cloned());
 
+    // A password sign-in that fails, as JSON and as HTTP Basic.
+    const TYPED_PASSWORD: &str = "a-Password-that-must-never-be-logged";
+    for request in [
+        dev.client
+            .post(dev.url("/api/login"))
+            .json(&json!({"username": "ada", "password": TYPED_PASSWORD})),
+        dev.client
+            .post(dev.url("/api/login"))
+            .basic_auth("ada", Some(TYPED_PASSWORD)),
+    ] {
+        assert_eq!(request.send().await.expect("login").status(), 401);
+    }
+    secrets.push(TYPED_PASSWORD.to_owned());
+
     for record in records
         .into_iter()
         .chain(providers.iter().map(|p| p.record()))
@@ -169,9 +186,10 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
         support::urlencode(CLIENT_SECRET)
     )));
 
+    guard.flush();
     let text = log.text();
     assert!(
-        text.contains("signed in") && text.contains("request refused"),
+        text.contains("login_succeeded") && text.contains("login_failed"),
         "the log captured the run ({} bytes)",
         text.len()
     );

@@ -276,12 +276,9 @@ pub async fn authenticate_password(
             check.store.record_login(user.id, now).await?;
             Ok(user)
         }
-        None => {
-            // Already counted by `begin_attempt`. The username is not logged: people type
-            // passwords into that field.
-            tracing::info!(reason = "invalid_credentials", "password sign-in failed");
-            Err(PasswordLoginError::InvalidCredentials)
-        }
+        // Already counted by `begin_attempt`; logged once, as the error's line. The username
+        // is never logged: people type passwords into that field.
+        None => Err(PasswordLoginError::InvalidCredentials),
     }
 }
 

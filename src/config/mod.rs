@@ -14,8 +14,11 @@ use std::time::Duration;
 
 use url::Url;
 
+mod telemetry;
+
 pub use proxies::{TrustedProxies, canonical};
 pub use secrets::{ClientSecret, MIN_SECRET_BYTES, SessionSecret};
+pub use telemetry::{LogFormat, TelemetryConfig};
 pub use urls::{GOOGLE_ISSUER, Issuer, PublicUrl, is_https_or_loopback, is_loopback_host};
 use vars::Vars;
 pub use vars::{ConfigError, VARS, Var, help_table};
@@ -32,6 +35,7 @@ pub struct Config {
     /// `ALLOWED_EMAIL_DOMAINS`, `ALLOWED_EMAILS`, `ALLOWED_HOSTED_DOMAINS`.
     pub access: AccessLists,
     pub limits: RateLimits,
+    pub telemetry: TelemetryConfig,
 }
 
 /// How doorman meets its clients.
@@ -49,6 +53,8 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// `MAX_CONNECTIONS`: open client connections at most.
     pub max_connections: usize,
+    /// `SHUTDOWN_GRACE_SECS`: how long requests in flight may take once a stop is asked.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -166,6 +172,7 @@ impl Config {
             register_per_hour: limit(vars, "RATE_LIMIT_REGISTER_PER_HOUR", 10)?,
             sign_in_per_minute: limit(vars, "RATE_LIMIT_SIGN_IN_PER_MINUTE", 60)?,
         };
+        let telemetry = telemetry::telemetry_from(vars, server.bind_addr)?;
         // Read for `--help` and the drift test; `main` applies it to the log subscriber.
         let _ = vars.get("RUST_LOG");
         Ok(Self {
@@ -176,6 +183,7 @@ impl Config {
             accounts,
             access,
             limits,
+            telemetry,
         })
     }
 
@@ -281,6 +289,7 @@ fn server_from(vars: &Vars<'_>, development: bool) -> Result<ServerConfig, Confi
         body_timeout: Duration::from_secs(vars.number("HTTP_BODY_TIMEOUT_SECS", 30, 1..=3600)?),
         max_connections: usize::try_from(vars.number("MAX_CONNECTIONS", 1024, 1..=100_000)?)
             .unwrap_or(1024),
+        shutdown_grace: Duration::from_secs(vars.number("SHUTDOWN_GRACE_SECS", 10, 0..=600)?),
     })
 }
 
@@ -528,6 +537,24 @@ mod tests {
         let help = help_table();
         for v in VARS {
             assert!(help.contains(v.name), "{} missing from --help", v.name);
+        }
+    }
+
+    #[test]
+    fn every_variable_is_documented_in_the_readme_and_the_example_file() {
+        let readme = include_str!("../../README.md");
+        let example = include_str!("../../.env.example");
+        for var in VARS {
+            assert!(
+                readme.contains(&format!("`{}`", var.name)),
+                "{} not in README",
+                var.name
+            );
+            assert!(
+                example.contains(var.name),
+                "{} not in .env.example",
+                var.name
+            );
         }
     }
 }

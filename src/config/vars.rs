@@ -139,6 +139,26 @@ pub const VARS: &[Var] = &[
         "provider sign-in starts and callbacks per client address per minute (1-10000)",
     ),
     var(
+        "SHUTDOWN_GRACE_SECS",
+        "10",
+        "on SIGTERM/SIGINT, how long requests in flight may take to finish (0-600)",
+    ),
+    var(
+        "METRICS_ADDR",
+        "",
+        "address and port for GET /metrics (Prometheus); unset = off. Never BIND_ADDR",
+    ),
+    var(
+        "LOG_FORMAT",
+        "json, or pretty on a terminal",
+        "json (one object per line) or pretty (colour only on a terminal)",
+    ),
+    var(
+        "LOG_HEALTH_CHECKS",
+        "false",
+        "whether /healthz and /readyz requests get an access-log line",
+    ),
+    var(
         "RUST_LOG",
         "doorman=info",
         "log filter (tracing EnvFilter); secrets are never logged",

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 use super::{CODE_TTL_SECS, DEV_CLIENT_ID, DevProvider, DevUser, PendingCode};
-use crate::error::{AppError, PageError, RequestContext, request_context};
+use crate::error::context::{RequestContext, context};
+use crate::error::{AppError, PageError};
 use crate::identity::is_plausible_email;
 use crate::random::token_id;
 
@@ -110,7 +111,7 @@ fn render_form(
     form: DecisionForm,
 ) -> Result<Response, PageError> {
     let page = AuthorizePage {
-        ctx: request_context(),
+        ctx: context(),
         action: format!("/dev-oidc/authorize?{query}"),
         error,
         name: form.name,

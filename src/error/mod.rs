@@ -6,14 +6,37 @@
 //! module knows none of them. An error is logged exactly once, where it becomes a response,
 //! with its code and the request id; internals never reach the client.
 
+pub mod context;
 mod render;
 
 use std::borrow::Cow;
 
 use axum::http::StatusCode;
 
-pub use render::{ApiError, ApiResult, PageError, PageResult, RequestContext, render_page};
-pub(crate) use render::{REQUEST_CONTEXT, request_context};
+pub use render::{ApiError, ApiResult, PageError, PageResult, render_page};
+
+/// The two renderings, and `AppError` itself: what can be marked after the fact.
+pub trait AsAppError {
+    fn app_error(&mut self) -> &mut AppError;
+}
+
+impl AsAppError for AppError {
+    fn app_error(&mut self) -> &mut AppError {
+        self
+    }
+}
+
+impl AsAppError for ApiError {
+    fn app_error(&mut self) -> &mut AppError {
+        &mut self.0
+    }
+}
+
+impl AsAppError for PageError {
+    fn app_error(&mut self) -> &mut AppError {
+        &mut self.0
+    }
+}
 
 /// Something a client is told went wrong.
 #[derive(Debug, Clone)]
@@ -34,6 +57,9 @@ pub struct AppError {
     pub retry_after: Option<u64>,
     /// The page offers "Try signing in again" rather than "Go to the start page".
     pub offer_sign_in: bool,
+    /// The auth event this error is (`login_failed`), and by which method, for its log line.
+    /// Without one, a 401 or 403 is logged as `access_denied`.
+    pub event: Option<(&'static str, &'static str)>,
 }
 
 impl AppError {
@@ -52,6 +78,7 @@ impl AppError {
             required: None,
             retry_after: None,
             offer_sign_in: false,
+            event: None,
         }
     }
 
@@ -73,6 +100,12 @@ impl AppError {
 
     pub fn offer_sign_in(mut self) -> Self {
         self.offer_sign_in = true;
+        self
+    }
+
+    /// Marks this error as a failed sign-in by `method` (its log line's `event`).
+    pub fn login_failed(mut self, method: &'static str) -> Self {
+        self.event = Some(("login_failed", method));
         self
     }
 

@@ -1,5 +1,4 @@
-//! The two renderings of an `AppError`, and the per-request context both (and every page)
-//! show: the request id a person can quote, and whether the development provider is on.
+//! The two renderings of an `AppError`, each showing the request id a person can quote.
 
 use askama::Template;
 use axum::http::{HeaderValue, header};
@@ -7,27 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppError;
-use crate::random::RequestId;
-
-/// Facts about the current request that every rendered page needs.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestContext {
-    pub request_id: RequestId,
-    pub development: bool,
-}
-
-tokio::task_local! {
-    /// Set by the request envelope for the whole life of a request.
-    pub(crate) static REQUEST_CONTEXT: RequestContext;
-}
-
-/// The current request's context; outside a request (unit tests) a neutral one.
-pub(crate) fn request_context() -> RequestContext {
-    REQUEST_CONTEXT.try_with(|c| *c).unwrap_or(RequestContext {
-        request_id: RequestId::none(),
-        development: false,
-    })
-}
+use crate::error::context::{RequestContext, context as request_context};
 
 /// An `AppError` answered as `{"error","message","request_id"}` (API clients). Boxed: errors
 /// are rare, and a small `Result` keeps every handler's happy path cheap.
@@ -66,7 +45,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let err = *self.0;
         let ctx = request_context();
-        log(&err, ctx.request_id);
+        log(&err);
         let body = ApiErrorBody {
             error: err.code,
             message: &err.message,
@@ -103,7 +82,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let err = *self.0;
         let ctx = request_context();
-        log(&err, ctx.request_id);
+        log(&err);
         let (title, message) = err
             .page
             .unwrap_or_else(|| (generic_title(err.status.as_u16()), &*err.message));
@@ -160,25 +139,28 @@ fn decorate(response: &mut Response, err: &AppError) {
     }
 }
 
-/// The one log line of a failed request: its status, code and (never secret) detail.
-fn log(err: &AppError, request_id: RequestId) {
+/// The one log line of a failed request: its status, code and (never secret) detail. A
+/// refused sign-in is `event=login_failed`; any other 401 or 403 is `event=access_denied`.
+fn log(err: &AppError) {
     let detail = err.detail.as_deref().unwrap_or("");
-    if err.status.is_server_error() {
-        tracing::error!(
-            status = err.status.as_u16(),
-            reason = err.code,
-            detail,
-            request_id = %request_id,
-            "request failed"
-        );
-    } else {
+    let status = err.status.as_u16();
+    let event = err.event.or(match status {
+        401 | 403 => Some(("access_denied", "")),
+        _ => None,
+    });
+    if let Some((event, method)) = event {
         tracing::info!(
-            status = err.status.as_u16(),
+            event,
+            method = (!method.is_empty()).then_some(method),
+            status,
             reason = err.code,
             detail,
-            request_id = %request_id,
             "request refused"
         );
+    } else if err.status.is_server_error() {
+        tracing::error!(status, reason = err.code, detail, "request failed");
+    } else {
+        tracing::info!(status, reason = err.code, detail, "request refused");
     }
 }
 

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use crate::config::{TrustedProxies, canonical};
+use crate::error::context as scope;
 
 tokio::task_local! {
     /// The TCP peer of the connection being served, set once per connection by the server
@@ -83,11 +84,10 @@ where
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_ip(
-            peer(),
-            &parts.headers,
-            state.trusted_proxies(),
-        )))
+        // The envelope found it already; outside one (a test calling the router), find it.
+        Ok(Self(scope::client().unwrap_or_else(|| {
+            client_ip(peer(), &parts.headers, state.trusted_proxies())
+        })))
     }
 }
 

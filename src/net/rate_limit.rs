@@ -3,27 +3,39 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::telemetry::Metrics;
 
 struct Bucket {
     tokens: f64,
     updated: u64,
 }
 
-/// `capacity` requests at once, refilled at `capacity` per `period_secs`.
+/// `capacity` requests at once, refilled at `capacity` per `period_secs`. Refusals are
+/// counted in `doorman_throttle_rejections_total{scope}`.
 pub struct RateLimiter {
     capacity: f64,
     per_sec: f64,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    scope: &'static str,
+    metrics: Arc<Metrics>,
 }
 
 impl RateLimiter {
-    pub fn new(capacity: u32, period_secs: u64) -> Self {
+    pub fn new(
+        capacity: u32,
+        period_secs: u64,
+        scope: &'static str,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let capacity = f64::from(capacity.max(1));
         Self {
             capacity,
             per_sec: capacity / period_secs.max(1) as f64,
             buckets: Mutex::default(),
+            scope,
+            metrics,
         }
     }
 
@@ -42,6 +54,7 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
+            self.metrics.throttle_rejection(self.scope);
             Err(((1.0 - bucket.tokens) / self.per_sec).ceil().max(1.0) as u64)
         }
     }
@@ -73,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_allowed_then_requests_wait_for_the_refill() {
-        let limiter = RateLimiter::new(3, 60);
+        let limiter = RateLimiter::new(3, 60, "test", Metrics::new());
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         for _ in 0..3 {
             assert_eq!(limiter.check(a, 100), Ok(()));
@@ -91,7 +104,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_network_shares_one_bucket() {
-        let limiter = RateLimiter::new(1, 60);
+        let limiter = RateLimiter::new(1, 60, "test", Metrics::new());
         assert!(limiter.check("2001:db8::1".parse().expect("ip"), 0).is_ok());
         assert!(
             limiter

@@ -9,6 +9,7 @@ use openidconnect::{
 
 use super::SignInError;
 use super::callback::sanitize_error_code;
+use super::http::Endpoint;
 use super::http::OutboundError;
 use super::id_token::RawIdToken;
 use super::legacy;
@@ -32,7 +33,7 @@ pub async fn exchange_code(
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|_| SignInError::ProviderFailed("no_token_endpoint".into()))?
         .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-        .request_async(&handle.http)
+        .request_async(&handle.http.labelled(Endpoint::Token))
         .await;
     // Google's scheme-less legacy issuer cannot be parsed by the crate: verified by `legacy`.
     if let Err(RequestTokenError::Parse(_, body)) = &exchanged

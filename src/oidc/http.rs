@@ -1,11 +1,15 @@
 //! The one outbound HTTP client: redirects off (a redirect from the provider would let it
-//! point us anywhere, SSRF), a timeout on every call, and a cap on what we read back.
+//! point us anywhere, SSRF), a timeout on every call, and a cap on what we read back. Every
+//! call is counted and timed by endpoint (`discovery`, `jwks`, `token`, `userinfo`).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
+
+use crate::telemetry::Metrics;
 
 /// More than any discovery document, JWKS or token response needs.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -14,6 +18,33 @@ pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub struct ProviderHttp {
     client: reqwest::Client,
     timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+/// The provider's endpoints, as metrics name them.
+#[derive(Clone, Copy, Debug)]
+pub enum Endpoint {
+    Discovery,
+    Jwks,
+    Token,
+    Userinfo,
+}
+
+impl Endpoint {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Discovery => "discovery",
+            Self::Jwks => "jwks",
+            Self::Token => "token",
+            Self::Userinfo => "userinfo",
+        }
+    }
+}
+
+/// The client as `openidconnect` calls it, for one endpoint.
+pub struct Labelled<'h> {
+    http: &'h ProviderHttp,
+    endpoint: Endpoint,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,28 +58,68 @@ pub enum OutboundError {
 }
 
 impl ProviderHttp {
-    pub fn new(timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(timeout: Duration, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .timeout(timeout)
             .user_agent(concat!("doorman/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, timeout })
+        Ok(Self {
+            client,
+            timeout,
+            metrics,
+        })
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// This client, for `openidconnect` calls to `endpoint`.
+    pub fn labelled(&self, endpoint: Endpoint) -> Labelled<'_> {
+        Labelled {
+            http: self,
+            endpoint,
+        }
     }
 
     /// `GET url` expecting JSON: the response (any status) with its headers and capped body.
-    pub async fn get_json(&self, url: &str) -> Result<HttpResponse, OutboundError> {
+    pub async fn get_json(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+    ) -> Result<HttpResponse, OutboundError> {
         let request = openidconnect::http::Request::builder()
             .uri(url)
             .method(openidconnect::http::Method::GET)
             .header(openidconnect::http::header::ACCEPT, "application/json")
             .body(Vec::new())
             .map_err(|e| OutboundError::Transport(e.to_string()))?;
-        self.execute(request).await
+        self.execute(endpoint, request).await
     }
 
-    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, OutboundError> {
+    /// Sends `request`, and counts and times it.
+    async fn execute(
+        &self,
+        endpoint: Endpoint,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, OutboundError> {
+        let started = Instant::now();
+        let outcome = self.send(request).await;
+        let result = match &outcome {
+            Ok(response) if response.status().is_success() => "ok",
+            Ok(_) => "error_status",
+            Err(OutboundError::Timeout) => "timeout",
+            Err(OutboundError::TooLarge) => "too_large",
+            Err(OutboundError::Transport(_)) => "unreachable",
+        };
+        self.metrics
+            .provider_request(endpoint.label(), result, started.elapsed());
+        outcome
+    }
+
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, OutboundError> {
         let request = reqwest::Request::try_from(request)
             .map_err(|e| OutboundError::Transport(e.without_url().to_string()))?;
         let exchange = async {
@@ -91,11 +162,11 @@ fn classify(err: reqwest::Error) -> OutboundError {
     }
 }
 
-impl<'c> AsyncHttpClient<'c> for ProviderHttp {
+impl<'c> AsyncHttpClient<'c> for Labelled<'_> {
     type Error = OutboundError;
     type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, OutboundError>> + Send + 'c>>;
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
-        Box::pin(self.execute(request))
+        Box::pin(self.http.execute(self.endpoint, request))
     }
 }

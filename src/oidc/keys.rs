@@ -12,7 +12,7 @@ use openidconnect::core::CoreJsonWebKeySet;
 use openidconnect::http::HeaderMap;
 
 use super::SignInError;
-use super::http::{OutboundError, ProviderHttp};
+use super::http::{Endpoint, OutboundError, ProviderHttp};
 
 /// Length of the fixed windows that bound failure-triggered JWKS fetches.
 pub const KEY_REFETCH_WINDOW_SECS: u64 = 30;
@@ -45,10 +45,13 @@ impl Keys {
 
 /// `GET jwks_uri`, honouring the response's `Cache-Control: max-age`.
 pub async fn fetch(http: &ProviderHttp, jwks_uri: &str, now: u64) -> Result<Keys, SignInError> {
-    let response = http.get_json(jwks_uri).await.map_err(|err| match err {
-        OutboundError::Timeout => SignInError::ProviderTimeout,
-        other => SignInError::ProviderFailed(format!("jwks: {other}")),
-    })?;
+    let response = http
+        .get_json(Endpoint::Jwks, jwks_uri)
+        .await
+        .map_err(|err| match err {
+            OutboundError::Timeout => SignInError::ProviderTimeout,
+            other => SignInError::ProviderFailed(format!("jwks: {other}")),
+        })?;
     if response.status() != openidconnect::http::StatusCode::OK {
         return Err(SignInError::ProviderFailed(format!(
             "jwks: HTTP {}",

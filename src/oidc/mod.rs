@@ -14,6 +14,7 @@ pub mod http;
 mod id_token;
 pub mod keys;
 mod legacy;
+pub mod metadata;
 pub mod policy;
 pub mod provider;
 pub mod sign_in;

@@ -14,10 +14,11 @@ use openidconnect::{
 use url::Url;
 
 use super::SignInError;
-use super::http::{OutboundError, ProviderHttp};
+use super::http::{Endpoint, OutboundError, ProviderHttp};
 use super::keys::{self, Keys};
+use super::metadata::{allowed_algs, check_endpoints};
 use crate::clock::Clock;
-use crate::config::{Issuer, is_https_or_loopback};
+use crate::config::Issuer;
 
 pub type OidcClient = CoreClient<
     EndpointSet,
@@ -30,18 +31,6 @@ pub type OidcClient = CoreClient<
 
 /// The least time between two discovery attempts caused by visitors.
 const DISCOVERY_RETRY_SECS: u64 = 2;
-
-/// ID token algorithms doorman will verify: asymmetric only, so neither the client secret nor a
-/// public key can ever be used as an HMAC key.
-const ACCEPTABLE_ALGS: &[CoreJwsSigningAlgorithm] = &[
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-    CoreJwsSigningAlgorithm::EdDsa,
-];
 
 /// One discovered provider, immutable.
 pub struct Provider {
@@ -120,6 +109,11 @@ impl ProviderHandle {
         self.cached().is_some()
     }
 
+    /// Whether the provider's signing keys have been fetched.
+    pub fn has_keys(&self) -> bool {
+        self.cached_keys().is_some()
+    }
+
     /// The provider, discovering it now if the background task has not managed yet.
     pub async fn get(&self) -> Result<Arc<Provider>, SignInError> {
         if let Some(provider) = self.cached() {
@@ -141,6 +135,11 @@ impl ProviderHandle {
                 Err(SignInError::ProviderUnavailable)
             }
         }
+    }
+
+    /// Discovers the provider now, once, and says why it failed (`doorman check`).
+    pub async fn discover_now(&self) -> Result<Arc<Provider>, String> {
+        self.discover().await
     }
 
     /// Keeps trying discovery, backing off up to a minute, until it succeeds once; then keeps
@@ -201,7 +200,7 @@ impl ProviderHandle {
             .map_err(|_| "the issuer URL cannot be used".to_owned())?;
         let response = self
             .http
-            .get_json(url.as_str())
+            .get_json(Endpoint::Discovery, url.as_str())
             .await
             .map_err(|e| e.to_string())?;
         if response.status() != openidconnect::http::StatusCode::OK {
@@ -230,6 +229,7 @@ impl ProviderHandle {
         )
         .await
         .map_err(|e| e.to_string())?;
+        self.http.metrics().jwks_refresh("discovery");
         self.store_keys(keys);
         let provider = Arc::new(self.build(metadata));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(provider.clone());
@@ -301,40 +301,9 @@ impl ProviderHandle {
         )
         .await?;
         tracing::debug!(reason, "fetched the provider's keys");
+        self.http.metrics().jwks_refresh(reason);
         Ok(self.store_keys(keys))
     }
-}
-
-/// Endpoints must be https; http only for a provider on this machine.
-fn check_endpoints(metadata: &CoreProviderMetadata) -> Result<(), String> {
-    let mut urls: Vec<&Url> = vec![
-        metadata.authorization_endpoint().url(),
-        metadata.jwks_uri().url(),
-    ];
-    urls.extend(metadata.token_endpoint().map(|u| u.url()));
-    urls.extend(metadata.userinfo_endpoint().map(|u| u.url()));
-    for url in urls {
-        if !is_https_or_loopback(url) {
-            return Err(format!("endpoint {url} is not https"));
-        }
-    }
-    Ok(())
-}
-
-/// The ID token algorithms doorman verifies for this provider: the asymmetric ones it
-/// advertises, or RS256 (the OpenID Connect default) if it advertises none of them. Never a
-/// MAC algorithm, never `none`.
-pub fn allowed_algs(metadata: &CoreProviderMetadata) -> Vec<CoreJwsSigningAlgorithm> {
-    let advertised = metadata.id_token_signing_alg_values_supported();
-    let mut allowed: Vec<_> = ACCEPTABLE_ALGS
-        .iter()
-        .filter(|alg| advertised.contains(alg))
-        .cloned()
-        .collect();
-    if allowed.is_empty() {
-        allowed.push(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
-    }
-    allowed
 }
 
 impl From<OutboundError> for SignInError {

@@ -5,6 +5,7 @@ use openidconnect::core::CoreUserInfoClaims;
 use openidconnect::{AccessToken, SubjectIdentifier, UserInfoError};
 
 use super::SignInError;
+use super::http::Endpoint;
 use super::http::OutboundError;
 use super::provider::{Provider, ProviderHandle};
 use crate::identity::Identity;
@@ -26,7 +27,7 @@ pub async fn enrich(
             Some(SubjectIdentifier::new(identity.subject.clone())),
         )
         .map_err(|_| SignInError::ProviderFailed("no_userinfo_endpoint".into()))?
-        .request_async(&handle.http)
+        .request_async(&handle.http.labelled(Endpoint::Userinfo))
         .await
         .map_err(|err| match err {
             UserInfoError::ClaimsVerification(_) => {

@@ -8,12 +8,14 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::json::{ApiBody, ApiJson, parse_json};
+use super::outcomes::{login_failed, login_failed_because, login_succeeded};
 use crate::accounts::{self, REFRESH_TOKEN_TTL_SECS, Registration, identity_of};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, AppError};
 use crate::net::ClientIp;
 use crate::session::{ApiUser, TokenSource, is_same_origin};
 use crate::store::{RefreshOutcome, Revocation, User};
+use crate::telemetry::events::{self, LoginMethod};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,11 +128,12 @@ pub async fn password_login(
             .map_err(|err| {
                 let err = AppError::from(err);
                 let basic_challenge = err.code == "invalid_credentials";
-                ApiError::from(if basic_challenge {
+                let err = ApiError::from(if basic_challenge {
                     err.challenge(r#"Basic realm="doorman""#)
                 } else {
                     err
-                })
+                });
+                login_failed(&state, LoginMethod::Password, err)
             })?;
     let identity = identity_of(&user, state.config.public_url().origin());
     let minted = state
@@ -142,7 +145,7 @@ pub async fn password_login(
         .store
         .issue_refresh_token(user.id, &sid, REFRESH_TOKEN_TTL_SECS, now)
         .await?;
-    tracing::info!(user_id = user.id, "password sign-in");
+    login_succeeded(&state, LoginMethod::Password, &minted.claims.sub);
     Ok(Json(TokenResponse {
         access_token: minted.token,
         token_type: "Bearer",
@@ -187,6 +190,7 @@ pub async fn refresh(
         } => {
             let identity = identity_of(&user, state.config.public_url().origin());
             let minted = state.sessions.continue_session(&identity, sid)?;
+            login_succeeded(&state, LoginMethod::Refresh, &minted.claims.sub);
             Ok(Json(TokenResponse {
                 access_token: minted.token,
                 token_type: "Bearer",
@@ -194,16 +198,19 @@ pub async fn refresh(
                 refresh_token: new_token,
             }))
         }
-        RefreshOutcome::Invalid => Err(invalid_grant()),
+        RefreshOutcome::Invalid => Err(login_failed(&state, LoginMethod::Refresh, invalid_grant())),
         RefreshOutcome::Reused { sid } => {
-            tracing::warn!(
-                "a spent refresh token was presented again; its whole session is revoked"
-            );
+            events::token_reuse_detected(&state.metrics, 1);
             state.sessions.apply(&[Revocation {
                 id: sid,
                 expires_at: now + revoke_for,
             }]);
-            Err(invalid_grant())
+            Err(login_failed_because(
+                &state,
+                LoginMethod::Refresh,
+                Some("token_reused"),
+                invalid_grant(),
+            ))
         }
     }
 }
@@ -253,7 +260,7 @@ pub async fn api_logout(
     }
     if let Some(user) = user {
         state.sessions.end(&user.claims).await;
-        tracing::info!(sub = %user.claims.sub(), "signed out (API)");
+        events::logout(&state.metrics, user.claims.sub());
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,9 +10,8 @@ use serde::Deserialize;
 
 use super::json::ApiJson;
 use crate::app::AppState;
-use crate::error::{
-    ApiError, ApiResult, AppError, PageResult, RequestContext, render_page, request_context,
-};
+use crate::error::context::{RequestContext, context};
+use crate::error::{ApiError, ApiResult, AppError, PageResult, render_page};
 use crate::identity::is_valid_role;
 use crate::session::{Admin, PageUser, RequireRole};
 use crate::store::User;
@@ -69,6 +68,9 @@ pub async fn set_roles(
         )
         .await?;
     sessions.apply(&revoked);
+    state
+        .metrics
+        .sessions_revoked("roles_changed", revoked.len());
     tracing::info!(admin = %admin.0.claims.sub(), user_id = id, roles = ?user.roles, "roles changed");
     Ok(Json(user))
 }
@@ -87,6 +89,9 @@ pub async fn delete_user(
         .delete_user(id, sessions.clock.now(), sessions.revocation_lifetime())
         .await?;
     sessions.apply(&revoked);
+    state
+        .metrics
+        .sessions_revoked("user_deleted", revoked.len());
     tracing::info!(admin = %admin.0.claims.sub(), user_id = id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -105,7 +110,7 @@ pub async fn admin_page(
 ) -> PageResult<Response> {
     let users = state.store.list_users().await?;
     render_page(&AdminPage {
-        ctx: request_context(),
+        ctx: context(),
         users,
     })
 }

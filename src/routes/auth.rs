@@ -8,8 +8,10 @@ use axum_extra::extract::PrivateCookieJar;
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use sha2::{Digest, Sha256};
 
+use super::outcomes::{login_failed, login_succeeded};
 use crate::app::AppState;
-use crate::error::{AppError, PageError, PageResult, RequestContext, render_page, request_context};
+use crate::error::context::{RequestContext, context};
+use crate::error::{AppError, PageError, PageResult, render_page};
 use crate::identity::Identity;
 use crate::net::ClientIp;
 use crate::oidc::callback::{CallbackParams, check_callback, parse_callback_query};
@@ -20,6 +22,7 @@ use crate::oidc::flow::{
 use crate::oidc::{SignInError, sign_in};
 use crate::session::{SameOrigin, SessionProblem, removal_cookie, session_cookie};
 use crate::store::OidcSignIn;
+use crate::telemetry::events::{self, LoginMethod};
 
 /// In development, the built-in provider's guard also covers starting and finishing a
 /// sign-in; then a per-client budget, so nobody can make doorman hammer the provider.
@@ -108,7 +111,8 @@ pub async fn finish_login(
                 .fold(jar, |jar, (_, s)| {
                     jar.remove(flow_cookie_removal(&s, https))
                 });
-            return (jar, PageError::from(err)).into_response();
+            let err = login_failed(&state, LoginMethod::Oidc, PageError::from(err));
+            return (jar, err).into_response();
         }
     };
     let (flow, jar) = take_flow(params.state.as_deref(), &private, jar, https);
@@ -118,7 +122,7 @@ pub async fn finish_login(
             Redirect::to(ReturnTo::parse(Some(&return_to)).as_str()),
         )
             .into_response(),
-        Err(err) => (jar, err).into_response(),
+        Err(err) => (jar, login_failed(&state, LoginMethod::Oidc, err)).into_response(),
     }
 }
 
@@ -169,7 +173,7 @@ async fn complete(
     identity.user_id = Some(user.id);
     identity.roles = user.roles;
     let minted = state.sessions.start(&identity, None).await?;
-    tracing::info!(sub = %minted.claims.sub, idp = %minted.claims.idp, "signed in");
+    login_succeeded(state, LoginMethod::Oidc, &minted.claims.sub);
     let ttl = state.sessions.tokens.ttl_secs();
     Ok((
         session_cookie(minted.token, ttl, state.https()),
@@ -194,9 +198,7 @@ struct LogoutPage {
 
 /// `GET /auth/logout`: a confirmation form, so a link or image elsewhere cannot sign anyone out.
 pub async fn confirm_logout() -> PageResult<Response> {
-    render_page(&LogoutPage {
-        ctx: request_context(),
-    })
+    render_page(&LogoutPage { ctx: context() })
 }
 
 /// `POST /auth/logout` (from this site only): ends the session and removes the cookie.
@@ -209,7 +211,7 @@ pub async fn logout(
     match sessions.authenticate(&headers, true, sessions.clock.now()) {
         Ok(caller) => {
             sessions.end(&caller.claims).await;
-            tracing::info!(sub = %caller.claims.sub(), "signed out");
+            events::logout(&state.metrics, caller.claims.sub());
         }
         Err(SessionProblem::Missing | SessionProblem::Token(_)) => {}
     }

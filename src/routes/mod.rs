@@ -12,6 +12,7 @@ mod auth;
 pub mod envelope;
 mod health;
 mod json;
+mod outcomes;
 mod pages;
 mod password;
 
@@ -26,44 +27,79 @@ fn api_route(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
     route.fallback(api::method_not_allowed)
 }
 
+/// The router and, in the same order, the template of each route (for metrics and logs).
+pub struct Routes {
+    pub router: Router,
+    pub templates: Vec<&'static str>,
+}
+
+/// The table as it is built: every route is added with its template recorded.
+struct Table {
+    router: Router<AppState>,
+    templates: Vec<&'static str>,
+}
+
+impl Table {
+    fn route(mut self, template: &'static str, route: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(template, route);
+        self.templates.push(template);
+        self
+    }
+}
+
 /// Every route of doorman.
-pub fn router(state: AppState) -> Router {
-    let mut app = Router::new()
-        .route("/", get(pages::home))
-        .route("/profile", get(pages::profile))
-        .route("/admin", get(admin::admin_page))
-        .route("/healthz", get(health::healthz))
-        .route("/auth/login", get(auth::start_login))
-        .route("/auth/callback", get(auth::finish_login))
-        .route("/auth/logout", get(auth::confirm_logout).post(auth::logout))
-        .route("/auth/password", post(password::form_login))
-        .route("/api/user", api_route(get(api::current_user)))
-        .route("/api/protected", api_route(get(api::protected)))
-        .route("/api/register", api_route(post(accounts::register)))
-        .route("/api/login", api_route(post(accounts::password_login)))
-        .route("/api/token/refresh", api_route(post(accounts::refresh)))
-        .route("/api/logout", api_route(post(accounts::api_logout)))
-        .route("/api/admin/users", api_route(get(admin::list_users)))
-        .route(
-            "/api/admin/users/{id}/roles",
-            api_route(put(admin::set_roles)),
-        )
-        .route(
-            "/api/admin/users/{id}",
-            api_route(delete(admin::delete_user)),
-        )
-        .route("/api", any(api::not_found))
-        .route("/api/{*rest}", any(api::not_found))
+pub fn router(state: AppState) -> Routes {
+    let table = Table {
+        router: Router::new(),
+        templates: Vec::new(),
+    }
+    .route("/", get(pages::home))
+    .route("/profile", get(pages::profile))
+    .route("/admin", get(admin::admin_page))
+    .route("/healthz", get(health::healthz))
+    .route("/readyz", get(health::readyz))
+    .route("/auth/login", get(auth::start_login))
+    .route("/auth/callback", get(auth::finish_login))
+    .route("/auth/logout", get(auth::confirm_logout).post(auth::logout))
+    .route("/auth/password", post(password::form_login))
+    .route("/api/user", api_route(get(api::current_user)))
+    .route("/api/protected", api_route(get(api::protected)))
+    .route("/api/register", api_route(post(accounts::register)))
+    .route("/api/login", api_route(post(accounts::password_login)))
+    .route("/api/token/refresh", api_route(post(accounts::refresh)))
+    .route("/api/logout", api_route(post(accounts::api_logout)))
+    .route("/api/admin/users", api_route(get(admin::list_users)))
+    .route(
+        "/api/admin/users/{id}/roles",
+        api_route(put(admin::set_roles)),
+    )
+    .route(
+        "/api/admin/users/{id}",
+        api_route(delete(admin::delete_user)),
+    )
+    .route("/api", any(api::not_found))
+    .route("/api/{*rest}", any(api::not_found));
+    let Table {
+        mut router,
+        mut templates,
+    } = table;
+    router = router
         .nest_service(
             "/static",
             ServeDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
         )
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed);
+    templates.push("/static/{*file}");
     if let Some(dev) = &state.dev {
-        app = app.nest("/dev-oidc", dev.clone().router());
+        router = router.nest("/dev-oidc", dev.clone().router());
+        templates.push("/dev-oidc/{*endpoint}");
     }
+    templates.push(envelope::UNMATCHED);
     // No body-limit layer: every body is read through `json::read_body` or `FormBody`,
     // which stop at 64 KiB, so no route pays for a layer it does not need.
-    app.with_state(state)
+    Routes {
+        router: router.with_state(state),
+        templates,
+    }
 }

@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::app::AppState;
-use crate::error::{AppError, PageError, PageResult, RequestContext, render_page, request_context};
+use crate::error::context::{RequestContext, context};
+use crate::error::{AppError, PageError, PageResult, render_page};
 use crate::session::{Claims, PageUser};
 
 /// The signed-in person as pages show them, borrowed from the claims; only https pictures
@@ -76,7 +77,7 @@ struct ProfilePage<'a> {
 pub async fn home(State(state): State<AppState>, user: Option<PageUser>) -> PageResult<Response> {
     let signed_out = user.is_none();
     render_page(&HomePage {
-        ctx: request_context(),
+        ctx: context(),
         user: user.as_ref().map(|u| UserView::from_claims(&u.claims)),
         provider_name: state.provider_name,
         ttl_minutes: state.sessions.tokens.ttl_secs() / 60,
@@ -94,7 +95,7 @@ pub async fn profile(State(state): State<AppState>, user: PageUser) -> PageResul
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default();
     render_page(&ProfilePage {
-        ctx: request_context(),
+        ctx: context(),
         user: UserView::from_claims(&user.claims),
         expires_at,
         expires_in_minutes: exp.saturating_sub(state.clock.now()).div_ceil(60),

@@ -6,11 +6,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 
 use super::json::FormBody;
+use super::outcomes::{login_failed, login_succeeded};
 use crate::accounts::{self, identity_of};
 use crate::app::AppState;
 use crate::error::{AppError, PageError, PageResult};
 use crate::net::ClientIp;
 use crate::session::{SameOrigin, session_cookie};
+use crate::telemetry::events::LoginMethod;
 
 pub async fn form_login(
     State(state): State<AppState>,
@@ -39,10 +41,11 @@ pub async fn form_login(
         client,
         state.clock.now(),
     )
-    .await?;
+    .await
+    .map_err(|err| login_failed(&state, LoginMethod::Password, PageError::from(err)))?;
     let identity = identity_of(&user, state.config.public_url().origin());
     let minted = state.sessions.start(&identity, None).await?;
-    tracing::info!(user_id = user.id, "password sign-in (form)");
+    login_succeeded(&state, LoginMethod::Password, &minted.claims.sub);
     Ok((
         CookieJar::new().add(session_cookie(
             minted.token,

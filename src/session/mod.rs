@@ -33,7 +33,9 @@ pub use token::{MAX_TOKEN_BYTES, SessionClaims, SessionTokens, TokenError};
 
 use crate::clock::Clock;
 use crate::error::AppError;
+use crate::error::context as scope;
 use crate::store::Store;
+use crate::telemetry::{Metrics, TokenCheck};
 
 /// The session service: what minting, verifying and revoking sessions needs.
 #[derive(Clone)]
@@ -45,6 +47,7 @@ pub struct Sessions {
     pub clock: Arc<dyn Clock>,
     pub store: Store,
     pub outbox: Arc<Outbox>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A signed-in caller, proven by a valid, unrevoked session token.
@@ -63,25 +66,48 @@ pub enum SessionProblem {
 
 impl Sessions {
     /// Checks the request's credentials at `now`: the Bearer header (when `accept_bearer`)
-    /// or the cookie, the token, and the revocation set.
+    /// or the cookie, the token, and the revocation set. Counts the outcome, and records the
+    /// caller for the request's log line.
     pub fn authenticate(
         &self,
         headers: &HeaderMap,
         accept_bearer: bool,
         now: u64,
     ) -> Result<Caller, SessionProblem> {
-        let (token, source) =
-            credentials::find_token(headers, cookie_name(self.https), accept_bearer)
-                .map_err(SessionProblem::Token)?
-                .ok_or(SessionProblem::Missing)?;
-        let claims = self
-            .tokens
-            .verify(token, now)
-            .map_err(SessionProblem::Token)?;
-        if self.revocations.is_revoked(claims.revocation_id(), now) {
-            return Err(SessionProblem::Token(TokenError::Invalid));
+        let (outcome, check) = self.check(headers, accept_bearer, now);
+        self.metrics.token_check(check);
+        if let Ok(caller) = &outcome {
+            scope::set_user(caller.claims.sub());
         }
-        Ok(Caller { claims, source })
+        outcome
+    }
+
+    fn check(
+        &self,
+        headers: &HeaderMap,
+        accept_bearer: bool,
+        now: u64,
+    ) -> (Result<Caller, SessionProblem>, TokenCheck) {
+        let found = credentials::find_token(headers, cookie_name(self.https), accept_bearer);
+        let (token, source) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return (Err(SessionProblem::Missing), TokenCheck::Missing),
+            Err(err) => return (Err(SessionProblem::Token(err)), TokenCheck::Invalid),
+        };
+        let claims = match self.tokens.verify(token, now) {
+            Ok(claims) => claims,
+            Err(err @ TokenError::Expired) => {
+                return (Err(SessionProblem::Token(err)), TokenCheck::Expired);
+            }
+            Err(err) => return (Err(SessionProblem::Token(err)), TokenCheck::Invalid),
+        };
+        if self.revocations.is_revoked(claims.revocation_id(), now) {
+            return (
+                Err(SessionProblem::Token(TokenError::Invalid)),
+                TokenCheck::Revoked,
+            );
+        }
+        (Ok(Caller { claims, source }), TokenCheck::Valid)
     }
 }
 

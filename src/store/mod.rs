@@ -154,6 +154,16 @@ impl Store {
         })
     }
 
+    /// Whether the store answers a query now (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.ping().await
+    }
+
+    /// Writes out what the backend still buffers (at shutdown).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.backend.checkpoint().await
+    }
+
     pub async fn has_local_accounts(&self) -> Result<bool, StoreError> {
         self.backend.has_local_accounts().await
     }

@@ -31,6 +31,7 @@ fn session_state() -> Sessions {
         clock: Arc::new(SystemClock),
         store: Store::open(":memory:", SystemClock.now()).expect("store"),
         outbox: Arc::new(Outbox::default()),
+        metrics: doorman::telemetry::Metrics::new(),
     }
 }
 

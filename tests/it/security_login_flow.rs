@@ -947,7 +947,7 @@ fn googles_published_discovery_document_parses_and_gets_rs256_only() {
 
     assert_eq!(metadata.issuer().as_str(), "https://accounts.google.com");
     assert_eq!(
-        doorman::oidc::provider::allowed_algs(&metadata),
+        doorman::oidc::metadata::allowed_algs(&metadata),
         [CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
     );
     assert!(metadata.token_endpoint().is_some());
@@ -961,7 +961,7 @@ fn an_es256_provider_gets_es256_and_nobody_gets_a_mac_or_none() {
     let metadata: CoreProviderMetadata = serde_json::from_value(document).expect("parses");
 
     assert_eq!(
-        doorman::oidc::provider::allowed_algs(&metadata),
+        doorman::oidc::metadata::allowed_algs(&metadata),
         [CoreJwsSigningAlgorithm::EcdsaP256Sha256]
     );
 }

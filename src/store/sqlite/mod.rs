@@ -115,6 +115,23 @@ impl SqliteStore {
         })
     }
 
+    /// Whether the database answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    /// Moves the write-ahead log into the database file, so a stopped doorman leaves one
+    /// complete file behind.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .optional()?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs `work` on a blocking thread with the connection.
     async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where

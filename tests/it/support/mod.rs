@@ -6,6 +6,7 @@
 )]
 
 pub mod accounts;
+pub mod process;
 pub mod test_provider;
 
 use std::collections::HashMap;
@@ -190,23 +191,7 @@ impl TestApp {
 
     /// `GET /auth/login`, returning the provider URL and the jar holding the flow cookie.
     pub async fn start_login(&self, next: Option<&str>) -> (reqwest::Url, Jar) {
-        let path = match next {
-            Some(n) => format!("/auth/login?next={}", urlencode(n)),
-            None => "/auth/login".to_owned(),
-        };
-        let response = self
-            .client
-            .get(self.url(&path))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(response.status(), 303, "login redirects to the provider");
-        let mut jar = Jar::default();
-        jar.absorb(response.headers());
-        (
-            reqwest::Url::parse(&location(&response)).expect("absolute provider URL"),
-            jar,
-        )
+        start_login(&self.client, &self.base, next).await
     }
 
     /// The development provider's form, filled in and submitted; returns the callback URL.
@@ -216,45 +201,82 @@ impl TestApp {
         name: &str,
         email: &str,
     ) -> String {
-        let response = self
-            .client
-            .post(authorize.as_str())
-            .form(&[
-                ("name", name),
-                ("email", email),
-                ("picture", ""),
-                ("decision", "allow"),
-            ])
-            .send()
-            .await
-            .expect("authorize");
-        assert_eq!(
-            response.status(),
-            303,
-            "the development provider redirects back"
-        );
-        location(&response)
+        dev_provider_approves(&self.client, authorize, name, email).await
     }
 
     /// A whole sign-in through the development provider; returns the jar with the session.
     pub async fn sign_in(&self, name: &str, email: &str) -> Jar {
-        let (authorize, mut jar) = self.start_login(None).await;
-        let callback = self.dev_provider_approves(&authorize, name, email).await;
-        let response = self
-            .client
-            .get(&callback)
-            .header("cookie", jar.header())
-            .send()
-            .await
-            .expect("callback");
-        assert_eq!(response.status(), 303, "callback succeeds");
-        jar.absorb(response.headers());
-        assert!(
-            jar.get("access_token").is_some(),
-            "a session cookie was set"
-        );
-        jar
+        dev_sign_in(&self.client, &self.base, name, email).await
     }
+}
+
+/// `GET /auth/login` at `base`, returning the provider URL and the jar holding the flow cookie.
+pub async fn start_login(
+    client: &reqwest::Client,
+    base: &str,
+    next: Option<&str>,
+) -> (reqwest::Url, Jar) {
+    let path = match next {
+        Some(n) => format!("/auth/login?next={}", urlencode(n)),
+        None => "/auth/login".to_owned(),
+    };
+    let response = client
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 303, "login redirects to the provider");
+    let mut jar = Jar::default();
+    jar.absorb(response.headers());
+    (
+        reqwest::Url::parse(&location(&response)).expect("absolute provider URL"),
+        jar,
+    )
+}
+
+/// The development provider's form, filled in and submitted; returns the callback URL.
+pub async fn dev_provider_approves(
+    client: &reqwest::Client,
+    authorize: &reqwest::Url,
+    name: &str,
+    email: &str,
+) -> String {
+    let response = client
+        .post(authorize.as_str())
+        .form(&[
+            ("name", name),
+            ("email", email),
+            ("picture", ""),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(
+        response.status(),
+        303,
+        "the development provider redirects back"
+    );
+    location(&response)
+}
+
+/// A whole sign-in at `base` through the development provider; the jar holds the session.
+pub async fn dev_sign_in(client: &reqwest::Client, base: &str, name: &str, email: &str) -> Jar {
+    let (authorize, mut jar) = start_login(client, base, None).await;
+    let callback = dev_provider_approves(client, &authorize, name, email).await;
+    let response = client
+        .get(&callback)
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(response.status(), 303, "callback succeeds");
+    jar.absorb(response.headers());
+    assert!(
+        jar.get("access_token").is_some(),
+        "a session cookie was set"
+    );
+    jar
 }
 
 pub fn urlencode(s: &str) -> String {

@@ -1,5 +1,5 @@
-//! Operator commands run from the shell, beside the server: `doorman create-user` makes a
-//! local account (an on-call admin, a CI bot) without opening registration to the world.
+//! `doorman create-user`: makes a local account (an on-call admin, a CI bot) without opening
+//! registration to the world.
 
 use std::io::BufRead;
 

@@ -1,0 +1,159 @@
+//! `doorman check`: what a deploy pipeline runs before switching traffic. It validates the
+//! configuration, opens and migrates (or checks) the store, verifies the redirect URI's shape,
+//! runs provider discovery and fetches the provider's keys, printing one line per check; it
+//! exits 0 only when every check passes (1 when one fails, 2 when the configuration is
+//! unusable).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, ProviderConfig};
+use crate::oidc::http::ProviderHttp;
+use crate::oidc::provider::ProviderHandle;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// The outcome of one check, as printed.
+struct Verdict {
+    failed: bool,
+}
+
+impl Verdict {
+    fn line(&mut self, check: &str, outcome: Result<String, String>) {
+        match outcome {
+            Ok(detail) => println!("ok    {check:<14} {detail}"),
+            Err(detail) => {
+                self.failed = true;
+                println!("FAIL  {check:<14} {detail}");
+            }
+        }
+    }
+}
+
+pub async fn check(config: Result<Config, ConfigError>) -> ExitCode {
+    let mut verdict = Verdict { failed: false };
+    let config = match config {
+        Ok(config) => {
+            verdict.line("configuration", Ok(describe(&config)));
+            config
+        }
+        Err(err) => {
+            verdict.line("configuration", Err(err.to_string()));
+            println!(
+                "doorman check: the configuration must be fixed before anything else is checked"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    verdict.line("store", store(&config, clock.now()).await);
+    verdict.line("redirect URI", redirect_uri(&config));
+    match &config.provider {
+        ProviderConfig::Development => verdict.line(
+            "provider",
+            Ok(
+                "the built-in development provider (served by doorman itself; nothing to reach)"
+                    .into(),
+            ),
+        ),
+        ProviderConfig::External {
+            client_id,
+            client_secret,
+            ..
+        } => {
+            let handle = match ProviderHttp::new(config.provider_timeout, Metrics::new()) {
+                Ok(http) => ProviderHandle::new(
+                    config.issuer(),
+                    client_id.clone(),
+                    client_secret.expose().to_owned(),
+                    &config.redirect_uri(),
+                    http,
+                    clock.clone(),
+                ),
+                Err(err) => {
+                    verdict.line("provider", Err(format!("no HTTP client: {err}")));
+                    return ExitCode::from(1);
+                }
+            };
+            provider(&mut verdict, &handle, clock.now()).await;
+        }
+    }
+    if verdict.failed {
+        println!("doorman check: some checks failed");
+        ExitCode::from(1)
+    } else {
+        println!("doorman check: all checks passed");
+        ExitCode::SUCCESS
+    }
+}
+
+fn describe(config: &Config) -> String {
+    let provider = if config.is_development() {
+        "development provider".to_owned()
+    } else {
+        format!("issuer {}", config.issuer())
+    };
+    format!(
+        "public URL {}, listening on {}, {provider}",
+        config.public_url(),
+        config.server.bind_addr
+    )
+}
+
+async fn store(config: &Config, now: u64) -> Result<String, String> {
+    let url = &config.accounts.database_url;
+    let store = Store::open(url, now).map_err(|err| format!("cannot open `{url}`: {err}"))?;
+    store
+        .ping()
+        .await
+        .map_err(|err| format!("`{url}` does not answer: {err}"))?;
+    Ok(format!("`{url}` opened, schema current"))
+}
+
+/// The redirect URI doorman sends is `PUBLIC_URL` + `/auth/callback`, exactly; it must be
+/// https (or http on loopback) with no query or fragment, as the provider will compare it.
+fn redirect_uri(config: &Config) -> Result<String, String> {
+    let uri = config.redirect_uri();
+    if uri.query().is_some() || uri.fragment().is_some() {
+        return Err(format!("{uri} carries a query or fragment"));
+    }
+    if !crate::config::is_https_or_loopback(&uri) {
+        return Err(format!("{uri} is not https"));
+    }
+    Ok(format!("{uri} (register exactly this at the provider)"))
+}
+
+async fn provider(verdict: &mut Verdict, handle: &ProviderHandle, now: u64) {
+    match handle.discover_now().await {
+        Ok(provider) => {
+            let token = provider
+                .metadata
+                .token_endpoint()
+                .map_or("none".to_owned(), |u| u.to_string());
+            verdict.line(
+                "discovery",
+                Ok(format!("{} (token endpoint {token})", handle.issuer())),
+            );
+            match handle.keys(now).await {
+                Ok(keys) => {
+                    let count = keys.jwks.keys().len();
+                    let outcome = if count == 0 {
+                        Err("the provider publishes no signing keys".to_owned())
+                    } else {
+                        Ok(format!(
+                            "{count} signing key(s) from {}",
+                            provider.metadata.jwks_uri().url()
+                        ))
+                    };
+                    verdict.line("keys", outcome);
+                }
+                Err(err) => verdict.line("keys", Err(err.to_string())),
+            }
+        }
+        Err(reason) => {
+            verdict.line("discovery", Err(format!("{}: {reason}", handle.issuer())));
+            verdict.line("keys", Err("not fetched: discovery failed".into()));
+        }
+    }
+}

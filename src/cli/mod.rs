@@ -1,0 +1,181 @@
+//! The command line: `doorman [serve]`, `doorman check`, `doorman create-user`, `--help` and
+//! `--version`. The command is read before anything else, so `--help` works with a broken
+//! configuration; then `.env` and the configuration are read and the command runs.
+
+mod check;
+mod create_user;
+mod serve;
+
+use std::process::ExitCode;
+
+use crate::config::{Config, help_table};
+
+pub use check::check;
+pub use create_user::{USAGE as CREATE_USER_USAGE, create_user};
+pub use serve::serve;
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Serve,
+    Check,
+    CreateUser(Vec<String>),
+    Help,
+    Version,
+}
+
+impl Command {
+    /// The command `args` (without the program name) name; `Err` with a message otherwise.
+    pub fn parse(args: &[String]) -> Result<Self, String> {
+        match args.first().map(String::as_str) {
+            None => Ok(Self::Serve),
+            Some("serve") if args.len() == 1 => Ok(Self::Serve),
+            Some("check") if args.len() == 1 => Ok(Self::Check),
+            Some("create-user") => Ok(Self::CreateUser(args[1..].to_vec())),
+            Some("help" | "--help" | "-h") => Ok(Self::Help),
+            Some("version" | "--version" | "-V") => Ok(Self::Version),
+            Some(other) if other.starts_with('-') => Err(format!("unknown option `{other}`")),
+            Some(other) if args.len() == 1 => Err(format!("unknown command `{other}`")),
+            Some(other) => Err(format!("`{other}` takes no arguments")),
+        }
+    }
+}
+
+/// `doorman --version`.
+pub fn version() -> String {
+    format!("doorman {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `doorman --help`: the commands, then every variable with its default (from `config::VARS`,
+/// the table the parser reads, so the two cannot drift).
+pub fn help() -> String {
+    format!(
+        "{version}: sign in with Google or any OpenID Connect provider, stay signed in with a
+short-lived session token, and guard the services behind it.
+
+usage: doorman [COMMAND]
+
+commands:
+  serve         serve HTTP (the default)
+  check         validate the configuration, open and migrate the store, discover the provider
+                and fetch its keys; one line per check, exit 0 only when all pass
+  create-user   make a local account (see below)
+  --help        this text
+  --version     the version
+
+{CREATE_USER_USAGE}
+
+configuration (environment variables, or a .env file in the working directory):
+{table}",
+        version = version(),
+        table = help_table()
+    )
+}
+
+/// The whole program: `args` without the program name.
+pub fn main(args: Vec<String>) -> ExitCode {
+    let command = match Command::parse(&args) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!(
+                "doorman: {message}\nusage: doorman [serve|check|create-user|--help|--version]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{}", help());
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("{}", version());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let dotenv = dotenvy::dotenv();
+    if let Err(err) = &dotenv
+        && !err.not_found()
+    {
+        eprintln!("doorman: ignoring .env: {err}");
+    }
+    let config = Config::from_env();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("doorman: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    if command == Command::Check {
+        return runtime.block_on(check(config));
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("doorman: configuration error: {err}");
+            eprintln!("doorman: see `doorman --help` or .env.example for every variable");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::CreateUser(args) => match runtime.block_on(create_user(&config, &args)) {
+            Ok(message) => {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("doorman create-user: {err:#}");
+                ExitCode::from(2)
+            }
+        },
+        _ => runtime.block_on(serve(config)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        Command::parse(&args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn commands_and_flags_are_recognised_and_strays_refused() {
+        assert_eq!(parse(&[]), Ok(Command::Serve));
+        assert_eq!(parse(&["serve"]), Ok(Command::Serve));
+        assert_eq!(parse(&["check"]), Ok(Command::Check));
+        assert_eq!(parse(&["--help"]), Ok(Command::Help));
+        assert_eq!(parse(&["-V"]), Ok(Command::Version));
+        assert_eq!(
+            parse(&["create-user", "--username", "x"]),
+            Ok(Command::CreateUser(vec!["--username".into(), "x".into()]))
+        );
+        assert!(parse(&["--verbose"]).is_err());
+        assert!(parse(&["serv"]).is_err());
+        assert!(parse(&["check", "now"]).is_err());
+    }
+
+    #[test]
+    fn help_lists_every_command_and_every_variable_with_its_default() {
+        let text = help();
+        for command in ["serve", "check", "create-user", "--version"] {
+            assert!(text.contains(command), "{command}");
+        }
+        for var in crate::config::VARS {
+            assert!(text.contains(var.name), "{}", var.name);
+            if !var.default.is_empty() {
+                assert!(
+                    text.contains(&format!("(default: {})", var.default)),
+                    "{}",
+                    var.name
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The auth events that succeed, each one log line with a stable `event` name and one counter.
+//! Failures (`login_failed`, `access_denied`) are logged where their error becomes a response
+//! (`error::render`), so each is logged exactly once; their counters are moved by the caller.
+
+use super::Metrics;
+
+/// How someone signed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginMethod {
+    Oidc,
+    Password,
+    Refresh,
+}
+
+impl LoginMethod {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Password => "password",
+            Self::Refresh => "refresh",
+        }
+    }
+}
+
+/// A sign-in that worked: provider, password (either form) or a refresh token redeemed.
+pub fn login_succeeded(metrics: &Metrics, method: LoginMethod, sub: &str) {
+    metrics.login(method.label(), "success", "");
+    if method == LoginMethod::Refresh {
+        tracing::info!(event = "session_refreshed", user = sub, "session refreshed");
+    } else {
+        tracing::info!(
+            event = "login_succeeded",
+            method = method.label(),
+            user = sub,
+            "signed in"
+        );
+    }
+}
+
+/// A sign-in attempt that failed, counted (its log line is the error's).
+pub fn login_failed(metrics: &Metrics, method: LoginMethod, reason: &'static str) {
+    metrics.login(method.label(), "failure", reason);
+}
+
+/// A sign-out: the session is over.
+pub fn logout(metrics: &Metrics, sub: &str) {
+    metrics.logout();
+    metrics.sessions_revoked("logout", 1);
+    tracing::info!(event = "logout", user = sub, "signed out");
+}
+
+/// A refresh token presented a second time: its whole session was revoked.
+pub fn token_reuse_detected(metrics: &Metrics, session_count: usize) {
+    metrics.sessions_revoked("refresh_token_reuse", session_count);
+    tracing::warn!(
+        event = "token_reuse_detected",
+        "a spent refresh token was presented again; its session is revoked"
+    );
+}

@@ -1,0 +1,293 @@
+//! The counters and histograms doorman exposes, labelled by outcome and reason (never by
+//! user, email or a path with ids). Each `App` owns its registry (no globals, so parallel
+//! tests count apart); hot-path handles are created up front, so recording a request is two
+//! atomic increments and a histogram bucket.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use super::process::ProcessCollector;
+
+type Labels2 = [(&'static str, &'static str); 2];
+type Labels3 = [(&'static str, &'static str); 3];
+type Labels1 = [(&'static str, &'static str); 1];
+type Histograms = Family<Labels1, Histogram, fn() -> Histogram>;
+
+/// 50 µs, doubling, up to ~3.3 s.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.000_05, 2.0, 17)
+}
+
+/// Outcomes of a session token check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenCheck {
+    Valid,
+    Expired,
+    Invalid,
+    Revoked,
+    Missing,
+}
+
+impl TokenCheck {
+    const ALL: [TokenCheck; 5] = [
+        Self::Valid,
+        Self::Expired,
+        Self::Invalid,
+        Self::Revoked,
+        Self::Missing,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Expired => "expired",
+            Self::Invalid => "invalid",
+            Self::Revoked => "revoked",
+            Self::Missing => "missing",
+        }
+    }
+}
+
+/// Per route: requests by status class, and their duration. Each series is created on its
+/// first request (so a scrape shows no rows of zeros), then recorded through its handle.
+struct RouteMetrics {
+    route: &'static str,
+    by_class: [OnceLock<Counter>; 5],
+    duration: OnceLock<Histogram>,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels2, Counter>,
+    durations: Histograms,
+    /// Handles per route template, in the router's order; set when the router is built.
+    routes: OnceLock<Vec<RouteMetrics>>,
+    token_checks: [Counter; 5],
+    logins: Family<Labels3, Counter>,
+    logouts: Counter,
+    sessions_revoked: Family<Labels1, Counter>,
+    provider_requests: Family<Labels2, Counter>,
+    provider_duration: Histograms,
+    jwks_refreshes: Family<Labels1, Counter>,
+    throttle_rejections: Family<Labels1, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+impl Metrics {
+    /// A registry with every family registered and nothing counted yet.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::default();
+        let requests = Family::<Labels2, Counter>::default();
+        let durations =
+            Family::<Labels1, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                Histogram::new(latency_buckets())
+            });
+        registry.register(
+            "doorman_http_requests",
+            "HTTP requests answered, by route template and status class",
+            requests.clone(),
+        );
+        registry.register(
+            "doorman_http_request_duration_seconds",
+            "Time from request head to response head, by route template",
+            durations.clone(),
+        );
+        let checks = Family::<Labels1, Counter>::default();
+        let token_checks =
+            TokenCheck::ALL.map(|c| checks.get_or_create(&[("result", c.label())]).clone());
+        registry.register(
+            "doorman_token_checks",
+            "Session token checks, by result",
+            checks,
+        );
+        Arc::new(Self::outcome_families(
+            registry,
+            (requests, durations),
+            token_checks,
+        ))
+    }
+
+    /// Creates the handles for `routes` (route templates; the last one labels unmatched
+    /// paths). Only the first call counts: one router per `App`.
+    pub fn set_routes(&self, routes: &[&'static str]) {
+        let _ = self.routes.set(
+            routes
+                .iter()
+                .map(|route| RouteMetrics {
+                    route,
+                    by_class: Default::default(),
+                    duration: OnceLock::new(),
+                })
+                .collect(),
+        );
+    }
+
+    fn outcome_families(
+        mut registry: Registry,
+        (requests, durations): (Family<Labels2, Counter>, Histograms),
+        token_checks: [Counter; 5],
+    ) -> Self {
+        let logins = Family::default();
+        registry.register(
+            "doorman_logins",
+            "Sign-ins by method (oidc, password, refresh), result and reason",
+            logins.clone(),
+        );
+        let logouts = Counter::default();
+        registry.register("doorman_logouts", "Sign-outs", logouts.clone());
+        let sessions_revoked = Family::default();
+        registry.register(
+            "doorman_sessions_revoked",
+            "Sessions revoked, by cause",
+            sessions_revoked.clone(),
+        );
+        let provider_requests = Family::default();
+        registry.register(
+            "doorman_provider_requests",
+            "Calls to the OpenID provider, by endpoint and result",
+            provider_requests.clone(),
+        );
+        let provider_duration =
+            Family::<Labels1, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                Histogram::new(latency_buckets())
+            });
+        registry.register(
+            "doorman_provider_request_duration_seconds",
+            "Time of calls to the OpenID provider, by endpoint",
+            provider_duration.clone(),
+        );
+        // A `Family` is a handle: the registry's clone and ours share the same metrics.
+        let jwks_refreshes = Family::default();
+        registry.register(
+            "doorman_jwks_refreshes",
+            "Fetches of the provider's signing keys, by reason",
+            jwks_refreshes.clone(),
+        );
+        let throttle_rejections = Family::default();
+        registry.register(
+            "doorman_throttle_rejections",
+            "Requests refused by a rate limit or the password throttle, by scope",
+            throttle_rejections.clone(),
+        );
+        registry.register(
+            "doorman_build",
+            "The running version",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register_collector(Box::new(ProcessCollector));
+        Self {
+            registry,
+            requests,
+            durations,
+            routes: OnceLock::new(),
+            token_checks,
+            logins,
+            logouts,
+            sessions_revoked,
+            provider_requests,
+            provider_duration,
+            jwks_refreshes,
+            throttle_rejections,
+        }
+    }
+
+    /// A request on route `index` answered `status` after `elapsed`.
+    pub fn http_request(&self, index: usize, status: u16, elapsed: Duration) {
+        let Some(routes) = self.routes.get() else {
+            return;
+        };
+        let Some(route) = routes.get(index).or_else(|| routes.last()) else {
+            return;
+        };
+        let class = usize::from((status / 100).clamp(1, 5)) - 1;
+        route.by_class[class]
+            .get_or_init(|| {
+                self.requests
+                    .get_or_create(&[
+                        ("route", route.route),
+                        ("status_class", STATUS_CLASSES[class]),
+                    ])
+                    .clone()
+            })
+            .inc();
+        route
+            .duration
+            .get_or_init(|| {
+                self.durations
+                    .get_or_create(&[("route", route.route)])
+                    .clone()
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn token_check(&self, check: TokenCheck) {
+        self.token_checks[check as usize].inc();
+    }
+
+    /// A sign-in attempt: `method` oidc|password|refresh, `result` success|failure.
+    pub fn login(&self, method: &'static str, result: &'static str, reason: &'static str) {
+        self.logins
+            .get_or_create(&[("method", method), ("result", result), ("reason", reason)])
+            .inc();
+    }
+
+    pub fn logout(&self) {
+        self.logouts.inc();
+    }
+
+    pub fn sessions_revoked(&self, cause: &'static str, count: usize) {
+        self.sessions_revoked
+            .get_or_create(&[("cause", cause)])
+            .inc_by(count as u64);
+    }
+
+    /// A call to the provider's `endpoint` (discovery|jwks|token|userinfo).
+    pub fn provider_request(
+        &self,
+        endpoint: &'static str,
+        result: &'static str,
+        elapsed: Duration,
+    ) {
+        self.provider_requests
+            .get_or_create(&[("endpoint", endpoint), ("result", result)])
+            .inc();
+        self.provider_duration
+            .get_or_create(&[("endpoint", endpoint)])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn jwks_refresh(&self, reason: &'static str) {
+        self.jwks_refreshes
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+
+    pub fn throttle_rejection(&self, scope: &'static str) {
+        self.throttle_rejections
+            .get_or_create(&[("scope", scope)])
+            .inc();
+    }
+
+    /// The Prometheus text exposition (OpenMetrics 1.0).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,162 @@
+//! doorman as operators run it: the real binary (`CARGO_BIN_EXE_doorman`) in a process of its
+//! own, configured only by environment variables, its stdout captured line by line (a pipe,
+//! not a terminal), stopped with a real SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Jar;
+
+/// A port nobody listens on right now (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running `doorman` process.
+pub struct Doorman {
+    child: Child,
+    pub base: String,
+    /// The metrics listener's base URL, when `METRICS_ADDR` was set.
+    pub metrics: Option<String>,
+    lines: Arc<Mutex<Vec<String>>>,
+    pub client: reqwest::Client,
+}
+
+/// The binary with `vars` only (no inherited configuration), in an empty working directory
+/// (so no developer's `.env` is read). Returns once `/healthz` answers.
+pub async fn spawn_doorman(vars: &[(&str, &str)]) -> Doorman {
+    spawn_doorman_args(&[], vars).await
+}
+
+/// As [`spawn_doorman`], with command-line arguments.
+pub async fn spawn_doorman_args(args: &[&str], vars: &[(&str, &str)]) -> Doorman {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut command = command(args);
+    command
+        .env("BIND_ADDR", &bind)
+        .env("PUBLIC_URL", format!("http://{bind}"))
+        .env("DATABASE_URL", super::temp_database());
+    let mut metrics = None;
+    for (k, v) in vars {
+        command.env(k, v);
+        if *k == "METRICS_ADDR" {
+            metrics = Some(format!("http://{v}"));
+        }
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the doorman binary starts");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    });
+    let doorman = Doorman {
+        child,
+        base: format!("http://{bind}"),
+        metrics,
+        lines,
+        client: super::client(),
+    };
+    doorman.wait_until_up().await;
+    doorman
+}
+
+/// `doorman ARGS` with `vars` only, in an empty directory; not started.
+pub fn command(args: &[&str]) -> Command {
+    let dir = std::env::temp_dir().join(format!("doorman-cwd-{}", doorman::random::token_id()));
+    std::fs::create_dir_all(&dir).expect("working directory");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_doorman"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir);
+    command
+}
+
+impl Doorman {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.client.get(self.url("/healthz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "doorman did not answer /healthz; its output:\n{}",
+            self.output()
+        );
+    }
+
+    /// Everything it has written to stdout so far.
+    pub fn output(&self) -> String {
+        self.lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
+    }
+
+    /// Its stdout lines so far, after waiting `settle` for the log writer (which flushes
+    /// every 100 ms).
+    pub async fn lines_after(&self, settle: Duration) -> Vec<String> {
+        tokio::time::sleep(settle).await;
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM was delivered");
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "doorman did not exit within {limit:?}; its output:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A whole sign-in through the built-in development provider.
+    pub async fn sign_in(&self, name: &str, email: &str) -> Jar {
+        super::dev_sign_in(&self.client, &self.base, name, email).await
+    }
+}
+
+impl Drop for Doorman {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
