@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use super::process::ProcessCollector;
 
@@ -19,6 +19,13 @@ type Labels2 = [(&'static str, &'static str); 2];
 type Labels3 = [(&'static str, &'static str); 3];
 type Labels1 = [(&'static str, &'static str); 1];
 type Histograms = Family<Labels1, Histogram, fn() -> Histogram>;
+
+/// A new metric of type `M`, registered as `name`; the returned handle shares its values.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
 
 /// 50 µs, doubling, up to ~3.3 s.
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -141,47 +148,32 @@ impl Metrics {
         (requests, durations): (Family<Labels2, Counter>, Histograms),
         token_checks: [Counter; 5],
     ) -> Self {
-        let logins = Family::default();
-        registry.register(
-            "doorman_logins",
-            "Sign-ins by method (oidc, password, refresh), result and reason",
-            logins.clone(),
-        );
-        let logouts = Counter::default();
-        registry.register("doorman_logouts", "Sign-outs", logouts.clone());
-        let sessions_revoked = Family::default();
-        registry.register(
-            "doorman_sessions_revoked",
-            "Sessions revoked, by cause",
-            sessions_revoked.clone(),
-        );
-        let provider_requests = Family::default();
-        registry.register(
+        let r = &mut registry;
+        let logins = registered(r, "doorman_logins", "Sign-ins by method, result and reason");
+        let logouts = registered(r, "doorman_logouts", "Sign-outs");
+        let sessions_revoked =
+            registered(r, "doorman_sessions_revoked", "Sessions revoked, by cause");
+        let provider_requests = registered(
+            r,
             "doorman_provider_requests",
             "Calls to the OpenID provider, by endpoint and result",
-            provider_requests.clone(),
         );
-        let provider_duration =
-            Family::<Labels1, Histogram, fn() -> Histogram>::new_with_constructor(|| {
-                Histogram::new(latency_buckets())
-            });
-        registry.register(
+        let provider_duration: Histograms =
+            Family::new_with_constructor(|| Histogram::new(latency_buckets()));
+        r.register(
             "doorman_provider_request_duration_seconds",
             "Time of calls to the OpenID provider, by endpoint",
             provider_duration.clone(),
         );
-        // A `Family` is a handle: the registry's clone and ours share the same metrics.
-        let jwks_refreshes = Family::default();
-        registry.register(
+        let jwks_refreshes = registered(
+            r,
             "doorman_jwks_refreshes",
             "Fetches of the provider's signing keys, by reason",
-            jwks_refreshes.clone(),
         );
-        let throttle_rejections = Family::default();
-        registry.register(
+        let throttle_rejections = registered(
+            r,
             "doorman_throttle_rejections",
             "Requests refused by a rate limit or the password throttle, by scope",
-            throttle_rejections.clone(),
         );
         registry.register(
             "doorman_build",
