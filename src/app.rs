@@ -13,11 +13,12 @@ use crate::accounts::{LoginThrottle, PasswordCheck, PasswordHasher, throttle};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ProviderConfig, TrustedProxies};
 use crate::dev_provider::{self, DEV_CLIENT_ID, DevProvider};
+use crate::gateway::Signer;
 use crate::net::{ProxyTrust, RateLimiter};
 use crate::oidc::Oidc;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
-use crate::session::{Outbox, RevocationSet, SessionContext, SessionTokens, Sessions};
+use crate::session::{CookieScope, Outbox, RevocationSet, SessionContext, SessionTokens, Sessions};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -62,6 +63,8 @@ pub struct App {
     pub limits: Limiters,
     pub dev: Option<Arc<DevProvider>>,
     pub metrics: Arc<Metrics>,
+    /// Signs the identity the gateway passes to the services behind it.
+    pub signer: Signer,
 }
 
 /// The handlers' state: one shared `App`.
@@ -151,6 +154,15 @@ async fn provider(
     Ok((Arc::new(handle), dev))
 }
 
+/// The upstream assertion's keys: the file's, or one derived from the session secret.
+fn signer(config: &Config) -> anyhow::Result<Signer> {
+    match &config.gateway.signing_keys {
+        Some((path, pem)) => Signer::from_pem(pem)
+            .map_err(|err| anyhow::anyhow!("UPSTREAM_SIGNING_KEYS_FILE: `{path}`: {err}")),
+        None => Ok(Signer::derived(config.session.secret.expose())),
+    }
+}
+
 /// How the sign-in button names the provider.
 fn provider_name(provider: &ProviderConfig) -> &'static str {
     match provider {
@@ -179,7 +191,10 @@ impl App {
                 config.public_url().origin(),
             )),
             revocations: Arc::new(RevocationSet::default()),
-            https: config.public_url().is_https(),
+            cookie: CookieScope::new(
+                config.public_url().is_https(),
+                config.gateway.cookie_domain.as_deref(),
+            ),
             clock: clock.clone(),
             store: store.clone(),
             outbox: Arc::new(Outbox::default()),
@@ -204,6 +219,7 @@ impl App {
             clock,
             dev,
             metrics,
+            signer: signer(&config)?,
             config,
         })
     }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod dev_provider;
 pub mod error;
+pub mod gateway;
 pub mod identity;
 pub mod net;
 pub mod oidc;

@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use url::Url;
 
+mod gateway;
 mod telemetry;
 
+pub use gateway::{GatewayConfig, HostPattern, IdentityHeaderSets, Policy, parse_policies};
 pub use proxies::{TrustedProxies, canonical};
 pub use secrets::{ClientSecret, MIN_SECRET_BYTES, SessionSecret};
 pub use telemetry::{LogFormat, TelemetryConfig};
@@ -36,6 +38,7 @@ pub struct Config {
     pub access: AccessLists,
     pub limits: RateLimits,
     pub telemetry: TelemetryConfig,
+    pub gateway: GatewayConfig,
 }
 
 /// How doorman meets its clients.
@@ -173,6 +176,7 @@ impl Config {
             sign_in_per_minute: limit(vars, "RATE_LIMIT_SIGN_IN_PER_MINUTE", 60)?,
         };
         let telemetry = telemetry::telemetry_from(vars, server.bind_addr)?;
+        let gateway = gateway::gateway_from(vars, &server.public_url)?;
         // Read for `--help` and the drift test; `main` applies it to the log subscriber.
         let _ = vars.get("RUST_LOG");
         Ok(Self {
@@ -184,6 +188,7 @@ impl Config {
             access,
             limits,
             telemetry,
+            gateway,
         })
     }
 

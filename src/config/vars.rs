@@ -139,6 +139,31 @@ pub const VARS: &[Var] = &[
         "provider sign-in starts and callbacks per client address per minute (1-10000)",
     ),
     var(
+        "DOORMAN_CONFIG",
+        "",
+        "a TOML file of gateway policies ([gateway.policy.NAME]); unset = one policy `default`",
+    ),
+    var(
+        "ALLOWED_REDIRECT_HOSTS",
+        "PUBLIC_URL's host",
+        "comma-separated hosts (`app.example.com`, `*.example.com`, `:port` exact) sign-in may return to",
+    ),
+    var(
+        "COOKIE_DOMAIN",
+        "",
+        "share the session across subdomains: `__Secure-access_token; Domain=<this>` (https only)",
+    ),
+    var(
+        "UPSTREAM_SIGNING_KEYS_FILE",
+        "derived from SESSION_SECRET",
+        "PEM P-256 keys for X-Doorman-Jwt-Assertion: the first signs, all are published",
+    ),
+    var(
+        "IDENTITY_HEADERS",
+        "doorman",
+        "identity header names sent upstream: doorman, authelia, oauth2-proxy (comma-separated)",
+    ),
+    var(
         "SHUTDOWN_GRACE_SECS",
         "10",
         "on SIGTERM/SIGINT, how long requests in flight may take to finish (0-600)",

@@ -3,9 +3,11 @@
 //! (at most a few at a time: the oldest give way). Also `ReturnTo`, the only kind of `next`
 //! path a sign-in ever returns to.
 
+use crate::config::HostPattern;
 use axum_extra::extract::cookie::{Cookie, Key, SameSite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
+use url::Url;
 
 use super::SignInError;
 
@@ -111,7 +113,49 @@ pub struct ReturnTo(String);
 /// `Cookie` header must stay small.
 const MAX_RETURN_TO_BYTES: usize = 512;
 
+/// `rd` URLs longer than this are refused: the flow cookie carries them.
+const MAX_RD_BYTES: usize = 1024;
+
 impl ReturnTo {
+    /// An absolute `rd` URL (sign-in started by the gateway for a protected host): http(s)
+    /// (http only while doorman itself is on http), no userinfo, no whitespace, control
+    /// characters or backslashes, on a host `hosts` allows; parsed and written out again.
+    /// `Err` names why not (the metric's reason).
+    pub fn absolute(raw: &str, hosts: &[HostPattern], https: bool) -> Result<Self, &'static str> {
+        if raw.len() > MAX_RD_BYTES {
+            return Err("too_long");
+        }
+        if raw
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        {
+            return Err("malformed");
+        }
+        let url = Url::parse(raw).map_err(|_| "malformed")?;
+        match url.scheme() {
+            "https" => {}
+            "http" if !https => {}
+            _ => return Err("scheme"),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("userinfo");
+        }
+        if !hosts.iter().any(|h| h.matches(&url)) {
+            return Err("host_not_allowed");
+        }
+        Ok(Self(url.to_string()))
+    }
+
+    /// A value kept in the flow cookie, judged again on the way out: a same-site path, or an
+    /// absolute URL on an allowed host. Anything else is `/`.
+    pub fn restore(stored: &str, hosts: &[HostPattern], https: bool) -> Self {
+        if stored.starts_with('/') {
+            Self::parse(Some(stored))
+        } else {
+            Self::absolute(stored, hosts, https).unwrap_or_else(|_| Self::root())
+        }
+    }
+
     pub fn parse(raw: Option<&str>) -> Self {
         match raw {
             Some(path) if is_safe_local_path(path) => Self(path.to_owned()),
@@ -172,6 +216,47 @@ fn percent_decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_absolute_return_url_must_be_on_an_allowed_host() {
+        let hosts = [
+            HostPattern::parse("app.example.com").expect("pattern"),
+            HostPattern::parse("*.internal.example.com:8443").expect("pattern"),
+        ];
+        let ok = |raw: &str| ReturnTo::absolute(raw, &hosts, true).map(ReturnTo::into_string);
+        assert_eq!(
+            ok("https://app.example.com/dash?x=1"),
+            Ok("https://app.example.com/dash?x=1".to_owned())
+        );
+        assert_eq!(
+            ok("https://grafana.internal.example.com:8443/d/abc"),
+            Ok("https://grafana.internal.example.com:8443/d/abc".to_owned())
+        );
+        assert_eq!(ok("https://evil.example/"), Err("host_not_allowed"));
+        assert_eq!(
+            ok("https://app.example.com.evil.example/"),
+            Err("host_not_allowed")
+        );
+        assert_eq!(ok("https://app.example.com:444/"), Err("host_not_allowed"));
+        assert_eq!(ok("http://app.example.com/"), Err("scheme"));
+        assert_eq!(ok("javascript:alert(1)"), Err("scheme"));
+        assert_eq!(ok("https://user:pw@app.example.com/"), Err("userinfo"));
+        assert_eq!(ok("https://app.example.com/\\evil"), Err("malformed"));
+        assert_eq!(ok("https://app.example.com/a b"), Err("malformed"));
+        assert_eq!(
+            ok(&format!("https://app.example.com/{}", "a".repeat(2000))),
+            Err("too_long")
+        );
+        assert_eq!(
+            ReturnTo::restore("https://evil.example/", &hosts, true).as_str(),
+            "/"
+        );
+        assert_eq!(
+            ReturnTo::restore("/profile", &hosts, true).as_str(),
+            "/profile"
+        );
+    }
+
     use super::*;
 
     #[test]

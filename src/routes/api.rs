@@ -31,7 +31,7 @@ struct UserIdentity<'a> {
 
 /// A small JSON body, serialised once into a buffer sized for it, in a response whose header
 /// map has room for everything the envelope adds (no regrowth).
-fn json(body: &impl Serialize) -> Response {
+pub(super) fn json(body: &impl Serialize) -> Response {
     let mut buf = Vec::with_capacity(512);
     if let Err(err) = serde_json::to_writer(&mut buf, body) {
         return ApiError::from(AppError::internal(err.to_string())).into_response();

@@ -42,7 +42,33 @@ fn admit(state: &AppState, headers: &HeaderMap, client: std::net::IpAddr) -> Pag
         })
 }
 
-/// `GET /auth/login[?next=/path]`: 303 to the provider, remembering the attempt in a cookie
+/// Where to go after signing in: `rd`, an absolute URL on an allowed host (the gateway sends
+/// people here from protected hosts), or `next`, a same-site path; `/` otherwise. A refused
+/// `rd` is counted by reason.
+fn requested_return(state: &AppState, query: Option<&str>) -> ReturnTo {
+    if let Some(rd) = first_param(query, "rd") {
+        let hosts = &state.config.gateway.redirect_hosts;
+        match ReturnTo::absolute(&rd, hosts, state.https()) {
+            Ok(to) => return to,
+            Err(reason) => {
+                state.metrics.redirect_rejected(reason);
+                tracing::info!(
+                    reason,
+                    "refused a return URL (rd); returning to / after sign-in"
+                );
+                return ReturnTo::root();
+            }
+        }
+    }
+    ReturnTo::parse(first_param(query, "next").as_deref())
+}
+
+/// The stored return target, judged again.
+fn stored_return(state: &AppState, stored: &str) -> ReturnTo {
+    ReturnTo::restore(stored, &state.config.gateway.redirect_hosts, state.https())
+}
+
+/// `GET /auth/login[?next=/path | ?rd=https://host/path]`: 303 to the provider, remembering the attempt in a cookie
 /// (the oldest attempts give way, so at most a few cookies exist at once).
 pub async fn start_login(
     State(state): State<AppState>,
@@ -53,11 +79,10 @@ pub async fn start_login(
     RawQuery(query): RawQuery,
 ) -> PageResult<(CookieJar, PrivateCookieJar, Redirect)> {
     admit(&state, &headers, client)?;
-    let next = first_param(query.as_deref(), "next");
     let provider = state.oidc.provider.get().await?;
     let (url, flow) = sign_in::begin(
         &provider,
-        ReturnTo::parse(next.as_deref()),
+        requested_return(&state, query.as_deref()),
         state.clock.now(),
     );
     let existing = jar
@@ -119,7 +144,7 @@ pub async fn finish_login(
     match complete(&state, &params, flow.as_ref()).await {
         Ok((cookie, return_to)) => (
             jar.add(cookie),
-            Redirect::to(ReturnTo::parse(Some(&return_to)).as_str()),
+            Redirect::to(stored_return(&state, &return_to).as_str()),
         )
             .into_response(),
         Err(err) => (jar, login_failed(&state, LoginMethod::Oidc, err)).into_response(),
@@ -176,7 +201,7 @@ async fn complete(
     login_succeeded(state, LoginMethod::Oidc, &minted.claims.sub);
     let ttl = state.sessions.tokens.ttl_secs();
     Ok((
-        session_cookie(minted.token, ttl, state.https()),
+        session_cookie(minted.token, ttl, &state.sessions.cookie),
         flow.return_to.clone(),
     ))
 }
@@ -213,10 +238,10 @@ pub async fn logout(
             sessions.end(&caller.claims).await;
             events::logout(&state.metrics, caller.claims.sub());
         }
-        Err(SessionProblem::Missing | SessionProblem::Token(_)) => {}
+        Err(SessionProblem::Missing | SessionProblem::Token(_) | SessionProblem::Revoked) => {}
     }
     (
-        CookieJar::new().add(removal_cookie(state.https())),
+        CookieJar::new().add(removal_cookie(&state.sessions.cookie)),
         Redirect::to("/"),
     )
         .into_response()

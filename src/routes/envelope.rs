@@ -50,7 +50,7 @@ const QUIET: &[&str] = &["/healthz", "/readyz"];
 struct Decisions {
     /// Sign-in URLs carry codes and states: they never leave a referrer.
     no_referrer: bool,
-    /// Only the stylesheet may be stored by a cache.
+    /// Only the stylesheet and the public keys may be stored by a cache.
     cacheable: bool,
 }
 
@@ -58,7 +58,7 @@ impl Decisions {
     fn for_path(path: &str) -> Self {
         Self {
             no_referrer: path.starts_with("/auth/login") || path.starts_with("/auth/callback"),
-            cacheable: path.starts_with("/static/"),
+            cacheable: path.starts_with("/static/") || path == "/.well-known/jwks.json",
         }
     }
 }

@@ -10,6 +10,7 @@ mod admin;
 mod api;
 mod auth;
 pub mod envelope;
+mod gateway;
 mod health;
 mod json;
 mod outcomes;
@@ -77,6 +78,16 @@ pub fn router(state: AppState) -> Routes {
         "/api/admin/users/{id}",
         api_route(delete(admin::delete_user)),
     )
+    .route(
+        "/.doorman/auth-request/{policy}",
+        get(gateway::auth_request),
+    )
+    .route(
+        "/.doorman/forward-auth/{policy}",
+        get(gateway::forward_auth),
+    )
+    .route("/.well-known/jwks.json", get(gateway::jwks))
+    .route("/.well-known/doorman", get(gateway::metadata))
     .route("/api", any(api::not_found))
     .route("/api/{*rest}", any(api::not_found));
     let Table {

@@ -50,7 +50,7 @@ pub async fn form_login(
         CookieJar::new().add(session_cookie(
             minted.token,
             state.sessions.tokens.ttl_secs(),
-            state.https(),
+            &state.sessions.cookie,
         )),
         Redirect::to("/"),
     )

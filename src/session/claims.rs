@@ -187,6 +187,10 @@ impl Claims {
         let all = self.get(self.roles);
         all.split(',').filter(|r| !r.is_empty())
     }
+    /// The roles on one line, comma-joined (`admin,ops`), as identity headers carry them.
+    pub fn roles_line(&self) -> &str {
+        self.get(self.roles)
+    }
     pub fn has_role(&self, role: &str) -> bool {
         self.roles().any(|r| r == role)
     }

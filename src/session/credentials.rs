@@ -13,20 +13,38 @@ pub enum TokenSource {
     Bearer,
 }
 
+/// What an `Authorization` header means for a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authorization {
+    /// Pages: only the cookie counts; the header is not read.
+    Ignored,
+    /// The API: the header, when present, must be `Bearer <doorman token>`.
+    Bearer,
+    /// The gateway: a Bearer header is doorman's; any other scheme (Basic for the service
+    /// behind, say) is left alone and the cookie is used.
+    BearerOtherSchemesIgnored,
+}
+
 /// Where the credential came from and what it was, before verification.
 pub(super) fn find_token<'h>(
     headers: &'h HeaderMap,
     cookie_name: &str,
-    accept_bearer: bool,
+    authorization: Authorization,
 ) -> Result<Option<(&'h str, TokenSource)>, TokenError> {
-    if accept_bearer {
+    if authorization != Authorization::Ignored {
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         if let Some(value) = values.next() {
             if values.next().is_some() {
                 return Err(TokenError::Invalid);
             }
-            return bearer_token(value.to_str().map_err(|_| TokenError::Invalid)?)
-                .map(|t| Some((t, TokenSource::Bearer)));
+            let text = value.to_str().map_err(|_| TokenError::Invalid)?;
+            let is_bearer = text
+                .trim_start()
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "));
+            if is_bearer || authorization == Authorization::Bearer {
+                return bearer_token(text).map(|t| Some((t, TokenSource::Bearer)));
+            }
         }
     }
     Ok(cookie_value(headers, cookie_name)?.map(|t| (t, TokenSource::Cookie)))
@@ -88,7 +106,7 @@ mod tests {
         for value in ["Bearer abc", "bearer abc", "BEARER  abc "] {
             let h = headers(&[(header::AUTHORIZATION, value)]);
             assert_eq!(
-                find_token(&h, COOKIE_NAME, true),
+                find_token(&h, COOKIE_NAME, Authorization::Bearer),
                 Ok(Some(("abc", TokenSource::Bearer))),
                 "{value}"
             );
@@ -100,7 +118,7 @@ mod tests {
         for value in ["Basic abc", "Bearer", "Bearer a b", "abc", "Bearer "] {
             let h = headers(&[(header::AUTHORIZATION, value)]);
             assert_eq!(
-                find_token(&h, COOKIE_NAME, true),
+                find_token(&h, COOKIE_NAME, Authorization::Bearer),
                 Err(TokenError::Invalid),
                 "{value}"
             );
@@ -110,7 +128,7 @@ mod tests {
             (header::AUTHORIZATION, "Bearer b"),
         ]);
         assert_eq!(
-            find_token(&twice, COOKIE_NAME, true),
+            find_token(&twice, COOKIE_NAME, Authorization::Bearer),
             Err(TokenError::Invalid)
         );
     }
@@ -119,7 +137,7 @@ mod tests {
     fn the_cookie_is_found_among_others_and_duplicates_are_refused() {
         let h = headers(&[(header::COOKIE, "a=1; access_token=tok; b=2")]);
         assert_eq!(
-            find_token(&h, COOKIE_NAME, true),
+            find_token(&h, COOKIE_NAME, Authorization::Bearer),
             Ok(Some(("tok", TokenSource::Cookie)))
         );
         let dup = headers(&[
@@ -127,12 +145,12 @@ mod tests {
             (header::COOKIE, "access_token=y"),
         ]);
         assert_eq!(
-            find_token(&dup, COOKIE_NAME, true),
+            find_token(&dup, COOKIE_NAME, Authorization::Bearer),
             Err(TokenError::Invalid)
         );
         let quoted = headers(&[(header::COOKIE, "access_token=\"x\"")]);
         assert_eq!(
-            find_token(&quoted, COOKIE_NAME, true),
+            find_token(&quoted, COOKIE_NAME, Authorization::Bearer),
             Err(TokenError::Invalid)
         );
     }
@@ -140,6 +158,34 @@ mod tests {
     #[test]
     fn pages_ignore_bearer_headers() {
         let h = headers(&[(header::AUTHORIZATION, "Bearer abc")]);
-        assert_eq!(find_token(&h, COOKIE_NAME, false), Ok(None));
+        assert_eq!(
+            find_token(&h, COOKIE_NAME, Authorization::Ignored),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn the_gateway_leaves_other_schemes_to_the_service_and_uses_the_cookie() {
+        let h = headers(&[
+            (header::AUTHORIZATION, "Basic dXNlcjpwYXNz"),
+            (header::COOKIE, "access_token=jwt"),
+        ]);
+        assert_eq!(
+            find_token(&h, COOKIE_NAME, Authorization::BearerOtherSchemesIgnored),
+            Ok(Some(("jwt", TokenSource::Cookie)))
+        );
+        assert_eq!(
+            find_token(&h, COOKIE_NAME, Authorization::Bearer),
+            Err(TokenError::Invalid)
+        );
+        let bearer = headers(&[(header::AUTHORIZATION, "bearer t0k")]);
+        assert_eq!(
+            find_token(
+                &bearer,
+                COOKIE_NAME,
+                Authorization::BearerOtherSchemesIgnored
+            ),
+            Ok(Some(("t0k", TokenSource::Bearer)))
+        );
     }
 }

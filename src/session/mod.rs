@@ -22,8 +22,11 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode};
 
 pub use claims::{Claims, RolesJson};
-pub use cookie::{COOKIE_NAME, HOST_COOKIE_NAME, cookie_name, removal_cookie, session_cookie};
-pub use credentials::TokenSource;
+pub use cookie::{
+    COOKIE_NAME, CookieScope, DOMAIN_COOKIE_NAME, HOST_COOKIE_NAME, cookie_name, removal_cookie,
+    session_cookie,
+};
+pub use credentials::{Authorization, TokenSource};
 pub use extract::{
     Admin, ApiUser, PageUser, RequireRole, RoleName, SameOrigin, SessionContext, is_same_origin,
 };
@@ -42,8 +45,8 @@ use crate::telemetry::{Metrics, TokenCheck};
 pub struct Sessions {
     pub tokens: Arc<SessionTokens>,
     pub revocations: Arc<RevocationSet>,
-    /// Whether `PUBLIC_URL` is https (the cookie's name and `Secure`).
-    pub https: bool,
+    /// Where the session cookie goes (its name, `Secure`, `Domain`).
+    pub cookie: CookieScope,
     pub clock: Arc<dyn Clock>,
     pub store: Store,
     pub outbox: Arc<Outbox>,
@@ -62,6 +65,8 @@ pub struct Caller {
 pub enum SessionProblem {
     Missing,
     Token(TokenError),
+    /// Well signed and unexpired, but its session was ended (sign-out, role change, reuse).
+    Revoked,
 }
 
 impl Sessions {
@@ -74,7 +79,22 @@ impl Sessions {
         accept_bearer: bool,
         now: u64,
     ) -> Result<Caller, SessionProblem> {
-        let (outcome, check) = self.check(headers, accept_bearer, now);
+        let authorization = if accept_bearer {
+            Authorization::Bearer
+        } else {
+            Authorization::Ignored
+        };
+        self.authenticate_with(headers, authorization, now)
+    }
+
+    /// As [`Self::authenticate`], with the meaning of an `Authorization` header chosen.
+    pub fn authenticate_with(
+        &self,
+        headers: &HeaderMap,
+        authorization: Authorization,
+        now: u64,
+    ) -> Result<Caller, SessionProblem> {
+        let (outcome, check) = self.check(headers, authorization, now);
         self.metrics.token_check(check);
         if let Ok(caller) = &outcome {
             scope::set_user(caller.claims.sub());
@@ -85,10 +105,10 @@ impl Sessions {
     fn check(
         &self,
         headers: &HeaderMap,
-        accept_bearer: bool,
+        authorization: Authorization,
         now: u64,
     ) -> (Result<Caller, SessionProblem>, TokenCheck) {
-        let found = credentials::find_token(headers, cookie_name(self.https), accept_bearer);
+        let found = credentials::find_token(headers, self.cookie.name(), authorization);
         let (token, source) = match found {
             Ok(Some(found)) => found,
             Ok(None) => return (Err(SessionProblem::Missing), TokenCheck::Missing),
@@ -102,10 +122,7 @@ impl Sessions {
             Err(err) => return (Err(SessionProblem::Token(err)), TokenCheck::Invalid),
         };
         if self.revocations.is_revoked(claims.revocation_id(), now) {
-            return (
-                Err(SessionProblem::Token(TokenError::Invalid)),
-                TokenCheck::Revoked,
-            );
+            return (Err(SessionProblem::Revoked), TokenCheck::Revoked);
         }
         (Ok(Caller { claims, source }), TokenCheck::Valid)
     }
@@ -126,7 +143,7 @@ impl From<SessionProblem> for AppError {
                 "token expired",
                 r#"Bearer error="invalid_token", error_description="token expired""#,
             ),
-            SessionProblem::Token(TokenError::Invalid) => (
+            SessionProblem::Token(TokenError::Invalid) | SessionProblem::Revoked => (
                 "invalid_token",
                 "invalid token",
                 r#"Bearer error="invalid_token", error_description="invalid token""#,

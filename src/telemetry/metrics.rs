@@ -84,6 +84,9 @@ pub struct Metrics {
     provider_duration: Histograms,
     jwks_refreshes: Family<Labels1, Counter>,
     throttle_rejections: Family<Labels1, Counter>,
+    redirects_rejected: Family<Labels1, Counter>,
+    authz_decisions: Family<Labels3, Counter>,
+    assertions_signed: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -175,6 +178,21 @@ impl Metrics {
             "doorman_throttle_rejections",
             "Requests refused by a rate limit or the password throttle, by scope",
         );
+        let redirects_rejected = registered(
+            r,
+            "doorman_redirects_rejected",
+            "Return URLs (rd) refused at sign-in, by reason",
+        );
+        let authz_decisions = registered(
+            r,
+            "doorman_authz_decisions",
+            "Gateway decisions, by endpoint, decision and reason",
+        );
+        let assertions_signed = registered(
+            r,
+            "doorman_assertions_signed",
+            "Upstream identity assertions signed (cached ones are reused, not counted)",
+        );
         registry.register(
             "doorman_build",
             "The running version",
@@ -194,6 +212,9 @@ impl Metrics {
             provider_duration,
             jwks_refreshes,
             throttle_rejections,
+            redirects_rejected,
+            authz_decisions,
+            assertions_signed,
         }
     }
 
@@ -272,6 +293,33 @@ impl Metrics {
         self.throttle_rejections
             .get_or_create(&[("scope", scope)])
             .inc();
+    }
+
+    pub fn redirect_rejected(&self, reason: &'static str) {
+        self.redirects_rejected
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+
+    /// A gateway decision: `endpoint` auth_request|forward_auth, `decision`
+    /// allow|unauthenticated|forbidden|bad_request, and why.
+    pub fn authz_decision(
+        &self,
+        endpoint: &'static str,
+        decision: &'static str,
+        reason: &'static str,
+    ) {
+        self.authz_decisions
+            .get_or_create(&[
+                ("endpoint", endpoint),
+                ("decision", decision),
+                ("reason", reason),
+            ])
+            .inc();
+    }
+
+    pub fn assertion_signed(&self) {
+        self.assertions_signed.inc();
     }
 
     /// The Prometheus text exposition (OpenMetrics 1.0).

@@ -9,6 +9,7 @@ mod accounts;
 mod accounts_faults;
 mod dev_provider;
 mod flow;
+mod gateway;
 mod operability;
 mod proptest_parsers;
 mod registration;

@@ -27,7 +27,7 @@ fn session_state() -> Sessions {
             config.public_url().origin(),
         )),
         revocations: Arc::new(RevocationSet::default()),
-        https: false,
+        cookie: doorman::session::CookieScope::Plain,
         clock: Arc::new(SystemClock),
         store: Store::open(":memory:", SystemClock.now()).expect("store"),
         outbox: Arc::new(Outbox::default()),

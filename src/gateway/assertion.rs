@@ -1,0 +1,229 @@
+//! `X-Doorman-Jwt-Assertion`: who the caller is, signed for the service behind the gateway.
+//! ES256 (P-256), `kid` = the key's RFC 7638 thumbprint, `iss` = `PUBLIC_URL`, `aud` = the
+//! protected origin, valid 60 s. The keys come from `UPSTREAM_SIGNING_KEYS_FILE` (the first
+//! signs, all are published) or, by default, one key derived from `SESSION_SECRET` with HKDF
+//! under a label of its own (replicas agree with no set-up; it is never the HS256 key). The
+//! public keys are served as a JWKS. A signed assertion is reused for its session and audience
+//! for 30 s, so a busy session costs one signature every 30 s, not one per request.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{Signature, SigningKey};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::pkcs8::DecodePrivateKey;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::session::Claims;
+
+/// An assertion is valid this long.
+pub const ASSERTION_TTL_SECS: u64 = 60;
+/// A cached assertion is handed out while it has at least this long left.
+const REUSE_SECS: u64 = 30;
+/// Cached assertions at most; past this the cache starts over.
+const CACHE_ENTRIES: usize = 10_000;
+const DERIVATION_SALT: &[u8] = b"doorman/upstream-assertion/v1";
+
+/// One P-256 key and its public JWK.
+struct Key {
+    signing: SigningKey,
+    kid: String,
+    jwk: serde_json::Value,
+}
+
+impl Key {
+    fn new(secret: p256::SecretKey) -> Self {
+        let point = secret.public_key().to_encoded_point(false);
+        let coordinate =
+            |c: Option<&p256::FieldBytes>| c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default();
+        let (x, y) = (coordinate(point.x()), coordinate(point.y()));
+        // RFC 7638: the required members, in lexicographic order, no spaces.
+        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+        let jwk = json!({
+            "kty": "EC", "crv": "P-256", "x": x, "y": y,
+            "kid": kid, "use": "sig", "alg": "ES256",
+        });
+        Self {
+            signing: SigningKey::from(secret),
+            kid,
+            jwk,
+        }
+    }
+}
+
+/// The keys: the first signs, all are published.
+pub struct Signer {
+    keys: Vec<Key>,
+    cache: RwLock<HashMap<(String, String), (String, u64)>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field(
+                "kids",
+                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Signer {
+    /// The one key derived from the session secret (HKDF-SHA256, its own salt and label).
+    pub fn derived(session_secret: &[u8]) -> Self {
+        let hkdf = hkdf::Hkdf::<Sha256>::new(Some(DERIVATION_SALT), session_secret);
+        // A random 32-byte string is a valid P-256 scalar with overwhelming probability;
+        // the counter covers the rest.
+        let secret = (0u8..=255)
+            .find_map(|counter| {
+                let mut bytes = [0u8; 32];
+                hkdf.expand(
+                    &[b"ES256 signing key ".as_slice(), &[counter]].concat(),
+                    &mut bytes,
+                )
+                .ok()?;
+                p256::SecretKey::from_slice(&bytes).ok()
+            })
+            .expect("one of 256 HKDF outputs is a valid P-256 scalar");
+        Self::with_keys(vec![Key::new(secret)])
+    }
+
+    /// The keys of a PEM file (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY`, P-256 only).
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        let mut keys = Vec::new();
+        for (i, block) in pem.split("-----BEGIN ").skip(1).enumerate() {
+            let text = format!("-----BEGIN {block}");
+            let text = text.trim();
+            let secret = if block.starts_with("PRIVATE KEY-----") {
+                p256::SecretKey::from_pkcs8_pem(text).map_err(|e| e.to_string())
+            } else if block.starts_with("EC PRIVATE KEY-----") {
+                p256::SecretKey::from_sec1_pem(text).map_err(|e| e.to_string())
+            } else {
+                Err("not a private key block".to_owned())
+            }
+            .map_err(|e| format!("key {}: {e} (P-256 private keys only)", i + 1))?;
+            keys.push(Key::new(secret));
+        }
+        if keys.is_empty() {
+            return Err("no PEM private key in the file".into());
+        }
+        Ok(Self::with_keys(keys))
+    }
+
+    fn with_keys(keys: Vec<Key>) -> Self {
+        Self {
+            keys,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The key id that signs.
+    pub fn kid(&self) -> &str {
+        &self.keys[0].kid
+    }
+
+    /// `{"keys":[…]}` with every public key.
+    pub fn jwks(&self) -> serde_json::Value {
+        json!({ "keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+    }
+
+    /// An assertion of `claims` for `audience`, reused for 30 s per session and audience;
+    /// `true` when it was newly signed.
+    pub fn assertion(
+        &self,
+        claims: &Claims,
+        issuer: &str,
+        audience: &str,
+        now: u64,
+    ) -> (String, bool) {
+        let key = (claims.revocation_id().to_owned(), audience.to_owned());
+        if let Some((token, iat)) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && now >= *iat
+            && now < iat + REUSE_SECS
+        {
+            return (token.clone(), false);
+        }
+        let token = self.sign(claims, issuer, audience, now);
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, (token.clone(), now));
+        (token, true)
+    }
+
+    fn sign(&self, claims: &Claims, issuer: &str, audience: &str, now: u64) -> String {
+        let key = &self.keys[0];
+        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": key.kid });
+        let payload = json!({
+            "iss": issuer,
+            "aud": audience,
+            "sub": claims.sub(),
+            "email": claims.email(),
+            "email_verified": claims.email_verified,
+            "name": claims.name(),
+            "roles": claims.roles().collect::<Vec<_>>(),
+            "idp": claims.idp(),
+            "sid": claims.sid(),
+            "jti": crate::random::token_id(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + ASSERTION_TTL_SECS,
+        });
+        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload.to_string(), &mut token);
+        let signature: Signature = key.signing.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        token
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_derived_key_is_stable_per_secret_and_differs_between_secrets() {
+        let a = Signer::derived(b"a secret of thirty-two bytes or more!!");
+        let again = Signer::derived(b"a secret of thirty-two bytes or more!!");
+        let b = Signer::derived(b"another secret of thirty-two bytes!!!!");
+        assert_eq!(a.kid(), again.kid());
+        assert_ne!(a.kid(), b.kid());
+        assert_eq!(a.kid().len(), 43, "a SHA-256 thumbprint in base64url");
+        let jwks = a.jwks();
+        assert_eq!(jwks["keys"][0]["kty"], "EC");
+        assert_eq!(jwks["keys"][0]["alg"], "ES256");
+        assert!(jwks["keys"][0].get("d").is_none(), "never the private part");
+    }
+
+    #[test]
+    fn a_pem_file_gives_every_key_and_the_first_signs() {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let one = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let two = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let pem = format!(
+            "{}\n{}",
+            one.to_pkcs8_pem(LineEnding::LF).expect("pem").as_str(),
+            two.to_sec1_pem(LineEnding::LF).expect("pem").as_str()
+        );
+        let signer = Signer::from_pem(&pem).expect("two keys");
+        assert_eq!(signer.jwks()["keys"].as_array().map(Vec::len), Some(2));
+        assert_eq!(signer.kid(), Key::new(one).kid);
+        assert!(Signer::from_pem("").is_err());
+        assert!(
+            Signer::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! The request the reverse proxy is asking about, rebuilt from what it forwarded: nginx's
+//! `auth_request` sends `X-Original-URL` (+ `X-Original-Method`); Traefik's and Caddy's
+//! forward-auth send `X-Forwarded-Proto`, `-Host`, `-Uri` (+ `-Method`). Only a trusted proxy
+//! is believed (the caller checks); RFC 7239 `Forwarded` is never read. And whether it is a
+//! browser navigation, which decides between "sign in" and "401".
+
+use axum::http::{HeaderMap, Method, header};
+use url::Url;
+
+/// Which proxy protocol a request came in by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// nginx `auth_request`: never a 3xx (nginx would turn it into a 500).
+    AuthRequest,
+    /// Traefik `forwardAuth`, Caddy `forward_auth`: the answer goes to the browser as it is.
+    ForwardAuth,
+}
+
+impl Endpoint {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::AuthRequest => "auth_request",
+            Self::ForwardAuth => "forward_auth",
+        }
+    }
+}
+
+/// The original request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub url: Url,
+    pub method: Method,
+}
+
+impl Target {
+    /// `scheme://host[:port]`: the assertion's audience by default.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+}
+
+fn one<'h>(headers: &'h HeaderMap, name: &'static str) -> Option<&'h str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    // A repeated forwarding header is ambiguous: treat it as missing.
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn method(headers: &HeaderMap, name: &'static str) -> Result<Method, &'static str> {
+    match one(headers, name) {
+        None => Ok(Method::GET),
+        Some(raw) => Method::from_bytes(raw.to_ascii_uppercase().as_bytes()).map_err(|_| name),
+    }
+}
+
+/// The original request, or the names of the headers that are missing or malformed.
+pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'static str>> {
+    match endpoint {
+        Endpoint::AuthRequest => {
+            let url = one(headers, "x-original-url")
+                .and_then(|u| Url::parse(u).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            let method = method(headers, "x-original-method");
+            match (url, method) {
+                (Some(url), Ok(method)) => Ok(Target { url, method }),
+                (url, method) => Err([
+                    url.is_none().then_some("X-Original-URL"),
+                    method.err().map(|_| "X-Original-Method"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect()),
+            }
+        }
+        Endpoint::ForwardAuth => {
+            let proto = one(headers, "x-forwarded-proto")
+                .map(str::to_ascii_lowercase)
+                .filter(|p| p == "http" || p == "https");
+            let host = one(headers, "x-forwarded-host");
+            let uri = one(headers, "x-forwarded-uri").filter(|u| u.starts_with('/'));
+            let method = method(headers, "x-forwarded-method");
+            let url = match (&proto, host, uri) {
+                (Some(proto), Some(host), Some(uri)) => {
+                    Url::parse(&format!("{proto}://{host}{uri}"))
+                        .ok()
+                        .filter(|u| u.host().is_some())
+                }
+                _ => None,
+            };
+            match (url, method) {
+                (Some(url), Ok(method)) => Ok(Target { url, method }),
+                (_, method) => {
+                    let mut missing = Vec::new();
+                    if proto.is_none() {
+                        missing.push("X-Forwarded-Proto");
+                    }
+                    if host.is_none() {
+                        missing.push("X-Forwarded-Host");
+                    }
+                    if uri.is_none() || missing.is_empty() && method.is_ok() {
+                        missing.push("X-Forwarded-Uri");
+                    }
+                    if method.is_err() {
+                        missing.push("X-Forwarded-Method");
+                    }
+                    Err(missing)
+                }
+            }
+        }
+    }
+}
+
+/// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method` (it carries no
+/// credentials, by the Fetch standard).
+pub fn is_preflight(target: &Target, headers: &HeaderMap) -> bool {
+    target.method == Method::OPTIONS && headers.contains_key("access-control-request-method")
+}
+
+/// A person's browser navigating (following a link, typing the URL, submitting a form), as
+/// opposed to a script: no `Authorization`, not XHR, and `Sec-Fetch-Mode: navigate`, or,
+/// from a browser that sends no `Sec-Fetch-*` (they are sent to secure origins only),
+/// `text/html` as the first `Accept` type. curl's `*/*` and `fetch()` are not navigations.
+pub fn is_navigation(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::AUTHORIZATION)
+        || headers
+            .get("x-requested-with")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"))
+    {
+        return false;
+    }
+    if let Some(mode) = headers.get("sec-fetch-mode") {
+        return mode.as_bytes().eq_ignore_ascii_case(b"navigate");
+    }
+    if headers.keys().any(|k| k.as_str().starts_with("sec-fetch-")) {
+        return false;
+    }
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|accept| accept.split(',').next())
+        .map(|first| first.split(';').next().unwrap_or("").trim())
+        .is_some_and(|first| first.eq_ignore_ascii_case("text/html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, HeaderValue::from_str(v).expect("header"));
+        }
+        map
+    }
+
+    #[test]
+    fn nginx_sends_the_original_url_and_method() {
+        let t = target(
+            Endpoint::AuthRequest,
+            &headers(&[
+                ("x-original-url", "https://app.example.com/dash?x=1"),
+                ("x-original-method", "post"),
+            ]),
+        )
+        .expect("target");
+        assert_eq!(t.url.as_str(), "https://app.example.com/dash?x=1");
+        assert_eq!(t.method, Method::POST);
+        assert_eq!(t.origin(), "https://app.example.com");
+        assert_eq!(
+            target(Endpoint::AuthRequest, &headers(&[])),
+            Err(vec!["X-Original-URL"])
+        );
+        assert_eq!(
+            target(
+                Endpoint::AuthRequest,
+                &headers(&[("x-original-url", "javascript:alert(1)")])
+            ),
+            Err(vec!["X-Original-URL"])
+        );
+    }
+
+    #[test]
+    fn forward_auth_rebuilds_the_url_and_names_what_is_missing() {
+        let t = target(
+            Endpoint::ForwardAuth,
+            &headers(&[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "app.example.com:8443"),
+                ("x-forwarded-uri", "/a/b?c=d"),
+            ]),
+        )
+        .expect("target");
+        assert_eq!(t.url.as_str(), "https://app.example.com:8443/a/b?c=d");
+        assert_eq!(t.method, Method::GET);
+        assert_eq!(
+            target(
+                Endpoint::ForwardAuth,
+                &headers(&[("x-forwarded-proto", "https")])
+            ),
+            Err(vec!["X-Forwarded-Host", "X-Forwarded-Uri"])
+        );
+        assert_eq!(
+            target(
+                Endpoint::ForwardAuth,
+                &headers(&[
+                    ("x-forwarded-proto", "https"),
+                    ("x-forwarded-host", "a.example"),
+                    ("x-forwarded-host", "b.example"),
+                    ("x-forwarded-uri", "/"),
+                ])
+            ),
+            Err(vec!["X-Forwarded-Host"]),
+            "a repeated header is ambiguous"
+        );
+    }
+
+    #[test]
+    fn only_browser_navigations_are_navigations() {
+        assert!(is_navigation(&headers(&[
+            ("sec-fetch-mode", "navigate"),
+            ("accept", "*/*")
+        ])));
+        assert!(is_navigation(&headers(&[(
+            "accept",
+            "text/html,application/xhtml+xml,*/*;q=0.8"
+        )])));
+        assert!(!is_navigation(&headers(&[("accept", "*/*")])), "curl");
+        assert!(!is_navigation(&headers(&[
+            ("sec-fetch-mode", "cors"),
+            ("accept", "text/html")
+        ])));
+        assert!(!is_navigation(&headers(&[
+            ("sec-fetch-site", "same-origin"),
+            ("accept", "text/html")
+        ])));
+        assert!(!is_navigation(&headers(&[
+            ("accept", "text/html"),
+            ("x-requested-with", "XMLHttpRequest")
+        ])));
+        assert!(!is_navigation(&headers(&[
+            ("sec-fetch-mode", "navigate"),
+            ("authorization", "Basic eDp5")
+        ])));
+        assert!(!is_navigation(&headers(&[(
+            "accept",
+            "application/json, text/html"
+        )])));
+    }
+}

@@ -1,0 +1,245 @@
+//! The gateway's HTTP face: `/.doorman/auth-request/{policy}` (nginx; never a 3xx),
+//! `/.doorman/forward-auth/{policy}` (Traefik, Caddy; 302/303 to sign in for navigations),
+//! the public keys at `/.well-known/jwks.json`, and `/.well-known/doorman`. The policy is in
+//! the path and the query string is never read, so a client cannot choose a weaker policy.
+//! These answers never set a cookie.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::api::json;
+use crate::app::AppState;
+use crate::error::context::context;
+use crate::error::{AppError, PageError};
+use crate::gateway::identity::{self, Identity};
+use crate::gateway::{Ask, Decision, Endpoint, Target, decide};
+use crate::net::peer;
+
+/// `GET /.doorman/auth-request/{policy}`.
+pub async fn auth_request(
+    State(state): State<AppState>,
+    Path(policy): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    answer(&state, Endpoint::AuthRequest, &policy, &headers)
+}
+
+/// `GET /.doorman/forward-auth/{policy}`.
+pub async fn forward_auth(
+    State(state): State<AppState>,
+    Path(policy): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    answer(&state, Endpoint::ForwardAuth, &policy, &headers)
+}
+
+fn answer(
+    state: &AppState,
+    endpoint: Endpoint,
+    policy_name: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let policy = state.config.gateway.policies.get(policy_name);
+    let decision = decide(
+        &Ask {
+            endpoint,
+            policy_name,
+            policy,
+            trusted_peer: state.config.server.trusted_proxies.contains(peer()),
+            headers,
+            now: state.clock.now(),
+        },
+        &state.sessions,
+    );
+    let (verdict, reason) = decision.labels();
+    state
+        .metrics
+        .authz_decision(endpoint.label(), verdict, reason);
+    match decision {
+        Decision::Allow { caller, target, .. } => {
+            let audience = policy
+                .and_then(|p| p.audience.clone())
+                .unwrap_or_else(|| target.origin());
+            allow(state, caller.as_deref().map(|c| &c.claims), &audience)
+        }
+        Decision::Unauthenticated {
+            target,
+            reason,
+            bearer,
+            navigation,
+        } => unauthenticated(state, endpoint, &target, reason, bearer, navigation),
+        Decision::Forbidden {
+            reason,
+            required,
+            navigation,
+        } => forbidden(endpoint, reason, &required, navigation),
+        Decision::BadRequest {
+            error,
+            message,
+            missing,
+        } => {
+            let mut response = json(&json!({
+                "error": error,
+                "message": message,
+                "missing": missing,
+                "request_id": context().request_id.as_str(),
+            }));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            tracing::warn!(reason = error, %message, "gateway request refused");
+            response
+        }
+    }
+}
+
+/// 200 with the identity headers (empty for an anonymous caller).
+fn allow(state: &AppState, claims: Option<&crate::session::Claims>, audience: &str) -> Response {
+    let assertion = claims.map(|claims| {
+        let (token, signed) = state.signer.assertion(
+            claims,
+            state.config.public_url().origin(),
+            audience,
+            state.clock.now(),
+        );
+        if signed {
+            state.metrics.assertion_signed();
+        }
+        token
+    });
+    let identity = Identity {
+        claims,
+        assertion: assertion.as_deref(),
+    };
+    match identity::headers(state.config.gateway.identity_headers, &identity) {
+        Ok(headers) => {
+            let mut response = StatusCode::OK.into_response();
+            response.headers_mut().extend(headers);
+            response
+        }
+        Err(size) => {
+            let err = AppError::internal(format!(
+                "the identity headers would take {size} bytes (limit {})",
+                identity::MAX_IDENTITY_BYTES
+            ));
+            crate::error::ApiError::from(err).into_response()
+        }
+    }
+}
+
+/// Where a browser signs in and comes back to `target`.
+fn login_url(state: &AppState, target: &Target) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(target.url.as_str().as_bytes()).collect();
+    format!("{}/auth/login?rd={rd}", state.config.public_url().origin())
+}
+
+fn unauthenticated(
+    state: &AppState,
+    endpoint: Endpoint,
+    target: &Target,
+    reason: &'static str,
+    bearer: bool,
+    navigation: bool,
+) -> Response {
+    let login = login_url(state, target);
+    if navigation && endpoint == Endpoint::ForwardAuth {
+        // 303 for a navigation that was not GET/HEAD: the browser comes back with GET.
+        let status = if matches!(target.method.as_str(), "GET" | "HEAD") {
+            StatusCode::FOUND
+        } else {
+            StatusCode::SEE_OTHER
+        };
+        let mut response = status.into_response();
+        if let Ok(location) = HeaderValue::from_str(&login) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        return response;
+    }
+    let (error, description) = match (bearer, reason) {
+        (true, "token_expired") => ("invalid_token", "token expired"),
+        (true, "revoked") => ("invalid_token", "session ended"),
+        (true, _) => ("invalid_token", "invalid token"),
+        (false, "token_expired") => ("token_expired", "the session expired; sign in again"),
+        (false, _) => (
+            "unauthenticated",
+            "sign in first, or send Authorization: Bearer <token>",
+        ),
+    };
+    let challenge = if bearer {
+        format!(
+            r#"Bearer realm="doorman", error="invalid_token", error_description="{description}""#
+        )
+    } else {
+        r#"Bearer realm="doorman""#.to_owned()
+    };
+    let mut response = json(&json!({
+        "error": error,
+        "message": description,
+        "login_url": login,
+        "request_id": context().request_id.as_str(),
+    }));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    // nginx cannot pass on a 3xx, so a navigation's 401 says where to go.
+    if navigation && let Ok(location) = HeaderValue::from_str(&login) {
+        headers.insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn forbidden(
+    endpoint: Endpoint,
+    reason: &'static str,
+    required: &[String],
+    navigation: bool,
+) -> Response {
+    let message = match reason {
+        "role_required" => "your account does not have a role this service requires",
+        _ => "your account's email is not allowed to use this service",
+    };
+    if navigation && endpoint == Endpoint::ForwardAuth {
+        return PageError::from(AppError::forbidden(reason, message).page(
+            "Not allowed",
+            "You are signed in, but your account may not use this service. Ask an administrator.",
+        ))
+        .into_response();
+    }
+    let mut response = json(&json!({
+        "error": "forbidden",
+        "reason": reason,
+        "required": required,
+        "message": message,
+        "request_id": context().request_id.as_str(),
+    }));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+}
+
+/// `GET /.well-known/jwks.json`: the keys that verify `X-Doorman-Jwt-Assertion`.
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let mut response = Json(state.signer.jwks()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+/// `GET /.well-known/doorman`: where the gateway's endpoints and keys are (not an OpenID
+/// provider configuration: doorman is not one).
+pub async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let origin = state.config.public_url().origin();
+    Json(json!({
+        "issuer": origin,
+        "jwks_uri": format!("{origin}/.well-known/jwks.json"),
+        "auth_request": format!("{origin}/.doorman/auth-request/{{policy}}"),
+        "forward_auth": format!("{origin}/.doorman/forward-auth/{{policy}}"),
+        "policies": state.config.gateway.policies.keys().collect::<Vec<_>>(),
+        "assertion_header": "X-Doorman-Jwt-Assertion",
+        "assertion_alg": "ES256",
+    }))
+}

@@ -1,0 +1,274 @@
+// The gateway scenarios, against nginx (auth_request) and Caddy (forward_auth) in front of the
+// echo upstream, doorman deciding. run.sh starts everything and passes:
+//   GW_NGINX / GW_CADDY                the protected app through each proxy (http://app.localhost:PORT)
+//   GW_NGINX_DOORMAN / GW_CADDY_DOORMAN  each one's doorman, direct (for its JWKS)
+//   GW_NGINX_SECRET / GW_CADDY_SECRET    each one's SESSION_SECRET (to make an expired session)
+//   GW_ISSUER, GW_RESULTS, GW_ARTIFACTS
+// One line per step in GW_RESULTS: "PASS\tname" or "FAIL\tname\treason".
+import { createHmac } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { chromium } from 'playwright-core';
+
+const env = process.env;
+const ISSUER = env.GW_ISSUER;
+const PROXIES = [
+  { name: 'nginx', base: env.GW_NGINX, doorman: env.GW_NGINX_DOORMAN, secret: env.GW_NGINX_SECRET },
+  { name: 'caddy', base: env.GW_CADDY, doorman: env.GW_CADDY_DOORMAN, secret: env.GW_CADDY_SECRET },
+];
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+class StepFailure extends Error {}
+function check(condition, message) {
+  if (!condition) throw new StepFailure(message);
+}
+function checkEqual(actual, expected, what) {
+  check(actual === expected, `${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+// A plain HTTP client that talks to 127.0.0.1 with the app's Host, as curl --resolve would.
+function fetchApp(url, { method = 'GET', headers = {} } = {}) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port: u.port, path: u.pathname + u.search, method, headers: { host: u.host, ...headers } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
+    req.end();
+  });
+}
+
+function json(response, what) {
+  try {
+    return JSON.parse(response.body);
+  } catch {
+    throw new StepFailure(`${what}: not JSON (status ${response.status}): ${response.body.slice(0, 200)}`);
+  }
+}
+
+// The provider's login and consent pages, until the browser is back on `base`.
+async function providerInteraction(page, base, login) {
+  for (let i = 0; i < 6; i += 1) {
+    await page.waitForURL((u) => u.href.startsWith(`${ISSUER}/interaction/`) || u.href.startsWith(`${base}/`), {
+      waitUntil: 'domcontentloaded',
+    });
+    if (page.url().startsWith(`${base}/`)) return;
+    const prompt = await page.locator('input[name="prompt"]').first().getAttribute('value');
+    const leaving = page.url();
+    if (prompt === 'login') {
+      await page.fill('input[name="login"]', login);
+      await page.fill('input[name="password"]', 'any password');
+    }
+    await page.click('button[type="submit"]');
+    await page.waitForURL((u) => u.href !== leaving, { waitUntil: 'domcontentloaded' });
+  }
+  throw new StepFailure(`still at the provider: ${page.url()}`);
+}
+
+// What the upstream echoed, as the browser shows it.
+async function echoed(page, what) {
+  const text = await page.evaluate(() => document.body.innerText);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new StepFailure(`${what}: the page at ${page.url()} is not the upstream's echo: ${text.slice(0, 200)}`);
+  }
+}
+
+async function sessionCookie(context, base) {
+  const cookies = await context.cookies(base);
+  const session = cookies.find((c) => c.name === 'access_token');
+  check(session, `no access_token cookie for ${base} (have: ${cookies.map((c) => c.name).join(', ')})`);
+  return `access_token=${session.value}`;
+}
+
+function expiredSession(secret, base) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({
+    iss: base, aud: base, sub: 'ada', idp: ISSUER, email: 'ada@example.com', email_verified: true,
+    iat: now - 7200, exp: now - 3600, jti: 'expired-session-token-00000000001', sid: 'expired-session-00000000000000001',
+  })}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+// ---------- the steps, per proxy ----------
+
+function steps(p) {
+  const ctx = {};
+  return [
+    [`${p.name}: a browser navigation signs in and comes back to the URL it asked for`, async ({ newContext }) => {
+      ctx.ada = await newContext();
+      const page = await ctx.ada.newPage();
+      await page.goto(`${p.base}/reports/q3?view=full`);
+      await providerInteraction(page, p.base, 'ada');
+      await page.waitForLoadState('domcontentloaded');
+      checkEqual(page.url(), `${p.base}/reports/q3?view=full`, 'back on the original URL');
+      const echo = await echoed(page, 'after sign-in');
+      checkEqual(echo.path, '/reports/q3?view=full', 'the upstream saw the path and query');
+      checkEqual(echo.headers['x-doorman-email'], 'ada@example.com', 'X-Doorman-Email upstream');
+      checkEqual(echo.headers['x-doorman-name'], 'Ada%20Lovelace', 'X-Doorman-Name upstream');
+      ctx.adaCookie = await sessionCookie(ctx.ada, p.base);
+    }],
+    [`${p.name}: fetch and curl get a 401 JSON, never a redirect`, async () => {
+      for (const headers of [{ accept: '*/*' }, { accept: 'application/json', 'sec-fetch-mode': 'cors' }, { cookie: 'theme=dark' }]) {
+        const r = await fetchApp(`${p.base}/api/items`, { headers });
+        checkEqual(r.status, 401, `status for ${JSON.stringify(headers)}`);
+        check(!r.headers.location, `no Location for ${JSON.stringify(headers)}, got ${r.headers.location}`);
+        check(String(r.headers['content-type']).includes('application/json'), `JSON body, got ${r.headers['content-type']}`);
+        checkEqual(json(r, 'the 401').error === undefined ? 'missing' : 'present', 'present', 'an error field');
+        check(String(r.headers['www-authenticate'] ?? '').startsWith('Bearer'), `WWW-Authenticate: ${r.headers['www-authenticate']}`);
+      }
+    }],
+    [`${p.name}: the upstream gets the identity and an assertion that verifies against the JWKS`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      const r = await fetchApp(`${p.base}/whoami`, {
+        headers: { cookie: `theme=dark; ${ctx.adaCookie}; lang=en`, accept: '*/*' },
+      });
+      checkEqual(r.status, 200, 'signed in');
+      const echo = json(r, 'the echo');
+      const appCookies = String(echo.headers.cookie ?? '');
+      check(appCookies.includes('theme=dark') && appCookies.includes('lang=en'), `the app's own cookies pass: ${appCookies}`);
+      const assertion = echo.headers['x-doorman-jwt-assertion'];
+      check(assertion, 'an X-Doorman-Jwt-Assertion reached the upstream');
+      const jwks = createRemoteJWKSet(new URL(`${p.doorman}/.well-known/jwks.json`));
+      const { payload, protectedHeader } = await jwtVerify(assertion, jwks, {
+        issuer: p.base,
+        audience: new URL(p.base).origin,
+        algorithms: ['ES256'],
+      });
+      checkEqual(protectedHeader.alg, 'ES256', 'alg');
+      checkEqual(payload.email, 'ada@example.com', 'assertion email');
+      checkEqual(payload.sub, echo.headers['x-doorman-user'], 'assertion sub = X-Doorman-User');
+      checkEqual(payload.exp - payload.iat, 60, 'lifetime');
+      check(echo.headers['x-doorman-roles'].split(',').includes('admin'), `ada is an admin: ${echo.headers['x-doorman-roles']}`);
+      const token = ctx.adaCookie.split('=')[1];
+      const leaked = Object.entries(echo.headers).filter(([, v]) => String(v).includes(token)).map(([k]) => k);
+      checkEqual(leaked.join(','), '', 'headers carrying the session token to the upstream');
+    }],
+    [`${p.name}: a client's own X-Doorman-* headers never reach the upstream`, async () => {
+      const r = await fetchApp(`${p.base}/whoami`, {
+        headers: {
+          cookie: ctx.adaCookie,
+          'x-doorman-user': 'mallory',
+          'x-doorman-email': 'mallory@evil.example',
+          'x-doorman-roles': 'admin,root',
+          'x-doorman-jwt-assertion': 'forged',
+        },
+      });
+      checkEqual(r.status, 200, 'signed in');
+      const echo = json(r, 'the echo');
+      check(echo.headers['x-doorman-user'] !== 'mallory', `spoofed user reached the upstream: ${echo.headers['x-doorman-user']}`);
+      checkEqual(echo.headers['x-doorman-email'], 'ada@example.com', 'email overwritten');
+      check(echo.headers['x-doorman-jwt-assertion'] !== 'forged', 'assertion overwritten');
+    }],
+    [`${p.name}: a viewer on the admin policy gets 403, and no query string picks a weaker policy`, async ({ newContext }) => {
+      ctx.grace = await newContext();
+      const page = await ctx.grace.newPage();
+      await page.goto(`${p.base}/hello`);
+      await providerInteraction(page, p.base, 'grace');
+      await page.waitForLoadState('domcontentloaded');
+      checkEqual((await echoed(page, 'grace signed in')).headers['x-doorman-email'], 'grace@example.com', 'grace');
+      ctx.graceCookie = await sessionCookie(ctx.grace, p.base);
+      for (const path of ['/admin/', '/admin/?policy=default&public=1', '/admin/x?rd=/&api=true']) {
+        const r = await fetchApp(`${p.base}${path}`, { headers: { cookie: ctx.graceCookie } });
+        checkEqual(r.status, 403, `grace at ${path}`);
+      }
+      const admin = await fetchApp(`${p.base}/admin/`, { headers: { cookie: ctx.adaCookie } });
+      checkEqual(admin.status, 200, 'ada (admin) at /admin/');
+    }],
+    [`${p.name}: a sign-in never returns to a host that is not allowed`, async () => {
+      const page = await ctx.ada.newPage();
+      // Ada's provider session is alive, so the round trip needs no typing.
+      await page.goto(`${p.base}/auth/login?rd=${encodeURIComponent('http://evil.localhost:9/steal')}`);
+      await page.waitForURL((u) => u.href.startsWith(`${p.base}/`) && !u.pathname.startsWith('/auth/'), {
+        waitUntil: 'domcontentloaded',
+      });
+      checkEqual(page.url(), `${p.base}/`, 'landed on the app, not evil.localhost');
+    }],
+    [`${p.name}: an expired session on a navigation goes through sign-in and back without asking again`, async () => {
+      const u = new URL(p.base);
+      await ctx.ada.addCookies([{ name: 'access_token', value: expiredSession(p.secret, p.base), domain: u.hostname, path: '/' }]);
+      const page = await ctx.ada.newPage();
+      const seen = [];
+      page.on('framenavigated', (f) => { if (f === page.mainFrame()) seen.push(f.url()); });
+      await page.goto(`${p.base}/inbox`);
+      await page.waitForURL(`${p.base}/inbox`, { waitUntil: 'domcontentloaded' });
+      const echo = await echoed(page, 'after the silent round trip');
+      checkEqual(echo.headers['x-doorman-email'], 'ada@example.com', 'signed in again');
+      check(!seen.some((s) => s.startsWith(`${ISSUER}/interaction/`)), `the provider asked again: ${seen.join(' -> ')}`);
+      ctx.adaCookie = await sessionCookie(ctx.ada, p.base);
+    }],
+    [`${p.name}: a signed-out session is refused at the next request`, async () => {
+      const before = await fetchApp(`${p.base}/whoami`, { headers: { cookie: ctx.graceCookie } });
+      checkEqual(before.status, 200, 'grace before signing out');
+      const out = await fetchApp(`${p.base}/auth/logout`, {
+        method: 'POST',
+        headers: { cookie: ctx.graceCookie, origin: p.base, 'content-length': '0' },
+      });
+      checkEqual(out.status, 303, 'sign-out');
+      const after = await fetchApp(`${p.base}/whoami`, { headers: { cookie: ctx.graceCookie, accept: '*/*' } });
+      checkEqual(after.status, 401, 'the same cookie after sign-out');
+    }],
+  ];
+}
+
+// ---------- runner ----------
+
+function record(line) {
+  appendFileSync(env.GW_RESULTS ?? join(env.GW_ARTIFACTS ?? '.', 'results.tsv'), `${line}\n`);
+}
+
+const browser = await chromium.launch({
+  executablePath: env.GW_CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--no-first-run',
+    '--host-resolver-rules=MAP app.localhost 127.0.0.1, MAP evil.localhost 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+  ],
+  timeout: 60_000,
+});
+let failures = 0;
+for (const p of PROXIES) {
+  const contexts = [];
+  const newContext = async () => {
+    const c = await browser.newContext();
+    c.setDefaultTimeout(15_000);
+    c.setDefaultNavigationTimeout(20_000);
+    contexts.push(c);
+    return c;
+  };
+  let broken = false;
+  for (const [name, run] of steps(p)) {
+    if (broken) {
+      record(`FAIL\t${name}\tskipped: an earlier ${p.name} step failed`);
+      console.log(`FAIL ${name} (skipped)`);
+      failures += 1;
+      continue;
+    }
+    try {
+      await run({ newContext });
+      record(`PASS\t${name}`);
+      console.log(`ok   ${name}`);
+    } catch (err) {
+      const reason = (err instanceof StepFailure ? err.message : err.stack ?? String(err)).split('\n').slice(0, 3).join(' ');
+      record(`FAIL\t${name}\t${reason}`);
+      console.log(`FAIL ${name}\n     ${reason}`);
+      failures += 1;
+      broken = name.includes('signs in and comes back');
+    }
+  }
+  for (const c of contexts) await c.close();
+}
+await browser.close();
+process.exit(failures === 0 ? 0 : 1);
