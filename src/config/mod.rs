@@ -15,9 +15,12 @@ use std::time::Duration;
 use url::Url;
 
 mod gateway;
+mod provider;
 mod telemetry;
 
 pub use gateway::{GatewayConfig, HostPattern, IdentityHeaderSets, Policy, parse_policies};
+pub use provider::ProviderConfig;
+use provider::provider_from;
 pub use proxies::{TrustedProxies, canonical};
 pub use secrets::{ClientSecret, MIN_SECRET_BYTES, SessionSecret};
 pub use telemetry::{LogFormat, TelemetryConfig};
@@ -58,18 +61,6 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// `SHUTDOWN_GRACE_SECS`: how long requests in flight may take once a stop is asked.
     pub shutdown_grace: Duration,
-}
-
-#[derive(Clone, Debug)]
-pub enum ProviderConfig {
-    /// A real OpenID provider found by discovery.
-    External {
-        issuer: Issuer,
-        client_id: String,
-        client_secret: ClientSecret,
-    },
-    /// The built-in development provider, served by this process under `/dev-oidc`.
-    Development,
 }
 
 /// The session token's key and lifetime.
@@ -213,38 +204,6 @@ impl Config {
     /// The exact redirect URI registered at the provider; never derived from request headers.
     pub fn redirect_uri(&self) -> Url {
         self.server.public_url.join("/auth/callback")
-    }
-}
-
-fn provider_from(vars: &Vars<'_>) -> Result<ProviderConfig, ConfigError> {
-    let client_id = vars
-        .get("OIDC_CLIENT_ID")
-        .or_else(|| vars.get("GOOGLE_CLIENT_ID"));
-    let client_secret = vars
-        .get("OIDC_CLIENT_SECRET")
-        .or_else(|| vars.get("GOOGLE_CLIENT_SECRET"));
-    let issuer = vars.get("OIDC_ISSUER_URL");
-    match (client_id, client_secret) {
-        (None, None) if issuer.is_some() => Err(ConfigError::new(
-            "OIDC_CLIENT_ID",
-            "OIDC_ISSUER_URL is set but no client is: set OIDC_CLIENT_ID and \
-             OIDC_CLIENT_SECRET from your provider's client registration",
-        )),
-        (None, None) => Ok(ProviderConfig::Development),
-        (Some(_), None) => Err(ConfigError::new(
-            "OIDC_CLIENT_SECRET",
-            "OIDC_CLIENT_ID is set but its secret is missing: copy the client secret \
-             from your provider (Google: APIs & Services → Credentials)",
-        )),
-        (None, Some(_)) => Err(ConfigError::new(
-            "OIDC_CLIENT_ID",
-            "OIDC_CLIENT_SECRET is set but the client id is missing",
-        )),
-        (Some(client_id), Some(secret)) => Ok(ProviderConfig::External {
-            issuer: Issuer::parse(issuer.as_deref().unwrap_or(GOOGLE_ISSUER))?,
-            client_id,
-            client_secret: ClientSecret::new(secret),
-        }),
     }
 }
 
