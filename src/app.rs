@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ProviderConfig, TrustedProxies};
 use crate::dev_provider::{self, DEV_CLIENT_ID, DevProvider};
 use crate::gateway::Signer;
+use crate::gateway::identity::IdentityCache;
 use crate::net::{ProxyTrust, RateLimiter};
 use crate::oidc::Oidc;
 use crate::oidc::http::ProviderHttp;
@@ -65,6 +66,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Signs the identity the gateway passes to the services behind it.
     pub signer: Signer,
+    /// The gateway's finished identity headers, reused for 30 s per token and audience.
+    pub identities: IdentityCache,
 }
 
 /// The handlers' state: one shared `App`.
@@ -220,6 +223,7 @@ impl App {
             dev,
             metrics,
             signer: signer(&config)?,
+            identities: IdentityCache::default(),
             config,
         })
     }

@@ -3,11 +3,8 @@
 //! protected origin, valid 60 s. The keys come from `UPSTREAM_SIGNING_KEYS_FILE` (the first
 //! signs, all are published) or, by default, one key derived from `SESSION_SECRET` with HKDF
 //! under a label of its own (replicas agree with no set-up; it is never the HS256 key). The
-//! public keys are served as a JWKS. A signed assertion is reused for its session and audience
-//! for 30 s, so a busy session costs one signature every 30 s, not one per request.
-
-use std::collections::HashMap;
-use std::sync::RwLock;
+//! public keys are served as a JWKS. (`identity::IdentityCache` reuses a signed assertion for
+//! 30 s, so a busy session costs one signature every 30 s, not one per request.)
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,10 +19,6 @@ use crate::session::Claims;
 
 /// An assertion is valid this long.
 pub const ASSERTION_TTL_SECS: u64 = 60;
-/// A cached assertion is handed out while it has at least this long left.
-const REUSE_SECS: u64 = 30;
-/// Cached assertions at most; past this the cache starts over.
-const CACHE_ENTRIES: usize = 10_000;
 const DERIVATION_SALT: &[u8] = b"doorman/upstream-assertion/v1";
 
 /// One P-256 key and its public JWK.
@@ -59,7 +52,6 @@ impl Key {
 /// The keys: the first signs, all are published.
 pub struct Signer {
     keys: Vec<Key>,
-    cache: RwLock<HashMap<(String, String), (String, u64)>>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -116,10 +108,7 @@ impl Signer {
     }
 
     fn with_keys(keys: Vec<Key>) -> Self {
-        Self {
-            keys,
-            cache: RwLock::new(HashMap::new()),
-        }
+        Self { keys }
     }
 
     /// The key id that signs.
@@ -132,36 +121,8 @@ impl Signer {
         json!({ "keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
     }
 
-    /// An assertion of `claims` for `audience`, reused for 30 s per session and audience;
-    /// `true` when it was newly signed.
-    pub fn assertion(
-        &self,
-        claims: &Claims,
-        issuer: &str,
-        audience: &str,
-        now: u64,
-    ) -> (String, bool) {
-        let key = (claims.revocation_id().to_owned(), audience.to_owned());
-        if let Some((token, iat)) = self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            && now >= *iat
-            && now < iat + REUSE_SECS
-        {
-            return (token.clone(), false);
-        }
-        let token = self.sign(claims, issuer, audience, now);
-        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(key, (token.clone(), now));
-        (token, true)
-    }
-
-    fn sign(&self, claims: &Claims, issuer: &str, audience: &str, now: u64) -> String {
+    /// An assertion of `claims` for `audience`, issued by `issuer` at `now`.
+    pub fn sign(&self, claims: &Claims, issuer: &str, audience: &str, now: u64) -> String {
         let key = &self.keys[0];
         let header = json!({ "alg": "ES256", "typ": "JWT", "kid": key.kid });
         let payload = json!({

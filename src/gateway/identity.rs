@@ -3,12 +3,23 @@
 //! comma-joined line) and `-Jwt-Assertion`, plus, when configured, Authelia's and
 //! oauth2-proxy's names. An anonymous caller gets every header *empty*, so a proxy that sets
 //! them from the answer overwrites whatever the client sent. Their total size is capped, so
-//! the answer fits a proxy's header buffer.
+//! the answer fits a proxy's header buffer. `IdentityCache` keeps the finished headers (the
+//! signed assertion included) per token and audience for 30 s: a busy session costs one
+//! signature and one encoding every 30 s, and each decision only clones the header values.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderName, HeaderValue};
 
 use crate::config::IdentityHeaderSets;
 use crate::session::Claims;
+
+/// Finished headers are reused this long (the assertion they carry lives 60 s).
+const REUSE_SECS: u64 = 30;
+/// Entries at most; past this the cache starts over.
+const CACHE_ENTRIES: usize = 10_000;
 
 /// The identity headers may not take more than this, all together.
 pub const MAX_IDENTITY_BYTES: usize = 8 * 1024;
@@ -105,6 +116,67 @@ pub fn headers(
             ))
         })
         .collect())
+}
+
+pub type Headers = Arc<[(HeaderName, HeaderValue)]>;
+
+struct Entry {
+    jti: Box<str>,
+    audience: Box<str>,
+    issued: u64,
+    headers: Headers,
+}
+
+/// The finished identity headers of recent decisions, by token (`jti`) and audience.
+#[derive(Default)]
+pub struct IdentityCache {
+    entries: RwLock<HashMap<u64, Entry>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl IdentityCache {
+    fn key(&self, jti: &str, audience: &str) -> u64 {
+        self.hasher.hash_one((jti, audience))
+    }
+
+    /// The headers for `jti` and `audience` issued less than 30 s ago, or those `build` makes
+    /// (kept for next time); `Err(size)` when they are too large.
+    pub fn get_or_build(
+        &self,
+        jti: &str,
+        audience: &str,
+        now: u64,
+        build: impl FnOnce() -> Result<Vec<(HeaderName, HeaderValue)>, usize>,
+    ) -> Result<Headers, usize> {
+        let key = self.key(jti, audience);
+        if let Some(entry) = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && &*entry.jti == jti
+            && &*entry.audience == audience
+            && now >= entry.issued
+            && now < entry.issued + REUSE_SECS
+        {
+            return Ok(entry.headers.clone());
+        }
+        let headers: Headers = build()?.into();
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            key,
+            Entry {
+                jti: jti.into(),
+                audience: audience.into(),
+                issued: now,
+                headers: headers.clone(),
+            },
+        );
+        Ok(headers)
+    }
 }
 
 #[cfg(test)]

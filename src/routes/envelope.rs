@@ -52,6 +52,9 @@ struct Decisions {
     no_referrer: bool,
     /// Only the stylesheet and the public keys may be stored by a cache.
     cacheable: bool,
+    /// A gateway decision: its 200 goes to a proxy, which passes on only the identity
+    /// headers, so none of the browser headers are added to it.
+    gateway: bool,
 }
 
 impl Decisions {
@@ -59,6 +62,7 @@ impl Decisions {
         Self {
             no_referrer: path.starts_with("/auth/login") || path.starts_with("/auth/callback"),
             cacheable: path.starts_with("/static/") || path == "/.well-known/jwks.json",
+            gateway: path.starts_with("/.doorman/"),
         }
     }
 }
@@ -222,12 +226,14 @@ where
         this.shared
             .metrics
             .http_request(*this.route, response.status().as_u16(), elapsed);
-        secure(
-            &mut response,
-            *this.request_id,
-            *this.decisions,
-            this.shared.https,
-        );
+        if !(this.decisions.gateway && response.status() == axum::http::StatusCode::OK) {
+            secure(
+                &mut response,
+                *this.request_id,
+                *this.decisions,
+                this.shared.https,
+            );
+        }
         if let (Some(logged), Some(scope)) = (this.logged.take(), scope) {
             access_line(
                 &logged,

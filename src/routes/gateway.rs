@@ -96,26 +96,46 @@ fn answer(
 
 /// 200 with the identity headers (empty for an anonymous caller).
 fn allow(state: &AppState, claims: Option<&crate::session::Claims>, audience: &str) -> Response {
-    let assertion = claims.map(|claims| {
-        let (token, signed) = state.signer.assertion(
-            claims,
-            state.config.public_url().origin(),
-            audience,
-            state.clock.now(),
-        );
-        if signed {
-            state.metrics.assertion_signed();
+    let sets = state.config.gateway.identity_headers;
+    let headers = match claims {
+        None => identity::headers(
+            sets,
+            &Identity {
+                claims: None,
+                assertion: None,
+            },
+        )
+        .map(Into::into),
+        Some(claims) => {
+            let now = state.clock.now();
+            state
+                .identities
+                .get_or_build(claims.jti(), audience, now, || {
+                    let assertion = state.signer.sign(
+                        claims,
+                        state.config.public_url().origin(),
+                        audience,
+                        now,
+                    );
+                    state.metrics.assertion_signed();
+                    identity::headers(
+                        sets,
+                        &Identity {
+                            claims: Some(claims),
+                            assertion: Some(&assertion),
+                        },
+                    )
+                })
         }
-        token
-    });
-    let identity = Identity {
-        claims,
-        assertion: assertion.as_deref(),
     };
-    match identity::headers(state.config.gateway.identity_headers, &identity) {
+    match headers {
         Ok(headers) => {
             let mut response = StatusCode::OK.into_response();
-            response.headers_mut().extend(headers);
+            let map = response.headers_mut();
+            map.reserve(headers.len());
+            for (name, value) in headers.iter() {
+                map.insert(name.clone(), value.clone());
+            }
             response
         }
         Err(size) => {
