@@ -20,7 +20,7 @@ use crate::oidc::Oidc;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
 use crate::session::{CookieScope, Outbox, RevocationSet, SessionContext, SessionTokens, Sessions};
-use crate::store::Store;
+use crate::store::{PgSettings, Store};
 use crate::telemetry::Metrics;
 
 /// How often expired revocations, sessions and counters are swept, and failed writes retried.
@@ -180,12 +180,22 @@ impl App {
     /// development, the built-in provider). Starts nothing: see [`App::spawn_background`].
     pub async fn new(config: Config, deps: Deps) -> anyhow::Result<App> {
         let clock = deps.clock;
-        let store = Store::open(&config.accounts.database_url, clock.now()).map_err(|err| {
-            anyhow::anyhow!(
-                "DATABASE_URL: cannot open the accounts store `{}`: {err}",
-                config.accounts.database_url
-            )
-        })?;
+        let pg = PgSettings {
+            pool_size: config.store.pool_size,
+            ca_file: config.store.ca_file.clone(),
+            application_name: format!(
+                "doorman/{}",
+                crate::random::token_id().get(..8).unwrap_or("")
+            ),
+        };
+        let store =
+            Store::open_with(&config.accounts.database_url, clock.now(), &pg).map_err(|err| {
+                anyhow::anyhow!(
+                    "DATABASE_URL: cannot open the store `{}`: {err}",
+                    crate::store::redacted(&config.accounts.database_url)
+                )
+            })?;
+        tracing::info!(store = %store.description(), "store opened");
         let metrics = Metrics::new();
         let (provider, dev) = provider(&config, &clock, &metrics).await?;
         let sessions = Sessions {
@@ -202,10 +212,15 @@ impl App {
             store: store.clone(),
             outbox: Arc::new(Outbox::default()),
             metrics: metrics.clone(),
+            max_staleness: config.store.revocation_max_staleness.map(|d| d.as_secs()),
         };
-        let loaded = sessions.load().await?;
-        if loaded > 0 {
-            tracing::info!(revocations = loaded, "loaded revocations from the store");
+        // A shared store is reached in the background (it may be down right now); SQLite,
+        // opened above, is read at once.
+        if !store.is_shared() {
+            let loaded = sessions.load().await?;
+            if loaded > 0 {
+                tracing::info!(revocations = loaded, "loaded revocations from the store");
+            }
         }
         Ok(App {
             flow_key: crate::oidc::flow::flow_cookie_key(config.session.secret.expose()),
@@ -232,6 +247,9 @@ impl App {
     /// retrying revocations the store refused).
     pub fn spawn_background(self: &Arc<Self>) {
         self.oidc.provider.clone().spawn_discovery();
+        if self.store.is_shared() {
+            self.sessions.spawn_sync(self.config.store.revocation_poll);
+        }
         let app = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);

@@ -102,8 +102,13 @@ fn describe(config: &Config) -> String {
 }
 
 async fn store(config: &Config, now: u64) -> Result<String, String> {
-    let url = &config.accounts.database_url;
-    let store = Store::open(url, now).map_err(|err| format!("cannot open `{url}`: {err}"))?;
+    let url = crate::store::redacted(&config.accounts.database_url);
+    let store = Store::open(&config.accounts.database_url, now)
+        .map_err(|err| format!("cannot open `{url}`: {err}"))?;
+    store
+        .migrate(now)
+        .await
+        .map_err(|err| format!("`{url}` cannot be migrated: {err}"))?;
     store
         .ping()
         .await

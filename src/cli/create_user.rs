@@ -50,6 +50,7 @@ pub async fn create_user(config: &Config, args: &[String]) -> anyhow::Result<Str
     accounts::validate_new_account(&username, &email, &name, &password)
         .map_err(|(_, message)| anyhow::anyhow!("{message}"))?;
     let store = Store::open(&config.accounts.database_url, system_now())?;
+    store.migrate(system_now()).await?;
     let hash = hasher::hash_with(password.as_bytes(), &mut Vec::new())
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
     let user = store

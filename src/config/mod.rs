@@ -16,6 +16,7 @@ use url::Url;
 
 mod gateway;
 mod provider;
+mod store;
 mod telemetry;
 
 pub use gateway::{GatewayConfig, HostPattern, IdentityHeaderSets, Policy, parse_policies};
@@ -23,6 +24,7 @@ pub use provider::ProviderConfig;
 use provider::provider_from;
 pub use proxies::{TrustedProxies, canonical};
 pub use secrets::{ClientSecret, MIN_SECRET_BYTES, SessionSecret};
+pub use store::StoreConfig;
 pub use telemetry::{LogFormat, TelemetryConfig};
 pub use urls::{GOOGLE_ISSUER, Issuer, PublicUrl, is_https_or_loopback, is_loopback_host};
 use vars::Vars;
@@ -42,6 +44,7 @@ pub struct Config {
     pub limits: RateLimits,
     pub telemetry: TelemetryConfig,
     pub gateway: GatewayConfig,
+    pub store: StoreConfig,
 }
 
 /// How doorman meets its clients.
@@ -168,6 +171,7 @@ impl Config {
         };
         let telemetry = telemetry::telemetry_from(vars, server.bind_addr)?;
         let gateway = gateway::gateway_from(vars, &server.public_url)?;
+        let store = store::store_from(vars)?;
         // Read for `--help` and the drift test; `main` applies it to the log subscriber.
         let _ = vars.get("RUST_LOG");
         Ok(Self {
@@ -180,6 +184,7 @@ impl Config {
             limits,
             telemetry,
             gateway,
+            store,
         })
     }
 

@@ -71,7 +71,27 @@ pub const VARS: &[Var] = &[
     var(
         "DATABASE_URL",
         "doorman.db",
-        "the accounts store: a SQLite path or sqlite:// URL",
+        "the store: a SQLite path or sqlite:// URL, or postgres://… for several instances",
+    ),
+    var(
+        "DATABASE_POOL_SIZE",
+        "8",
+        "PostgreSQL connections per instance, plus one that listens (1-256)",
+    ),
+    var(
+        "DATABASE_CA_FILE",
+        "Mozilla's roots",
+        "CA certificates (PEM) for TLS to PostgreSQL (sslmode=require verifies)",
+    ),
+    var(
+        "REVOCATION_POLL_SECS",
+        "5",
+        "how often each instance re-reads revocations, repairing missed notifications (1-300)",
+    ),
+    var(
+        "REVOCATION_MAX_STALENESS_SECS",
+        "",
+        "strict mode: 503 on signed-in requests once the revocation set is older than this",
     ),
     var(
         "ALLOW_REGISTRATION",

@@ -34,6 +34,9 @@ pub enum Decision {
         required: Vec<String>,
         navigation: bool,
     },
+    /// Whether the session was ended cannot be told yet (the store was never reached, or,
+    /// in strict mode, not recently enough).
+    Unavailable,
     /// The proxy's request cannot be judged.
     BadRequest {
         /// `untrusted_proxy`, `bad_forward_request` or `unknown_policy`.
@@ -50,6 +53,7 @@ impl Decision {
             Self::Allow { reason, .. } => ("allow", reason),
             Self::Unauthenticated { reason, .. } => ("unauthenticated", reason),
             Self::Forbidden { reason, .. } => ("forbidden", reason),
+            Self::Unavailable => ("unavailable", "store_unavailable"),
             Self::BadRequest { error, .. } => ("bad_request", error),
         }
     }
@@ -115,6 +119,7 @@ pub fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
         ask.now,
     ) {
         Ok(caller) => judge(policy, caller, target, ask.headers),
+        Err(SessionProblem::Unavailable) => Decision::Unavailable,
         Err(_) if policy.public && !bearer => Decision::Allow {
             caller: None,
             target,
@@ -127,6 +132,7 @@ pub fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
                 SessionProblem::Token(TokenError::Expired) => "token_expired",
                 SessionProblem::Token(TokenError::Invalid) => "token_invalid",
                 SessionProblem::Revoked => "revoked",
+                SessionProblem::Unavailable => "store_unavailable",
             },
             bearer,
             navigation: !bearer && !policy.api && request::is_navigation(ask.headers),

@@ -13,7 +13,7 @@ use crate::accounts::{self, REFRESH_TOKEN_TTL_SECS, Registration, identity_of};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, AppError};
 use crate::net::ClientIp;
-use crate::session::{ApiUser, TokenSource, is_same_origin};
+use crate::session::{Authorization, TokenSource, is_same_origin};
 use crate::store::{RefreshOutcome, Revocation, User};
 use crate::telemetry::events::{self, LoginMethod};
 
@@ -226,10 +226,13 @@ pub struct LogoutRequest {
 /// browser's cookie must come from this site. Signing out twice is not an error.
 pub async fn api_logout(
     State(state): State<AppState>,
-    user: Option<ApiUser>,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
 ) -> ApiResult<StatusCode> {
+    // Verified, not checked against the revocation set: signing out works while the store
+    // is unreachable (the revocation waits in the outbox) and twice is harmless.
+    let sessions = &state.sessions;
+    let user = sessions.identify(&headers, Authorization::Bearer, sessions.clock.now());
     let by_cookie = user
         .as_ref()
         .is_some_and(|u| u.source == TokenSource::Cookie);

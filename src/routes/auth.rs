@@ -20,7 +20,7 @@ use crate::oidc::flow::{
     flow_cookie_removal, is_flow_cookie, removal_named,
 };
 use crate::oidc::{SignInError, sign_in};
-use crate::session::{SameOrigin, SessionProblem, removal_cookie, session_cookie};
+use crate::session::{Authorization, SameOrigin, removal_cookie, session_cookie};
 use crate::store::OidcSignIn;
 use crate::telemetry::events::{self, LoginMethod};
 
@@ -233,12 +233,11 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Response {
     let sessions = &state.sessions;
-    match sessions.authenticate(&headers, true, sessions.clock.now()) {
-        Ok(caller) => {
-            sessions.end(&caller.claims).await;
-            events::logout(&state.metrics, caller.claims.sub());
-        }
-        Err(SessionProblem::Missing | SessionProblem::Token(_) | SessionProblem::Revoked) => {}
+    // Verified, but not checked against the revocation set: signing out works even while
+    // the store is unreachable (the revocation is kept and written once it answers).
+    if let Some(caller) = sessions.identify(&headers, Authorization::Bearer, sessions.clock.now()) {
+        sessions.end(&caller.claims).await;
+        events::logout(&state.metrics, caller.claims.sub());
     }
     (
         CookieJar::new().add(removal_cookie(&state.sessions.cookie)),

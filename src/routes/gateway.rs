@@ -76,6 +76,10 @@ fn answer(
             required,
             navigation,
         } => forbidden(endpoint, reason, &required, navigation),
+        Decision::Unavailable => crate::error::ApiError::from(AppError::from(
+            crate::session::SessionProblem::Unavailable,
+        ))
+        .into_response(),
         Decision::BadRequest {
             error,
             message,

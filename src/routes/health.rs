@@ -1,6 +1,7 @@
 //! `GET /healthz`: liveness (no dependencies; also says whether the provider has been
-//! discovered). `GET /readyz`: readiness, 200 only when the store answers, the provider has
-//! been discovered and its keys are loaded; otherwise 503 naming each failing check.
+//! discovered). `GET /readyz`: readiness, 200 only when the store answers, the revocation set
+//! has been read from it (and, in strict mode, recently), the provider has been discovered
+//! and its keys are loaded; otherwise 503 naming each failing check.
 //!
 //! Once ready, a provider outage does not make doorman unready: sessions are doorman's own
 //! tokens and keep working, so taking every instance out of a load balancer would turn a
@@ -50,10 +51,25 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     } else {
         Err("the provider's signing keys are not loaded".to_owned())
     };
+    let sessions = &state.sessions;
+    let now = state.clock.now();
+    let revocations = if !sessions.revocations.is_ready() {
+        Err("the revocation set has not been read from the store yet".to_owned())
+    } else if let Some(max) = sessions.max_staleness
+        && sessions.revocations.age(now) > max
+    {
+        Err(format!(
+            "the revocation set was last read from the store {} s ago (REVOCATION_MAX_STALENESS_SECS={max})",
+            sessions.revocations.age(now)
+        ))
+    } else {
+        Ok(())
+    };
     let mut checks = Map::new();
     let mut failing = Vec::new();
     for (name, outcome) in [
         ("store", store),
+        ("revocations", revocations),
         ("provider_discovery", discovery),
         ("provider_keys", keys),
     ] {

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{Caller, Claims, Sessions, TokenSource};
+use super::{Caller, Claims, SessionProblem, Sessions, TokenSource};
 use crate::error::{ApiError, AppError, PageError};
 use crate::identity::ADMIN_ROLE;
 
@@ -85,22 +85,43 @@ impl IntoResponse for SignInFirst {
     }
 }
 
-impl<S: SessionContext> FromRequestParts<S> for PageUser {
-    type Rejection = SignInFirst;
+/// Why a page cannot be shown to this visitor.
+#[derive(Debug)]
+pub enum PageRefusal {
+    /// No usable session: sign in, then come back.
+    SignIn(SignInFirst),
+    /// The store cannot tell whether the session was ended: a 503 page.
+    Unavailable(PageError),
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SignInFirst> {
+impl IntoResponse for PageRefusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn(redirect) => redirect.into_response(),
+            Self::Unavailable(page) => page.into_response(),
+        }
+    }
+}
+
+impl<S: SessionContext> FromRequestParts<S> for PageUser {
+    type Rejection = PageRefusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageRefusal> {
         let sessions = state.sessions();
         match sessions.authenticate(&parts.headers, false, sessions.clock.now()) {
             Ok(caller) => Ok(Self {
                 claims: caller.claims,
             }),
-            Err(_) => Err(SignInFirst {
+            Err(problem @ SessionProblem::Unavailable) => Err(PageRefusal::Unavailable(
+                PageError::from(AppError::from(problem)),
+            )),
+            Err(_) => Err(PageRefusal::SignIn(SignInFirst {
                 return_to: parts
                     .uri
                     .path_and_query()
                     .map_or("/", |pq| pq.as_str())
                     .to_owned(),
-            }),
+            })),
         }
     }
 }

@@ -15,6 +15,7 @@ mod jws;
 mod props;
 mod revocation;
 mod service;
+mod sync;
 mod token;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct Sessions {
     pub store: Store,
     pub outbox: Arc<Outbox>,
     pub metrics: Arc<Metrics>,
+    /// `REVOCATION_MAX_STALENESS_SECS`: refuse (503) once the set is older than this.
+    pub max_staleness: Option<u64>,
 }
 
 /// A signed-in caller, proven by a valid, unrevoked session token.
@@ -67,6 +70,9 @@ pub enum SessionProblem {
     Token(TokenError),
     /// Well signed and unexpired, but its session was ended (sign-out, role change, reuse).
     Revoked,
+    /// The revocation set has not been filled from the store yet, or (strict mode) is older
+    /// than allowed: whether the token was revoked cannot be told (503).
+    Unavailable,
 }
 
 impl Sessions {
@@ -102,6 +108,22 @@ impl Sessions {
         outcome
     }
 
+    /// Who the request's token says it is, verified (signature, times) but without asking the
+    /// revocation set: for signing out, which must work even before the set is synced (ending
+    /// a session twice is harmless).
+    pub fn identify(
+        &self,
+        headers: &HeaderMap,
+        authorization: Authorization,
+        now: u64,
+    ) -> Option<Caller> {
+        let (token, source) = credentials::find_token(headers, self.cookie.name(), authorization)
+            .ok()
+            .flatten()?;
+        let claims = self.tokens.verify(token, now).ok()?;
+        Some(Caller { claims, source })
+    }
+
     fn check(
         &self,
         headers: &HeaderMap,
@@ -114,6 +136,13 @@ impl Sessions {
             Ok(None) => return (Err(SessionProblem::Missing), TokenCheck::Missing),
             Err(err) => return (Err(SessionProblem::Token(err)), TokenCheck::Invalid),
         };
+        if !self.revocations.is_ready()
+            || self
+                .max_staleness
+                .is_some_and(|max| self.revocations.age(now) > max)
+        {
+            return (Err(SessionProblem::Unavailable), TokenCheck::Unavailable);
+        }
         let claims = match self.tokens.verify(token, now) {
             Ok(claims) => claims,
             Err(err @ TokenError::Expired) => {
@@ -132,6 +161,19 @@ impl Sessions {
 /// (expired told apart from invalid) when they did.
 impl From<SessionProblem> for AppError {
     fn from(problem: SessionProblem) -> Self {
+        if problem == SessionProblem::Unavailable {
+            return AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "doorman cannot tell yet whether this session was ended (its store has not \
+                 been reached); try again shortly",
+            )
+            .page(
+                "Temporarily unavailable",
+                "doorman cannot reach its store right now. Please try again in a minute.",
+            )
+            .retry_after(2);
+        }
         let (code, message, challenge) = match problem {
             SessionProblem::Missing => (
                 "unauthorized",
@@ -143,7 +185,9 @@ impl From<SessionProblem> for AppError {
                 "token expired",
                 r#"Bearer error="invalid_token", error_description="token expired""#,
             ),
-            SessionProblem::Token(TokenError::Invalid) | SessionProblem::Revoked => (
+            SessionProblem::Token(TokenError::Invalid)
+            | SessionProblem::Revoked
+            | SessionProblem::Unavailable => (
                 "invalid_token",
                 "invalid token",
                 r#"Bearer error="invalid_token", error_description="invalid token""#,

@@ -1,6 +1,8 @@
 //! Revoked sessions, in memory: the set every authenticated request consults. It is a cache
-//! of the store's `revocations` table (loaded at start, written through on every revocation),
-//! so a restart forgets nothing.
+//! of the store's `revocations` table (loaded at start, written through on every revocation,
+//! and, on a shared store, kept in step with the other instances by `sync`), so a restart
+//! forgets nothing. It also knows whether it has been filled yet and when it last was: a set
+//! never synced is never trusted.
 //!
 //! Bounded and cheap: lookups are one hash probe under a read lock (none at all while the set
 //! is empty), insertions O(log n), and expired entries leave in small batches ordered by
@@ -8,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// At most this many entries leave per write-lock hold while purging.
 const PURGE_BATCH: usize = 1024;
@@ -26,9 +28,29 @@ struct Entries {
 pub struct RevocationSet {
     entries: RwLock<Entries>,
     len: AtomicUsize,
+    /// Filled from the store at least once.
+    ready: AtomicBool,
+    /// When it last matched the store (seconds, the application's clock).
+    synced_at: AtomicU64,
 }
 
 impl RevocationSet {
+    /// The set now holds everything the store held at `now`.
+    pub fn mark_synced(&self, now: u64) {
+        self.synced_at.store(now, Ordering::Release);
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether it has been filled from the store yet.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Seconds since it last matched the store.
+    pub fn age(&self, now: u64) -> u64 {
+        now.saturating_sub(self.synced_at.load(Ordering::Acquire))
+    }
+
     /// Refuses `id` until `expires_at`; a later expiry extends an existing entry.
     pub fn revoke(&self, id: &str, expires_at: u64, now: u64) {
         if expires_at <= now {

@@ -128,10 +128,12 @@ impl Sessions {
         }
     }
 
-    /// Loads every revocation in force from the store.
+    /// Loads every revocation in force from the store; the set is then ready.
     pub async fn load(&self) -> Result<usize, StoreError> {
-        let live = self.store.live_revocations(self.clock.now()).await?;
+        let now = self.clock.now();
+        let live = self.store.live_revocations(now).await?;
         self.apply(&live);
+        self.revocations.mark_synced(now);
         Ok(live.len())
     }
 }

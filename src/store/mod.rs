@@ -1,206 +1,165 @@
 //! The store: everything doorman must remember across requests and restarts — users and
-//! roles, password hashes, sessions, refresh tokens and revocations. One interface; the
-//! backend (SQLite today) is chosen from `DATABASE_URL` at start.
+//! roles, password hashes, sessions, refresh tokens and revocations. One interface, two
+//! backends chosen from `DATABASE_URL` at start: SQLite (a path or `sqlite://`; one instance)
+//! and PostgreSQL (`postgres://`; any number of instances, revocations pushed to all of them).
 //!
 //! Below the domain rooms: it knows rows and transactions, not HTTP or tokens. Every method
 //! that depends on the time takes `now` (seconds since the epoch) from the caller's clock.
 
+mod error;
+mod model;
+mod postgres;
 mod sqlite;
+mod url;
 
-use serde::Serialize;
-
+pub use error::StoreError;
+pub use model::{
+    Counter, LocalCredentials, NewLocalUser, OidcSignIn, Purged, RefreshOutcome, Revocation, User,
+};
+pub use postgres::{PgSettings, PgStore, RevocationFeed};
 pub use sqlite::SqliteStore;
+pub use url::{is_postgres_url, redacted};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Locked, read-only, full or unreachable: worth retrying later (503).
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    /// A uniqueness or safety rule was hit: a taken username, the last admin (409).
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
-    #[error("not found")]
-    NotFound,
-    #[error("store error: {0}")]
-    Internal(String),
-}
-
-/// What a client is told when the store fails: 503 (retry), 409, 404, or an internal error.
-impl From<StoreError> for crate::error::AppError {
-    fn from(err: StoreError) -> Self {
-        use crate::error::AppError;
-        use axum::http::StatusCode;
-        match err {
-            StoreError::Unavailable(reason) => AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "the accounts store is busy or read-only; nothing was changed, try again shortly",
-            )
-            .page(
-                "Temporarily unavailable",
-                "doorman cannot reach its accounts store right now. Please try again in a minute.",
-            )
-            .detail(reason)
-            .retry_after(2),
-            StoreError::Conflict("last_admin") => AppError::new(
-                StatusCode::CONFLICT,
-                "last_admin",
-                "this is the last admin: make someone else an admin first",
-            ),
-            StoreError::Conflict(what) => AppError::new(StatusCode::CONFLICT, "conflict", what),
-            StoreError::NotFound => {
-                AppError::new(StatusCode::NOT_FOUND, "not_found", "no such user")
-            }
-            StoreError::Internal(reason) => AppError::internal(reason),
+/// Calls `$method` on whichever backend this store has.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Sqlite(b) => b.$method($($arg),*).await,
+            Backend::Postgres(b) => b.$method($($arg),*).await,
         }
-    }
+    };
 }
 
-crate::renders_as_app_error!(StoreError);
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct User {
-    pub id: i64,
-    pub kind: &'static str,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub name: Option<String>,
-    pub issuer: Option<String>,
-    pub subject: Option<String>,
-    pub roles: Vec<String>,
-    pub created_at: i64,
-    pub last_login_at: Option<i64>,
-}
-
-/// A local account with its password hash, for verification only.
-pub struct LocalCredentials {
-    pub user: User,
-    pub password_hash: String,
-}
-
-pub struct NewLocalUser<'a> {
-    pub username: &'a str,
-    pub email: &'a str,
-    pub name: &'a str,
-    pub password_hash: &'a str,
-    pub roles: &'a [String],
-}
-
-pub struct OidcSignIn<'a> {
-    pub issuer: &'a str,
-    pub subject: &'a str,
-    pub email: Option<&'a str>,
-    pub email_verified: bool,
-    pub name: Option<&'a str>,
-    /// Grant `admin` if this sign-in creates the user (`ADMIN_EMAILS` is bootstrap-only: an
-    /// admin's later removal of the role sticks).
-    pub admin_if_new: bool,
-}
-
-/// What presenting a refresh token proved.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    /// Valid and now spent; the new token continues the session.
-    Rotated {
-        user: Box<User>,
-        new_token: String,
-        sid: String,
-    },
-    /// Unknown, expired or revoked.
-    Invalid,
-    /// Already spent: someone is replaying it, so the whole session was revoked.
-    Reused { sid: String },
-}
-
-/// An id (a session's `sid`, or a lone token's `jti`) refused until `expires_at`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Revocation {
-    pub id: String,
-    pub expires_at: u64,
-}
-
-/// How many rows a purge removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Purged {
-    pub revocations: usize,
-    pub refresh_tokens: usize,
-    pub sessions: usize,
-    pub used_states: usize,
-    pub counters: usize,
-}
-
-/// A named counter (the throttle's failures): `count` events, the last at `last`. A counter
-/// that does not exist reads as zero at time zero; one set back to zero is deleted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Counter {
-    pub key: String,
-    pub count: u32,
-    pub last: u64,
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(Box<PgStore>),
 }
 
 /// The store, with its backend chosen at start.
 #[derive(Clone)]
 pub struct Store {
-    backend: SqliteStore,
+    backend: Backend,
 }
 
 impl Store {
     /// Opens (creating and migrating) the store `url` names: a SQLite path, `sqlite://path`,
     /// `sqlite:path` or a SQLite URI (`file:x.db?mode=ro`).
+    /// A `postgres://` URL gives the PostgreSQL backend with default settings.
     pub fn open(url: &str, now: u64) -> Result<Self, StoreError> {
-        Ok(Self {
-            backend: SqliteStore::open(url, now)?,
-        })
+        Self::open_with(
+            url,
+            now,
+            &PgSettings {
+                pool_size: 8,
+                ca_file: None,
+                application_name: "doorman".into(),
+            },
+        )
+    }
+
+    /// As [`Self::open`], with the PostgreSQL settings. SQLite is opened and migrated here;
+    /// PostgreSQL only gets its pool (nothing is reached yet: see [`Self::migrate`]).
+    pub fn open_with(url: &str, now: u64, pg: &PgSettings) -> Result<Self, StoreError> {
+        let backend = if is_postgres_url(url) {
+            Backend::Postgres(Box::new(PgStore::connect(url, pg)?))
+        } else {
+            Backend::Sqlite(SqliteStore::open(url, now)?)
+        };
+        Ok(Self { backend })
+    }
+
+    /// Whether several instances may share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// What the store is, for logs and `doorman check`; never a password.
+    pub fn description(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite".into(),
+            Backend::Postgres(pg) => pg.description().to_owned(),
+        }
+    }
+
+    /// Applies pending migrations (PostgreSQL; SQLite migrates when opened). Until this has
+    /// succeeded, every other operation answers `Unavailable`.
+    pub async fn migrate(&self, now: u64) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(pg) => pg.migrate(now).await,
+        }
+    }
+
+    /// A live feed of revocations made by any instance (PostgreSQL); `None` for SQLite,
+    /// whose one instance makes them all.
+    pub async fn listen_revocations(&self) -> Result<Option<RevocationFeed>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(pg) => pg.listen_revocations().await.map(Some),
+        }
+    }
+
+    /// Revocations in force that changed since `cursor` (all of them for `None`), and the
+    /// next cursor. On SQLite every call reads them all.
+    pub async fn revocations_changed(
+        &self,
+        cursor: Option<i64>,
+        now: u64,
+    ) -> Result<(Vec<Revocation>, i64), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(b) => Ok((b.live_revocations(now).await?, 0)),
+            Backend::Postgres(pg) => pg.revocations_changed(cursor, now).await,
+        }
     }
 
     /// Whether the store answers a query now (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.backend.ping().await
+        dispatch!(self.ping())
     }
 
     /// Writes out what the backend still buffers (at shutdown).
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        self.backend.checkpoint().await
+        dispatch!(self.checkpoint())
     }
 
     pub async fn has_local_accounts(&self) -> Result<bool, StoreError> {
-        self.backend.has_local_accounts().await
+        dispatch!(self.has_local_accounts())
     }
 
     pub async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
-        self.backend.username_taken(username).await
+        dispatch!(self.username_taken(username))
     }
 
     /// `Conflict("username_taken")` when the name exists in any letter case.
     pub async fn create_local(&self, new: NewLocalUser<'_>, now: u64) -> Result<User, StoreError> {
-        self.backend.create_local(new, now).await
+        dispatch!(self.create_local(new, now))
     }
 
     pub async fn find_local(&self, username: &str) -> Result<Option<LocalCredentials>, StoreError> {
-        self.backend.find_local(username).await
+        dispatch!(self.find_local(username))
     }
 
     pub async fn record_login(&self, id: i64, now: u64) -> Result<(), StoreError> {
-        self.backend.record_login(id, now).await
+        dispatch!(self.record_login(id, now))
     }
 
     /// Records a provider sign-in, keyed by (issuer, subject); the profile is refreshed each time.
     pub async fn upsert_oidc(&self, sign_in: OidcSignIn<'_>, now: u64) -> Result<User, StoreError> {
-        self.backend.upsert_oidc(sign_in, now).await
+        dispatch!(self.upsert_oidc(sign_in, now))
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        self.backend.list_users().await
+        dispatch!(self.list_users())
     }
 
     pub async fn user(&self, id: i64) -> Result<User, StoreError> {
-        self.backend.user(id).await
+        dispatch!(self.user(id))
     }
 
     /// The user's roles now, or `None` if the user no longer exists.
     pub async fn current_roles(&self, id: i64) -> Result<Option<Vec<String>>, StoreError> {
-        self.backend.current_roles(id).await
+        dispatch!(self.current_roles(id))
     }
 
     /// Replaces the user's roles and revokes every live session of theirs, so the change takes
@@ -213,7 +172,7 @@ impl Store {
         now: u64,
         revoke_for: u64,
     ) -> Result<(User, Vec<Revocation>), StoreError> {
-        self.backend.set_roles(id, roles, now, revoke_for).await
+        dispatch!(self.set_roles(id, roles, now, revoke_for))
     }
 
     /// Deletes the user after revoking their live sessions; refuses to delete the last admin.
@@ -223,7 +182,7 @@ impl Store {
         now: u64,
         revoke_for: u64,
     ) -> Result<Vec<Revocation>, StoreError> {
-        self.backend.delete_user(id, now, revoke_for).await
+        dispatch!(self.delete_user(id, now, revoke_for))
     }
 
     /// Records a new session of `user_id` that lasts until `expires_at`.
@@ -234,9 +193,7 @@ impl Store {
         now: u64,
         expires_at: u64,
     ) -> Result<(), StoreError> {
-        self.backend
-            .create_session(sid, user_id, now, expires_at)
-            .await
+        dispatch!(self.create_session(sid, user_id, now, expires_at))
     }
 
     /// Starts the refresh-token chain of session `sid`; returns the token (shown once).
@@ -247,9 +204,7 @@ impl Store {
         ttl_secs: u64,
         now: u64,
     ) -> Result<String, StoreError> {
-        self.backend
-            .issue_refresh_token(user_id, sid, ttl_secs, now)
-            .await
+        dispatch!(self.issue_refresh_token(user_id, sid, ttl_secs, now))
     }
 
     /// Spends `token` and issues its successor, or reports why it cannot be used. Reuse of a
@@ -261,31 +216,29 @@ impl Store {
         now: u64,
         revoke_for: u64,
     ) -> Result<RefreshOutcome, StoreError> {
-        self.backend
-            .rotate_refresh_token(token, ttl_secs, now, revoke_for)
-            .await
+        dispatch!(self.rotate_refresh_token(token, ttl_secs, now, revoke_for))
     }
 
     /// The session `token` belongs to, if the token is known.
     pub async fn refresh_token_session(&self, token: &str) -> Result<Option<String>, StoreError> {
-        self.backend.refresh_token_session(token).await
+        dispatch!(self.refresh_token_session(token))
     }
 
     /// Records revocations (idempotent) and ends the refresh-token families of those that are
     /// sessions.
     pub async fn revoke(&self, revocations: &[Revocation], now: u64) -> Result<(), StoreError> {
-        self.backend.revoke(revocations.to_vec(), now).await
+        dispatch!(self.revoke(revocations.to_vec(), now))
     }
 
     /// Every revocation still in force at `now`: what the in-memory set starts from.
     pub async fn live_revocations(&self, now: u64) -> Result<Vec<Revocation>, StoreError> {
-        self.backend.live_revocations(now).await
+        dispatch!(self.live_revocations(now))
     }
 
     /// Records the first use of a one-time value (by digest) until `expires_at`: `true` the
     /// first time, `false` for every replay while the record lasts. Atomic.
     pub async fn claim_once(&self, digest: [u8; 32], expires_at: u64) -> Result<bool, StoreError> {
-        self.backend.claim_once(digest, expires_at).await
+        dispatch!(self.claim_once(digest, expires_at))
     }
 
     /// Reads the counters `keys`, lets `update` change them, and writes them back, all in one
@@ -295,15 +248,35 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&mut [Counter]) -> R + Send + 'static,
     {
-        self.backend.update_counters(keys, update).await
+        dispatch!(self.update_counters(keys, update))
     }
 
     /// Deletes what can no longer matter: expired revocations, refresh tokens, sessions and
     /// used states, and counters untouched since `counters_before`.
     pub async fn purge(&self, now: u64, counters_before: u64) -> Result<Purged, StoreError> {
-        self.backend.purge(now, counters_before).await
+        dispatch!(self.purge(now, counters_before))
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod redaction {
+    #[test]
+    fn a_database_password_never_reaches_a_message() {
+        for url in [
+            "postgres://doorman:s3cr%40t@db.internal:5432/doorman?sslmode=require",
+            "postgresql://doorman:s3cr%40t@/doorman?host=/run/pg",
+            "postgresql://doorman@db/doorman?password=s3cr%40t&sslmode=require",
+        ] {
+            let shown = super::redacted(url);
+            assert!(!shown.contains("s3cr"), "{shown}");
+            assert!(
+                shown.contains("doorman") && shown.contains("********"),
+                "{shown}"
+            );
+        }
+        assert_eq!(super::redacted("doorman.db"), "doorman.db");
+    }
+}

@@ -40,15 +40,18 @@ pub enum TokenCheck {
     Invalid,
     Revoked,
     Missing,
+    /// The revocation set was never synced, or is older than strict mode allows.
+    Unavailable,
 }
 
 impl TokenCheck {
-    const ALL: [TokenCheck; 5] = [
+    const ALL: [TokenCheck; 6] = [
         Self::Valid,
         Self::Expired,
         Self::Invalid,
         Self::Revoked,
         Self::Missing,
+        Self::Unavailable,
     ];
 
     fn label(self) -> &'static str {
@@ -58,6 +61,7 @@ impl TokenCheck {
             Self::Invalid => "invalid",
             Self::Revoked => "revoked",
             Self::Missing => "missing",
+            Self::Unavailable => "unavailable",
         }
     }
 }
@@ -76,7 +80,7 @@ pub struct Metrics {
     durations: Histograms,
     /// Handles per route template, in the router's order; set when the router is built.
     routes: OnceLock<Vec<RouteMetrics>>,
-    token_checks: [Counter; 5],
+    token_checks: [Counter; 6],
     logins: Family<Labels3, Counter>,
     logouts: Counter,
     sessions_revoked: Family<Labels1, Counter>,
@@ -149,7 +153,7 @@ impl Metrics {
     fn outcome_families(
         mut registry: Registry,
         (requests, durations): (Family<Labels2, Counter>, Histograms),
-        token_checks: [Counter; 5],
+        token_checks: [Counter; 6],
     ) -> Self {
         let r = &mut registry;
         let logins = registered(r, "doorman_logins", "Sign-ins by method, result and reason");

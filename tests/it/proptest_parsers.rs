@@ -26,12 +26,17 @@ fn session_state() -> Sessions {
             &config.session,
             config.public_url().origin(),
         )),
-        revocations: Arc::new(RevocationSet::default()),
+        revocations: {
+            let set = RevocationSet::default();
+            set.mark_synced(SystemClock.now());
+            Arc::new(set)
+        },
         cookie: doorman::session::CookieScope::Plain,
         clock: Arc::new(SystemClock),
         store: Store::open(":memory:", SystemClock.now()).expect("store"),
         outbox: Arc::new(Outbox::default()),
         metrics: doorman::telemetry::Metrics::new(),
+        max_staleness: None,
     }
 }
 

@@ -1,0 +1,436 @@
+//! Several doorman instances on one PostgreSQL database, driven over HTTP: a sign-out on one
+//! reaches the others within a second, a callback's state is accepted once across all of
+//! them, the throttle counts across them, refresh rotation and registration race safely, and
+//! the store going away (at start, or mid-run, by killing the server) gives 503s, never 500s,
+//! while signed-in requests keep being answered from memory, and everything recovers when it
+//! comes back. Skipped (with a notice) without a PostgreSQL server, except under `CI=true`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::accounts::{
+    PASSWORD, access_token, get_bearer, login, login_as, post_json, refresh, refresh_token,
+    register, registration, status_json,
+};
+use crate::support::postgres::{PgServer, database};
+use crate::support::test_provider::{Faults, TestProvider, arrive, begin, spawn_app_for};
+use crate::support::{Jar, STRONG_SECRET, TestApp, spawn_app_with};
+
+/// `n` instances on the database `url`, sharing the session secret and the public URL (as
+/// instances behind one load balancer do), or joining `existing`'s.
+async fn instances(url: &str, n: usize, extra: &[(&str, &str)]) -> Vec<TestApp> {
+    instances_joining(None, url, n, extra).await
+}
+
+async fn instances_joining(
+    existing: Option<&TestApp>,
+    url: &str,
+    n: usize,
+    extra: &[(&str, &str)],
+) -> Vec<TestApp> {
+    let mut apps: Vec<TestApp> = Vec::new();
+    for _ in 0..n {
+        let public = existing.or(apps.first()).map(|a| a.public_url.clone());
+        let mut vars = vec![
+            ("DATABASE_URL", url),
+            ("SESSION_SECRET", STRONG_SECRET),
+            ("ALLOW_REGISTRATION", "true"),
+            ("RATE_LIMIT_REGISTER_PER_HOUR", "10000"),
+            ("RATE_LIMIT_LOGIN_PER_MINUTE", "10000"),
+            ("REVOCATION_POLL_SECS", "1"),
+        ];
+        if let Some(public) = &public {
+            vars.push(("PUBLIC_URL", public));
+        }
+        vars.extend_from_slice(extra);
+        apps.push(spawn_app_with(&vars).await);
+    }
+    // Instances keep time with NTP: their (test) clocks agree.
+    let now = existing
+        .or(apps.first())
+        .map(TestApp::now)
+        .unwrap_or_default();
+    for app in &apps {
+        app.clock.set(now);
+        until_ready(app, Duration::from_secs(20)).await;
+    }
+    apps
+}
+
+async fn readyz(app: &TestApp) -> StatusCode {
+    app.get("/readyz", &Jar::default()).await.status()
+}
+
+async fn until_ready(app: &TestApp, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while readyz(app).await != 200 {
+        if Instant::now() >= deadline {
+            let body = app.get("/readyz", &Jar::default()).await.text().await;
+            panic!("{} never became ready: {body:?}", app.base);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How long until `token` is refused on `app`, polling every 10 ms for up to `limit`.
+async fn refused_after(app: &TestApp, token: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let status = get_bearer(app, "/api/user", token).await.status();
+        if status == 401 {
+            return started.elapsed();
+        }
+        assert_eq!(status, 200, "until refused, the token works");
+        assert!(started.elapsed() < limit, "still accepted after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sign_out_on_one_instance_is_refused_on_the_other_within_a_second() {
+    let Some(url) = database().await else { return };
+    let apps = instances(&url, 2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    register(a, "ada").await;
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        let token = access_token(&login(a, "ada").await).to_owned();
+        assert_eq!(get_bearer(b, "/api/user", &token).await.status(), 200);
+        let out = a
+            .client
+            .post(a.url("/api/logout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(out.status(), 204);
+        assert_eq!(
+            get_bearer(a, "/api/user", &token).await.status(),
+            401,
+            "at once where it happened"
+        );
+        delays.push(refused_after(b, &token, Duration::from_secs(1)).await);
+    }
+    delays.sort();
+    eprintln!(
+        "logout propagation A -> B over 5 logouts: median {:?}, max {:?}",
+        delays[delays.len() / 2],
+        delays[delays.len() - 1]
+    );
+}
+
+#[tokio::test]
+async fn listeners_reconnect_and_a_revocation_without_a_notification_arrives_by_the_poll() {
+    let Some(url) = database().await else { return };
+    let apps = instances(&url, 2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    register(a, "grace").await;
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    // Cut every listening connection: each instance listens again, then reads everything.
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '%-listen' AND datname = current_database()",
+            &[],
+        )
+        .await
+        .expect("terminate listeners");
+    assert_eq!(killed.len(), 2, "both instances were listening");
+    let token = access_token(&login(a, "grace").await).to_owned();
+    assert_eq!(get_bearer(b, "/api/user", &token).await.status(), 200);
+    let out = a
+        .client
+        .post(a.url("/api/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 204);
+    let delay = refused_after(b, &token, Duration::from_secs(5)).await;
+    eprintln!("after the listeners were cut, a logout reached B in {delay:?}");
+
+    // A revocation written with no notification at all (by hand, or one that was lost):
+    // only the poll (every second here) can bring it.
+    let other = access_token(&login(a, "grace").await).to_owned();
+    assert_eq!(get_bearer(b, "/api/user", &other).await.status(), 200);
+    let sid = crate::support::jwt_payload(&other)["sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    admin
+        .execute(
+            "INSERT INTO revocations (id, expires_at, revoked_at) VALUES ($1, $2, $2)",
+            &[&sid, &i64::try_from(b.now() + 3600).expect("i64")],
+        )
+        .await
+        .expect("insert");
+    let delay = refused_after(b, &other, Duration::from_secs(5)).await;
+    eprintln!("a revocation without a notification reached B by the poll in {delay:?}");
+}
+
+#[tokio::test]
+async fn a_callback_state_is_accepted_once_across_instances() {
+    let Some(url) = database().await else { return };
+    let provider = TestProvider::start(Faults::default()).await;
+    let a = spawn_app_for(&provider, &[("DATABASE_URL", &url)]).await;
+    // Behind one load balancer: the same public URL and secret.
+    let b = spawn_app_for(
+        &provider,
+        &[
+            ("DATABASE_URL", &url),
+            ("PUBLIC_URL", a.public_url.as_str()),
+        ],
+    )
+    .await;
+    until_ready(&a, Duration::from_secs(20)).await;
+    until_ready(&b, Duration::from_secs(20)).await;
+    let attempt = begin(&a, &provider, None).await;
+    let finished = arrive(&b, &attempt.callback, &attempt.jar).await;
+    assert_eq!(finished.status(), 303, "a sign-in begun on A finishes on B");
+    let replayed = arrive(&a, &attempt.callback, &attempt.jar).await;
+    assert_eq!(replayed.status(), 400, "and its callback is spent on A too");
+}
+
+#[tokio::test]
+async fn the_password_throttle_counts_across_instances() {
+    let Some(url) = database().await else { return };
+    let apps = instances(&url, 2, &[]).await;
+    register(&apps[0], "bob").await;
+    // Five failures are free per account and client, wherever they land.
+    for i in 0..5 {
+        let app = &apps[i % 2];
+        assert_eq!(login_as(app, "bob", "wrong-password-1").await.status(), 401);
+    }
+    for app in &apps {
+        let (status, body) = status_json(login_as(app, "bob", "wrong-password-1").await).await;
+        assert_eq!(
+            status, 429,
+            "the sixth failure is throttled on every instance: {body}"
+        );
+        assert_eq!(body["error"], "too_many_attempts");
+    }
+}
+
+#[tokio::test]
+async fn of_two_parallel_refreshes_one_wins_and_reuse_ends_the_session_everywhere() {
+    let Some(url) = database().await else { return };
+    let apps = instances(&url, 2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    register(a, "carol").await;
+    let tokens = login(a, "carol").await;
+    let first = refresh_token(&tokens).to_owned();
+    let (one, two) = tokio::join!(refresh(a, &first), refresh(b, &first));
+    let outcomes = [one.0, two.0];
+    assert_eq!(
+        outcomes.iter().filter(|s| **s == 200).count(),
+        1,
+        "exactly one rotation: {outcomes:?} {} {}",
+        one.1,
+        two.1
+    );
+    assert_eq!(outcomes.iter().filter(|s| **s == 401).count(), 1);
+    // The loser presented a spent token: the whole session is over, on both instances.
+    let winner: &Value = if one.0 == 200 { &one.1 } else { &two.1 };
+    for app in [a, b] {
+        // (Both were good until the reuse; the checks below only wait for the refusal.)
+        assert_eq!(refresh(app, refresh_token(winner)).await.0, 401);
+        refused_after(app, access_token(winner), Duration::from_secs(1)).await;
+        refused_after(app, access_token(&tokens), Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn registering_one_name_on_two_instances_at_once_creates_one_account() {
+    let Some(url) = database().await else { return };
+    let apps = instances(&url, 2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let (lower, upper) = (registration("dora"), registration("DORA"));
+    let (one, two) = tokio::join!(
+        post_json(a, "/api/register", &lower),
+        post_json(b, "/api/register", &upper)
+    );
+    let mut statuses = [one.status().as_u16(), two.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409]);
+}
+
+#[tokio::test]
+async fn one_person_signing_in_on_two_instances_at_once_is_one_user() {
+    let Some(url) = database().await else { return };
+    let provider = TestProvider::start(Faults::default()).await;
+    let a = spawn_app_for(&provider, &[("DATABASE_URL", &url)]).await;
+    let b = spawn_app_for(
+        &provider,
+        &[
+            ("DATABASE_URL", &url),
+            ("PUBLIC_URL", a.public_url.as_str()),
+        ],
+    )
+    .await;
+    until_ready(&a, Duration::from_secs(20)).await;
+    until_ready(&b, Duration::from_secs(20)).await;
+    let (first, second) = tokio::join!(begin(&a, &provider, None), begin(&b, &provider, None));
+    let (x, y) = tokio::join!(
+        arrive(&a, &first.callback, &first.jar),
+        arrive(&b, &second.callback, &second.jar)
+    );
+    assert_eq!((x.status().as_u16(), y.status().as_u16()), (303, 303));
+    let users = a.state.store.list_users().await.expect("users");
+    assert_eq!(users.len(), 1, "{users:?}");
+}
+
+#[tokio::test]
+async fn instances_starting_together_migrate_once() {
+    let Some(url) = database().await else { return };
+    let apps = instances(&url, 3, &[]).await;
+    assert_eq!(apps.len(), 3);
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let rows = admin
+        .query("SELECT version FROM schema_migrations", &[])
+        .await
+        .expect("migrations");
+    assert_eq!(rows.len(), 1, "each migration applied exactly once");
+}
+
+#[tokio::test]
+async fn with_the_store_down_at_start_doorman_waits_and_then_recovers() {
+    let Some(server) = PgServer::start().await else {
+        return;
+    };
+    let url = server.database().await;
+    server.crash().await;
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", &url),
+        ("SESSION_SECRET", STRONG_SECRET),
+        ("ALLOW_REGISTRATION", "true"),
+        ("REVOCATION_POLL_SECS", "1"),
+    ])
+    .await;
+    let token = app.session_for(Some(1), &[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body: Value = app
+        .get("/readyz", &Jar::default())
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["store"]["ok"], false);
+    assert_eq!(body["checks"]["revocations"]["ok"], false);
+    let (status, body) = status_json(get_bearer(&app, "/api/user", &token).await).await;
+    assert_eq!(
+        status, 503,
+        "never trusted with an empty revocation set: {body}"
+    );
+    let (status, body) =
+        status_json(post_json(&app, "/api/register", &registration("eve")).await).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "store_unavailable");
+    let page = app
+        .get(
+            "/profile",
+            &Jar(std::iter::once(("access_token".to_owned(), token.clone())).collect()),
+        )
+        .await;
+    assert_eq!(page.status(), 503);
+    assert!(
+        page.text()
+            .await
+            .expect("page")
+            .contains("Temporarily unavailable")
+    );
+
+    server.up().await;
+    until_ready(&app, Duration::from_secs(20)).await;
+    assert_eq!(get_bearer(&app, "/api/user", &token).await.status(), 200);
+    register(&app, "eve").await;
+}
+
+#[tokio::test]
+async fn with_the_store_down_mid_run_sessions_keep_working_and_nothing_is_lost() {
+    let Some(server) = PgServer::start().await else {
+        return;
+    };
+    let url = server.database().await;
+    let apps = instances(&url, 2, &[]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let strict =
+        instances_joining(Some(a), &url, 1, &[("REVOCATION_MAX_STALENESS_SECS", "2")]).await;
+    let strict = &strict[0];
+    register(a, "frank").await;
+    let leaving = login(a, "frank").await;
+    let staying = login(a, "frank").await;
+    let (leaving, staying) = (
+        access_token(&leaving).to_owned(),
+        access_token(&staying).to_owned(),
+    );
+    let refresh_later = refresh_token(&login(a, "frank").await).to_owned();
+
+    server.crash().await;
+    // Signed-in requests are answered from memory.
+    for app in [a, b, strict] {
+        assert_eq!(get_bearer(app, "/api/user", &staying).await.status(), 200);
+    }
+    // A sign-out still ends the session where it happens, at once.
+    let out = a
+        .client
+        .post(a.url("/api/logout"))
+        .bearer_auth(&leaving)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 204);
+    assert_eq!(get_bearer(a, "/api/user", &leaving).await.status(), 401);
+    // Everything that needs the store answers 503, never 500.
+    for (what, response) in [
+        ("password sign-in", login_as(b, "frank", PASSWORD).await),
+        (
+            "registration",
+            post_json(b, "/api/register", &registration("gina")).await,
+        ),
+        (
+            "refresh",
+            post_json(
+                b,
+                "/api/token/refresh",
+                &json!({"refresh_token": refresh_later}),
+            )
+            .await,
+        ),
+    ] {
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, 503, "{what}: {body}");
+        assert_eq!(body["error"], "store_unavailable", "{what}");
+    }
+    // Strict mode refuses once its set is older than allowed (its clock moves on; the
+    // polls fail meanwhile, so nothing marks the set fresh).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    strict.clock.advance(5);
+    assert_eq!(
+        get_bearer(strict, "/api/user", &staying).await.status(),
+        503
+    );
+    assert_eq!(get_bearer(b, "/api/user", &staying).await.status(), 200);
+
+    server.up().await;
+    // The sign-out made during the outage reaches B, with nothing restarted.
+    refused_after(b, &leaving, Duration::from_secs(15)).await;
+    until_ready(strict, Duration::from_secs(15)).await;
+    assert_eq!(
+        get_bearer(strict, "/api/user", &staying).await.status(),
+        200
+    );
+    assert_eq!(
+        refresh(b, &refresh_later).await.0,
+        200,
+        "the refresh token survived"
+    );
+    login(b, "frank").await;
+}
