@@ -28,5 +28,11 @@ pub use app::{App, AppState, Deps};
 /// effects: building it starts nothing.
 pub fn build_router(state: AppState) -> routes::envelope::Envelope<axum::Router> {
     let routes = routes::router(state.clone());
-    routes::envelope::Envelope::new(routes.router, routes.templates, &state)
+    let front = gateway::proxy::Proxy::new(&state.config.gateway.routes).map(|proxy| {
+        routes::proxy::Front {
+            state: state.clone(),
+            proxy: std::sync::Arc::new(proxy),
+        }
+    });
+    routes::envelope::Envelope::new(routes.router, routes.templates, front, &state)
 }

@@ -135,6 +135,8 @@ pub struct GatewayConfig {
     /// `UPSTREAM_SIGNING_KEYS_FILE`'s path and contents (PEM); unset: derived from the secret.
     pub signing_keys: Option<(String, String)>,
     pub identity_headers: IdentityHeaderSets,
+    /// `[[gateway.route]]`: what doorman proxies itself, as the front door.
+    pub routes: Vec<super::routes::ProxyRoute>,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +151,8 @@ struct File {
 struct GatewaySection {
     #[serde(default)]
     policy: BTreeMap<String, Policy>,
+    #[serde(default)]
+    route: Vec<super::routes::RouteEntry>,
 }
 
 /// A policy name: 1 to 64 of `[a-z0-9_-]`, so it is safe in a URL path.
@@ -161,10 +165,20 @@ fn is_valid_policy_name(name: &str) -> bool {
 
 /// The policies in `text` (the file at `path`), checked.
 pub fn parse_policies(path: &str, text: &str) -> Result<BTreeMap<String, Policy>, ConfigError> {
+    parse_file(path, text).map(|(policies, _)| policies)
+}
+
+type Parsed = (BTreeMap<String, Policy>, Vec<super::routes::ProxyRoute>);
+
+/// The policies and routes in `text` (the file at `path`), checked.
+pub fn parse_file(path: &str, text: &str) -> Result<Parsed, ConfigError> {
     let file_error =
         |message: String| ConfigError::new("DOORMAN_CONFIG", format!("{path}: {message}"));
     let file: File = basic_toml::from_str(text).map_err(|e| file_error(e.to_string()))?;
-    let mut policies = file.gateway.map(|g| g.policy).unwrap_or_default();
+    let (mut policies, routes) = file
+        .gateway
+        .map(|g| (g.policy, g.route))
+        .unwrap_or_default();
     for (name, policy) in &mut policies {
         let at = format!("[gateway.policy.{name}]");
         if !is_valid_policy_name(name) {
@@ -209,7 +223,8 @@ pub fn parse_policies(path: &str, text: &str) -> Result<BTreeMap<String, Policy>
         }
     }
     policies.entry("default".into()).or_default();
-    Ok(policies)
+    let routes = super::routes::routes(routes, &policies).map_err(file_error)?;
+    Ok((policies, routes))
 }
 
 /// `COOKIE_DOMAIN`, checked: a registrable domain (never a public suffix such as `com` or
@@ -264,14 +279,17 @@ pub(super) fn gateway_from(
     vars: &Vars<'_>,
     public_url: &PublicUrl,
 ) -> Result<GatewayConfig, ConfigError> {
-    let policies = match vars.get("DOORMAN_CONFIG") {
+    let (policies, routes) = match vars.get("DOORMAN_CONFIG") {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 ConfigError::new("DOORMAN_CONFIG", format!("cannot read `{path}`: {e}"))
             })?;
-            parse_policies(&path, &text)?
+            parse_file(&path, &text)?
         }
-        None => BTreeMap::from([("default".to_owned(), Policy::default())]),
+        None => (
+            BTreeMap::from([("default".to_owned(), Policy::default())]),
+            Vec::new(),
+        ),
     };
     let cookie_domain = vars
         .get("COOKIE_DOMAIN")
@@ -309,6 +327,7 @@ pub(super) fn gateway_from(
         cookie_domain,
         signing_keys,
         identity_headers: identity_headers(vars.get("IDENTITY_HEADERS"))?,
+        routes,
     })
 }
 

@@ -16,13 +16,17 @@ use url::Url;
 
 mod gateway;
 mod provider;
+mod routes;
 mod store;
 mod telemetry;
 
-pub use gateway::{GatewayConfig, HostPattern, IdentityHeaderSets, Policy, parse_policies};
+pub use gateway::{
+    GatewayConfig, HostPattern, IdentityHeaderSets, Policy, parse_file, parse_policies,
+};
 pub use provider::ProviderConfig;
 use provider::provider_from;
 pub use proxies::{TrustedProxies, canonical};
+pub use routes::{ProxyRoute, RouteHost, Upstream};
 pub use secrets::{ClientSecret, MIN_SECRET_BYTES, SessionSecret};
 pub use store::StoreConfig;
 pub use telemetry::{LogFormat, TelemetryConfig};

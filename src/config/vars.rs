@@ -161,7 +161,7 @@ pub const VARS: &[Var] = &[
     var(
         "DOORMAN_CONFIG",
         "",
-        "a TOML file of gateway policies ([gateway.policy.NAME]); unset = one policy `default`",
+        "a TOML file of gateway policies ([gateway.policy.NAME]) and proxy routes ([[gateway.route]])",
     ),
     var(
         "ALLOWED_REDIRECT_HOSTS",

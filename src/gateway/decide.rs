@@ -100,6 +100,19 @@ pub fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
             };
         }
     };
+    decide_target(policy, target, ask.headers, sessions, ask.now)
+}
+
+/// The decision about a known `target` (from forward-auth headers, or, when doorman proxies
+/// itself, the request as it came) under `policy`: preflight, credentials, policy.
+pub fn decide_target(
+    policy: &Policy,
+    target: Target,
+    headers: &HeaderMap,
+    sessions: &Sessions,
+    now: u64,
+) -> Decision {
+    let ask = Credentials { headers, now };
     if policy.cors_preflight && request::is_preflight(&target, ask.headers) {
         return Decision::Allow {
             caller: None,
@@ -138,6 +151,11 @@ pub fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
             navigation: !bearer && !policy.api && request::is_navigation(ask.headers),
         },
     }
+}
+
+struct Credentials<'a> {
+    headers: &'a HeaderMap,
+    now: u64,
 }
 
 /// A signed-in caller against the policy.

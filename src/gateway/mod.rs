@@ -7,8 +7,9 @@
 pub mod assertion;
 pub mod decide;
 pub mod identity;
+pub mod proxy;
 pub mod request;
 
 pub use assertion::Signer;
-pub use decide::{Ask, Decision, decide};
+pub use decide::{Ask, Decision, decide, decide_target};
 pub use request::{Endpoint, Target};

@@ -14,6 +14,8 @@ pub enum Endpoint {
     AuthRequest,
     /// Traefik `forwardAuth`, Caddy `forward_auth`: the answer goes to the browser as it is.
     ForwardAuth,
+    /// doorman's own reverse proxy: the answer goes to the browser as it is.
+    Proxy,
 }
 
 impl Endpoint {
@@ -21,7 +23,13 @@ impl Endpoint {
         match self {
             Self::AuthRequest => "auth_request",
             Self::ForwardAuth => "forward_auth",
+            Self::Proxy => "proxy",
         }
+    }
+
+    /// Whether a navigation may be answered with a redirect (nginx cannot pass one on).
+    pub fn may_redirect(self) -> bool {
+        self != Self::AuthRequest
     }
 }
 
@@ -75,7 +83,7 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
                 .collect()),
             }
         }
-        Endpoint::ForwardAuth => {
+        Endpoint::ForwardAuth | Endpoint::Proxy => {
             let proto = one(headers, "x-forwarded-proto")
                 .map(str::to_ascii_lowercase)
                 .filter(|p| p == "http" || p == "https");

@@ -18,6 +18,10 @@ use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 use tower::Service;
 
+use futures_util::future::Either;
+
+use super::headers::{Decisions, secure};
+use super::proxy::{FromUpstream, Front};
 use crate::app::AppState;
 use crate::config::{TrustedProxies, canonical};
 use crate::error::context::InlineText;
@@ -27,45 +31,15 @@ use crate::random::RequestId;
 use crate::telemetry::Metrics;
 use crate::telemetry::access::{self, AccessLine};
 
-const CONTENT_SECURITY_POLICY: HeaderValue = HeaderValue::from_static(
-    "default-src 'self'; img-src 'self' https:; frame-ancestors 'none'; object-src 'none'; \
-     base-uri 'none'",
-);
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
-const DENY: HeaderValue = HeaderValue::from_static("DENY");
-const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
-const SAME_ORIGIN: HeaderValue = HeaderValue::from_static("same-origin");
-const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
-const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000; includeSubDomains");
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A proxied request's future.
+pub type Proxied = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 /// The label of a path no route matched.
 pub const UNMATCHED: &str = "unmatched";
 /// Routes whose requests are not logged unless `LOG_HEALTH_CHECKS=true`.
 const QUIET: &[&str] = &["/healthz", "/readyz"];
-
-/// What the envelope decides from the path before the request goes in, so nothing of the
-/// request has to be kept.
-#[derive(Clone, Copy)]
-struct Decisions {
-    /// Sign-in URLs carry codes and states: they never leave a referrer.
-    no_referrer: bool,
-    /// Only the stylesheet and the public keys may be stored by a cache.
-    cacheable: bool,
-    /// A gateway decision: its 200 goes to a proxy, which passes on only the identity
-    /// headers, so none of the browser headers are added to it.
-    gateway: bool,
-}
-
-impl Decisions {
-    fn for_path(path: &str) -> Self {
-        Self {
-            no_referrer: path.starts_with("/auth/login") || path.starts_with("/auth/callback"),
-            cacheable: path.starts_with("/static/") || path == "/.well-known/jwks.json",
-            gateway: path.starts_with("/.doorman/"),
-        }
-    }
-}
 
 /// The route templates, matched the way the router matches them.
 struct RouteIndex {
@@ -80,8 +54,10 @@ impl RouteIndex {
     fn new(templates: &[&'static str]) -> Self {
         let mut matcher = matchit::Router::new();
         for (i, template) in templates.iter().enumerate() {
-            // The templates are the router's own, which accepted them.
-            let _ = matcher.insert(*template, i);
+            // The router's own templates, which it accepted (proxy routes are found apart).
+            if template.starts_with('/') {
+                let _ = matcher.insert(*template, i);
+            }
         }
         Self {
             matcher,
@@ -108,19 +84,43 @@ struct Shared {
     log_health_checks: bool,
 }
 
-/// The envelope around `S` (the router).
+/// The envelope around `S` (the router), and the proxy for the configured routes.
 #[derive(Clone)]
 pub struct Envelope<S> {
     inner: S,
+    front: Option<Front>,
+    /// The route index of the proxy's first route.
+    proxy_base: usize,
     shared: Arc<Shared>,
 }
 
 impl<S> Envelope<S> {
-    /// Wraps `inner`, whose routes are `templates` (the last one `UNMATCHED`).
-    pub fn new(inner: S, templates: Vec<&'static str>, state: &AppState) -> Self {
+    /// Wraps `inner`, whose routes are `templates` (the last one `UNMATCHED`), and `front`,
+    /// whose routes are counted as `proxy:<name>`.
+    pub fn new(
+        inner: S,
+        mut templates: Vec<&'static str>,
+        front: Option<Front>,
+        state: &AppState,
+    ) -> Self {
+        let unmatched = templates.pop().unwrap_or(UNMATCHED);
+        let proxy_base = templates.len();
+        if let Some(front) = &front {
+            // Route names come from the configuration: a few, fixed at start.
+            templates.extend(
+                front
+                    .proxy
+                    .routes()
+                    .iter()
+                    .map(|r| &*Box::leak(format!("proxy:{}", r.name).into_boxed_str())),
+            );
+        }
+        templates.push(unmatched);
         state.metrics.set_routes(&templates);
         Self {
             inner,
+            front,
+            proxy_base,
             shared: Arc::new(Shared {
                 routes: RouteIndex::new(&templates),
                 templates,
@@ -146,7 +146,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = EnvelopeFuture<S::Future>;
+    type Future = EnvelopeFuture<Either<S::Future, Proxied>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -169,7 +169,14 @@ where
             (RequestId::next(), peer)
         };
         let path = request.uri().path();
-        let route = shared.routes.find(path);
+        let proxied = self.front.as_ref().and_then(|front| {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok());
+            front.proxy.find(host, path)
+        });
+        let route = proxied.map_or_else(|| shared.routes.find(path), |i| self.proxy_base + i);
         let decisions = Decisions::for_path(path);
         let logged = ((shared.log_health_checks || !shared.routes.quiet[route])
             && access::enabled())
@@ -185,8 +192,17 @@ where
             client,
             logged.is_some(),
         );
+        let future = match (proxied, &self.front) {
+            (Some(index), Some(front)) => {
+                let front = front.clone();
+                Either::Right(
+                    Box::pin(async move { Ok(front.handle(index, request).await) }) as Proxied,
+                )
+            }
+            _ => Either::Left(self.inner.call(request)),
+        };
         EnvelopeFuture {
-            inner: SCOPE.scope(scope, self.inner.call(request)),
+            inner: SCOPE.scope(scope, future),
             shared: shared.clone(),
             started,
             request_id,
@@ -226,7 +242,13 @@ where
         this.shared
             .metrics
             .http_request(*this.route, response.status().as_u16(), elapsed);
-        if !(this.decisions.gateway && response.status() == axum::http::StatusCode::OK) {
+        let from_upstream = response.extensions().get::<FromUpstream>().is_some();
+        if from_upstream {
+            // The service's own answer: its headers are its business; only the id is added.
+            if let Ok(id) = HeaderValue::from_str(this.request_id.as_str()) {
+                response.headers_mut().insert(REQUEST_ID, id);
+            }
+        } else if !(this.decisions.gateway && response.status() == axum::http::StatusCode::OK) {
             secure(
                 &mut response,
                 *this.request_id,
@@ -244,35 +266,6 @@ where
             );
         }
         Poll::Ready(Ok(response))
-    }
-}
-
-/// The headers every response carries.
-fn secure(response: &mut Response, request_id: RequestId, decisions: Decisions, https: bool) {
-    let headers = response.headers_mut();
-    headers.reserve(8);
-    if let Ok(id) = HeaderValue::from_str(request_id.as_str()) {
-        headers.insert(REQUEST_ID, id);
-    }
-    headers.insert(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
-    headers.insert(header::X_FRAME_OPTIONS, DENY);
-    // `same-origin`, not `no-referrer`, on pages: under `no-referrer` browsers send
-    // `Origin: null` with same-site form posts, and the sign-out check could not tell
-    // them from a forged one.
-    let referrer = if decisions.no_referrer {
-        NO_REFERRER
-    } else {
-        SAME_ORIGIN
-    };
-    headers.insert(header::REFERRER_POLICY, referrer);
-    // Every answer but the stylesheet may be personal (pages show who is signed in, the
-    // API answers with identities and tokens): none may be stored by a cache.
-    if !decisions.cacheable {
-        headers.insert(header::CACHE_CONTROL, NO_STORE);
-    }
-    if https {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
 }
 

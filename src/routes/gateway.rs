@@ -76,10 +76,7 @@ fn answer(
             required,
             navigation,
         } => forbidden(endpoint, reason, &required, navigation),
-        Decision::Unavailable => crate::error::ApiError::from(AppError::from(
-            crate::session::SessionProblem::Unavailable,
-        ))
-        .into_response(),
+        Decision::Unavailable => unavailable(),
         Decision::BadRequest {
             error,
             message,
@@ -98,10 +95,15 @@ fn answer(
     }
 }
 
-/// 200 with the identity headers (empty for an anonymous caller).
-fn allow(state: &AppState, claims: Option<&crate::session::Claims>, audience: &str) -> Response {
+/// The identity headers for `claims` (empty ones for an anonymous caller), the assertion for
+/// `audience` included; reused for 30 s per token and audience.
+pub(super) fn identity_for(
+    state: &AppState,
+    claims: Option<&crate::session::Claims>,
+    audience: &str,
+) -> Result<identity::Headers, usize> {
     let sets = state.config.gateway.identity_headers;
-    let headers = match claims {
+    match claims {
         None => identity::headers(
             sets,
             &Identity {
@@ -131,8 +133,21 @@ fn allow(state: &AppState, claims: Option<&crate::session::Claims>, audience: &s
                     )
                 })
         }
-    };
-    match headers {
+    }
+}
+
+/// A 500 for identity headers that would not fit a proxy's header buffer.
+pub(super) fn identity_too_large(size: usize) -> Response {
+    let err = AppError::internal(format!(
+        "the identity headers would take {size} bytes (limit {})",
+        identity::MAX_IDENTITY_BYTES
+    ));
+    crate::error::ApiError::from(err).into_response()
+}
+
+/// 200 with the identity headers (empty for an anonymous caller).
+fn allow(state: &AppState, claims: Option<&crate::session::Claims>, audience: &str) -> Response {
+    match identity_for(state, claims, audience) {
         Ok(headers) => {
             let mut response = StatusCode::OK.into_response();
             let map = response.headers_mut();
@@ -142,13 +157,7 @@ fn allow(state: &AppState, claims: Option<&crate::session::Claims>, audience: &s
             }
             response
         }
-        Err(size) => {
-            let err = AppError::internal(format!(
-                "the identity headers would take {size} bytes (limit {})",
-                identity::MAX_IDENTITY_BYTES
-            ));
-            crate::error::ApiError::from(err).into_response()
-        }
+        Err(size) => identity_too_large(size),
     }
 }
 
@@ -158,7 +167,7 @@ fn login_url(state: &AppState, target: &Target) -> String {
     format!("{}/auth/login?rd={rd}", state.config.public_url().origin())
 }
 
-fn unauthenticated(
+pub(super) fn unauthenticated(
     state: &AppState,
     endpoint: Endpoint,
     target: &Target,
@@ -167,7 +176,7 @@ fn unauthenticated(
     navigation: bool,
 ) -> Response {
     let login = login_url(state, target);
-    if navigation && endpoint == Endpoint::ForwardAuth {
+    if navigation && endpoint.may_redirect() {
         // 303 for a navigation that was not GET/HEAD: the browser comes back with GET.
         let status = if matches!(target.method.as_str(), "GET" | "HEAD") {
             StatusCode::FOUND
@@ -215,7 +224,7 @@ fn unauthenticated(
     response
 }
 
-fn forbidden(
+pub(super) fn forbidden(
     endpoint: Endpoint,
     reason: &'static str,
     required: &[String],
@@ -225,7 +234,7 @@ fn forbidden(
         "role_required" => "your account does not have a role this service requires",
         _ => "your account's email is not allowed to use this service",
     };
-    if navigation && endpoint == Endpoint::ForwardAuth {
+    if navigation && endpoint.may_redirect() {
         return PageError::from(AppError::forbidden(reason, message).page(
             "Not allowed",
             "You are signed in, but your account may not use this service. Ask an administrator.",
@@ -241,6 +250,12 @@ fn forbidden(
     }));
     *response.status_mut() = StatusCode::FORBIDDEN;
     response
+}
+
+/// 503: whether the session was ended cannot be told yet.
+pub(super) fn unavailable() -> Response {
+    crate::error::ApiError::from(AppError::from(crate::session::SessionProblem::Unavailable))
+        .into_response()
 }
 
 /// `GET /.well-known/jwks.json`: the keys that verify `X-Doorman-Jwt-Assertion`.

@@ -11,11 +11,13 @@ mod api;
 mod auth;
 pub mod envelope;
 mod gateway;
+mod headers;
 mod health;
 mod json;
 mod outcomes;
 mod pages;
 mod password;
+pub mod proxy;
 
 use axum::Router;
 use axum::routing::{MethodRouter, any, delete, get, post, put};

@@ -14,6 +14,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Metric, Registry};
 
 use super::process::ProcessCollector;
+pub use super::token_check::TokenCheck;
 
 type Labels2 = [(&'static str, &'static str); 2];
 type Labels3 = [(&'static str, &'static str); 3];
@@ -30,40 +31,6 @@ fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, 
 /// 50 µs, doubling, up to ~3.3 s.
 fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.000_05, 2.0, 17)
-}
-
-/// Outcomes of a session token check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenCheck {
-    Valid,
-    Expired,
-    Invalid,
-    Revoked,
-    Missing,
-    /// The revocation set was never synced, or is older than strict mode allows.
-    Unavailable,
-}
-
-impl TokenCheck {
-    const ALL: [TokenCheck; 6] = [
-        Self::Valid,
-        Self::Expired,
-        Self::Invalid,
-        Self::Revoked,
-        Self::Missing,
-        Self::Unavailable,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Valid => "valid",
-            Self::Expired => "expired",
-            Self::Invalid => "invalid",
-            Self::Revoked => "revoked",
-            Self::Missing => "missing",
-            Self::Unavailable => "unavailable",
-        }
-    }
 }
 
 /// Per route: requests by status class, and their duration. Each series is created on its
@@ -91,6 +58,7 @@ pub struct Metrics {
     redirects_rejected: Family<Labels1, Counter>,
     authz_decisions: Family<Labels3, Counter>,
     assertions_signed: Counter,
+    upstream_errors: Family<[(&'static str, String); 2], Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -197,6 +165,11 @@ impl Metrics {
             "doorman_assertions_signed",
             "Upstream identity assertions signed (cached ones are reused, not counted)",
         );
+        let upstream_errors = registered(
+            r,
+            "doorman_upstream_errors",
+            "Proxied requests that failed, by route and kind (unreachable, timeout)",
+        );
         registry.register(
             "doorman_build",
             "The running version",
@@ -219,6 +192,7 @@ impl Metrics {
             redirects_rejected,
             authz_decisions,
             assertions_signed,
+            upstream_errors,
         }
     }
 
@@ -319,6 +293,13 @@ impl Metrics {
                 ("decision", decision),
                 ("reason", reason),
             ])
+            .inc();
+    }
+
+    /// A proxied request to route `route` failed: `kind` is unreachable or timeout.
+    pub fn upstream_error(&self, route: &str, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&[("route", route.to_owned()), ("kind", kind.to_owned())])
             .inc();
     }
 

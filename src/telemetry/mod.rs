@@ -9,5 +9,6 @@ pub mod logs;
 pub mod metrics;
 mod process;
 mod sink;
+mod token_check;
 
 pub use metrics::{Metrics, TokenCheck};

@@ -13,6 +13,7 @@ mod gateway;
 mod multi_instance;
 mod operability;
 mod proptest_parsers;
+mod proxy;
 mod registration;
 mod security_login_flow;
 mod security_session;

@@ -1,0 +1,253 @@
+//! doorman as the front door: the routes of `[[gateway.route]]`, and forwarding a request
+//! (already allowed, by `routes::proxy`) to its upstream. Bodies stream both ways, never
+//! buffered; the upstream has `timeout` to answer with its headers; a WebSocket upgrade, once
+//! the upstream agrees, becomes a byte tunnel. doorman's own paths (`/auth/`, `/.doorman/`,
+//! `/.well-known/`, `/dev-oidc/`, `/healthz`, `/readyz`) are never proxied.
+
+pub mod headers;
+mod upstream;
+
+use axum::body::Body;
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::TokioIo;
+
+use self::headers::Forwarded;
+use self::upstream::UpstreamClient;
+use crate::config::{ProxyRoute, Upstream};
+
+/// Why a request did not reach its upstream, or got no answer in time.
+#[derive(Debug)]
+pub enum Failure {
+    /// Refused, reset, unresolvable, TLS failed: 502.
+    Unreachable(String),
+    /// No response headers within the route's `timeout`: 504.
+    Timeout,
+}
+
+impl Failure {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "unreachable",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// What the proxy adds to an allowed request.
+pub struct Additions<'a> {
+    /// The identity headers (from `identity::headers`), set after a client's copies are gone.
+    pub identity: &'a [(HeaderName, HeaderValue)],
+    pub forwarded: Forwarded<'a>,
+    /// The request was authenticated by a doorman Bearer token: the service does not get it.
+    pub drop_authorization: bool,
+}
+
+/// The configured routes and a pooled client for each.
+pub struct Proxy {
+    routes: Vec<ProxyRoute>,
+    clients: Vec<UpstreamClient>,
+    /// Route indexes, most specific first (longest prefix; a host before none).
+    order: Vec<usize>,
+}
+
+/// Paths that are always doorman's own, whatever the routes say.
+pub fn is_doormans_path(path: &str) -> bool {
+    let under = |prefix: &str| {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    under("/auth")
+        || under("/.doorman")
+        || under("/.well-known")
+        || under("/dev-oidc")
+        || path == "/healthz"
+        || path == "/readyz"
+}
+
+fn is_websocket_upgrade(headers: &axum::http::HeaderMap) -> bool {
+    let has = |name: HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket")
+}
+
+impl Proxy {
+    /// The proxy for `routes`; `None` when there are none.
+    pub fn new(routes: &[ProxyRoute]) -> Option<Self> {
+        if routes.is_empty() {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..routes.len()).collect();
+        order.sort_by_key(|&i| {
+            let r = &routes[i];
+            (std::cmp::Reverse(r.path_prefix.len()), r.host.is_none())
+        });
+        Some(Self {
+            clients: routes
+                .iter()
+                .map(|r| UpstreamClient::new(&r.upstream))
+                .collect(),
+            routes: routes.to_vec(),
+            order,
+        })
+    }
+
+    pub fn routes(&self) -> &[ProxyRoute] {
+        &self.routes
+    }
+
+    /// The route for a request to `host` and `path`, if it is not one of doorman's own.
+    pub fn find(&self, host: Option<&str>, path: &str) -> Option<usize> {
+        if is_doormans_path(path) {
+            return None;
+        }
+        self.order.iter().copied().find(|&i| {
+            let route = &self.routes[i];
+            route
+                .host
+                .as_ref()
+                .is_none_or(|h| host.is_some_and(|host| h.matches(host)))
+                && route.covers(path)
+        })
+    }
+
+    /// Sends `request` (allowed) to route `index`'s upstream and streams its answer back.
+    pub async fn forward(
+        &self,
+        index: usize,
+        request: Request<Body>,
+        additions: Additions<'_>,
+    ) -> Result<Response<Body>, Failure> {
+        let route = &self.routes[index];
+        let (mut parts, body) = request.into_parts();
+        let upgrade = route.websockets && is_websocket_upgrade(&parts.headers);
+        let client_upgrade = if upgrade {
+            parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+        } else {
+            None
+        };
+        let upgrade_to = parts.headers.get(header::UPGRADE).cloned();
+        parts.uri = upstream_uri(route, &parts.uri)?;
+        parts.version = Version::HTTP_11;
+        let h = &mut parts.headers;
+        headers::remove_hop_by_hop(h);
+        headers::remove_identity(h);
+        headers::remove_doormans_cookies(h);
+        if additions.drop_authorization {
+            h.remove(header::AUTHORIZATION);
+        }
+        headers::set_forwarded(h, &additions.forwarded);
+        for (name, value) in additions.identity {
+            h.insert(name.clone(), value.clone());
+        }
+        if !route.preserve_host {
+            h.remove(header::HOST);
+        }
+        if let (true, Some(protocol)) = (upgrade, upgrade_to) {
+            h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            h.insert(header::UPGRADE, protocol);
+        }
+        let sent = tokio::time::timeout(
+            route.timeout,
+            self.clients[index].send(Request::from_parts(parts, body)),
+        )
+        .await
+        .map_err(|_| Failure::Timeout)?
+        .map_err(|err| Failure::Unreachable(describe(&err)))?;
+        let mut response = sent;
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return match (client_upgrade, hyper::upgrade::on(&mut response)) {
+                (Some(client), upstream) => {
+                    tokio::spawn(tunnel(client, upstream));
+                    let (parts, _) = response.into_parts();
+                    Ok(Response::from_parts(parts, Body::empty()))
+                }
+                (None, _) => Err(Failure::Unreachable(
+                    "the upstream switched protocols without being asked".into(),
+                )),
+            };
+        }
+        let (mut parts, body) = response.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+}
+
+/// The upstream's URI for a request to `uri`: the upstream's base (and base path), the path
+/// (without the route's prefix when `strip_prefix`), the query.
+fn upstream_uri(route: &ProxyRoute, uri: &Uri) -> Result<Uri, Failure> {
+    let mut path = uri.path();
+    if route.strip_prefix && route.path_prefix != "/" {
+        path = path
+            .strip_prefix(route.path_prefix.as_str())
+            .unwrap_or(path);
+    }
+    let path = if path.is_empty() { "/" } else { path };
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let target = match &route.upstream {
+        Upstream::Http(base) => {
+            let origin = base.origin().ascii_serialization();
+            let base_path = base.path().trim_end_matches('/');
+            format!("{origin}{base_path}{path}{query}")
+        }
+        Upstream::Unix(_) => format!("http://localhost{path}{query}"),
+    };
+    target
+        .parse()
+        .map_err(|e| Failure::Unreachable(format!("the upstream URI: {e}")))
+}
+
+/// The error's chain, for the log (never shown to the client).
+fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Copies bytes both ways between the client and the upstream once both have switched.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
+        tracing::debug!("a WebSocket upgrade did not complete on both sides");
+        return;
+    };
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(error = %err, "a WebSocket tunnel ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doormans_own_paths_are_never_proxied() {
+        for path in [
+            "/auth/login",
+            "/auth",
+            "/.doorman/forward-auth/x",
+            "/.well-known/jwks.json",
+            "/healthz",
+            "/dev-oidc/token",
+        ] {
+            assert!(is_doormans_path(path), "{path}");
+        }
+        for path in ["/", "/authors", "/api/user", "/healthz/x"] {
+            assert!(!is_doormans_path(path), "{path}");
+        }
+    }
+}

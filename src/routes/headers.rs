@@ -1,0 +1,77 @@
+//! The security headers doorman puts on its own answers (never on a proxied service's), and
+//! what decides them from the path: which may leave a referrer, which may be cached.
+
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+
+use crate::random::RequestId;
+
+use super::envelope::REQUEST_ID;
+
+const CONTENT_SECURITY_POLICY: HeaderValue = HeaderValue::from_static(
+    "default-src 'self'; img-src 'self' https:; frame-ancestors 'none'; object-src 'none'; \
+     base-uri 'none'",
+);
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const DENY: HeaderValue = HeaderValue::from_static("DENY");
+const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
+const SAME_ORIGIN: HeaderValue = HeaderValue::from_static("same-origin");
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000; includeSubDomains");
+
+/// What the envelope decides from the path before the request goes in, so nothing of the
+/// request has to be kept.
+#[derive(Clone, Copy)]
+pub(super) struct Decisions {
+    /// Sign-in URLs carry codes and states: they never leave a referrer.
+    pub(super) no_referrer: bool,
+    /// Only the stylesheet and the public keys may be stored by a cache.
+    pub(super) cacheable: bool,
+    /// A gateway decision: its 200 goes to a proxy, which passes on only the identity
+    /// headers, so none of the browser headers are added to it.
+    pub(super) gateway: bool,
+}
+
+impl Decisions {
+    pub(super) fn for_path(path: &str) -> Self {
+        Self {
+            no_referrer: path.starts_with("/auth/login") || path.starts_with("/auth/callback"),
+            cacheable: path.starts_with("/static/") || path == "/.well-known/jwks.json",
+            gateway: path.starts_with("/.doorman/"),
+        }
+    }
+}
+
+/// The headers every response carries.
+pub(super) fn secure(
+    response: &mut Response,
+    request_id: RequestId,
+    decisions: Decisions,
+    https: bool,
+) {
+    let headers = response.headers_mut();
+    headers.reserve(8);
+    if let Ok(id) = HeaderValue::from_str(request_id.as_str()) {
+        headers.insert(REQUEST_ID, id);
+    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    headers.insert(header::X_FRAME_OPTIONS, DENY);
+    // `same-origin`, not `no-referrer`, on pages: under `no-referrer` browsers send
+    // `Origin: null` with same-site form posts, and the sign-out check could not tell
+    // them from a forged one.
+    let referrer = if decisions.no_referrer {
+        NO_REFERRER
+    } else {
+        SAME_ORIGIN
+    };
+    headers.insert(header::REFERRER_POLICY, referrer);
+    // Every answer but the stylesheet may be personal (pages show who is signed in, the
+    // API answers with identities and tokens): none may be stored by a cache.
+    if !decisions.cacheable {
+        headers.insert(header::CACHE_CONTROL, NO_STORE);
+    }
+    if https {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+}

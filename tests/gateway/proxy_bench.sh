@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# doorman as the front door, measured (a benchmark, not a test; not run by CI): the same fast
+# upstream (an nginx `return 200`) served directly, through nginx's proxy_pass, and through
+# doorman's built-in proxy with a signed-in session (policy check, identity headers and the
+# signed assertion on), interleaved in one run. Prints requests/s and p99 of each and the
+# ratio doorman/nginx.
+#
+#   tests/gateway/proxy_bench.sh [ROUNDS=2] [DURATION=8s]
+#
+# Target (issue: the gateway, part 2): doorman's proxy >= 0.7x nginx proxying the same upstream.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+rounds=${1:-2}
+duration=${2:-8s}
+command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null 2>&1 || sudo -n apt-get install -y -q wrk >/dev/null; }
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$nginx_bin" ] || { echo "proxy_bench: nginx is not installed (tests/gateway/run.sh installs it)" >&2; exit 2; }
+(cd "$root" && cargo build --release -q)
+work=$(mktemp -d "${TMPDIR:-/tmp}/doorman-proxy-bench.XXXXXX")
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+read -r port_up port_nginx port_doorman < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))')
+secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+public="http://127.0.0.1:$port_doorman"
+
+mkdir -p "$work/nginx/tmp"
+chmod 777 "$work/nginx/tmp"
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx/tmp/body;
+    proxy_temp_path $work/nginx/tmp/proxy;
+    fastcgi_temp_path $work/nginx/tmp/fastcgi;
+    uwsgi_temp_path $work/nginx/tmp/uwsgi;
+    scgi_temp_path $work/nginx/tmp/scgi;
+    upstream app { server 127.0.0.1:$port_up; keepalive 64; }
+    server { listen 127.0.0.1:$port_up; location / { default_type application/json; return 200 '{"ok":true}'; } }
+    server {
+        listen 127.0.0.1:$port_nginx;
+        location / { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://app; }
+    }
+}
+EOF
+"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>"$work/nginx.err" &
+pids+=($!)
+
+cat >"$work/routes.toml" <<EOF
+[[gateway.route]]
+upstream = "http://127.0.0.1:$port_up"
+EOF
+mkdir -p "$work/doorman"
+(cd "$work/doorman" && exec env -i PATH="$PATH" BIND_ADDR="127.0.0.1:$port_doorman" PUBLIC_URL="$public" \
+  SESSION_SECRET="$secret" DATABASE_URL="$work/doorman/d.db" DOORMAN_CONFIG="$work/routes.toml" ${DOORMAN_WORKERS:+TOKIO_WORKER_THREADS=$DOORMAN_WORKERS} \
+  "$root/target/release/doorman") >"$work/doorman.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fs "$public/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+token=$(python3 - "$secret" "$public" <<'EOF'
+import base64, hashlib, hmac, json, sys, time
+secret, public = sys.argv[1], sys.argv[2]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+claims = {"iss": public, "aud": public, "sub": "bench-user", "idp": public, "email": "bench@example.com",
+          "email_verified": True, "name": "Bench", "roles": ["admin"], "iat": now, "exp": now + 3000,
+          "jti": "b" * 32, "sid": "c" * 32}
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+body = b64(json.dumps(claims, separators=(",", ":")).encode())
+sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+print(f"{head}.{body}.{sig}")
+EOF
+)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: access_token=$token" "$public/x")
+[ "$code" = 200 ] || { echo "proxy_bench: doorman answered $code, not 200"; tail -5 "$work/doorman.log"; exit 1; }
+
+run() { # run URL -> "req/s p99"
+  wrk -t2 -c64 -d"$duration" --latency -H "Cookie: access_token=$token" "$1" |
+    awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} END {print rps, p99}'
+}
+printf '%-6s %-22s %12s %10s\n' round path req/s p99
+for r in $(seq 1 "$rounds"); do
+  wrk -t2 -c64 -d2s -H "Cookie: access_token=$token" "$public/x" >/dev/null
+  read -r rps_direct p99_direct < <(run "http://127.0.0.1:$port_up/x")
+  read -r rps_nginx p99_nginx < <(run "http://127.0.0.1:$port_nginx/x")
+  read -r rps_doorman p99_doorman < <(run "$public/x")
+  printf '%-6s %-22s %12s %10s\n' "$r" "upstream directly" "$rps_direct" "$p99_direct"
+  printf '%-6s %-22s %12s %10s\n' "$r" "through nginx" "$rps_nginx" "$p99_nginx"
+  printf '%-6s %-22s %12s %10s\n' "$r" "through doorman" "$rps_doorman" "$p99_doorman"
+  python3 -c "print(f'       doorman / nginx: {$rps_doorman/$rps_nginx:.3f}')"
+done
