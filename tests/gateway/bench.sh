@@ -70,20 +70,7 @@ pids+=($!)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port_doorman/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 # A session cookie doorman accepts: HS256 with its secret and its claims.
-token=$(python3 - "$secret" "$public" <<'EOF'
-import base64, hashlib, hmac, json, sys, time
-secret, public = sys.argv[1], sys.argv[2]
-b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-now = int(time.time())
-claims = {"iss": public, "aud": public, "sub": "bench-user", "idp": public, "email": "bench@example.com",
-          "email_verified": True, "name": "Bench", "roles": ["admin"], "iat": now, "exp": now + 3000,
-          "jti": "b" * 32, "sid": "c" * 32}
-head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-body = b64(json.dumps(claims, separators=(",", ":")).encode())
-sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
-print(f"{head}.{body}.{sig}")
-EOF
-)
+token=$(python3 "$here/mint_session.py" "$secret" "$public")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: app.localhost:$port_guarded" -H "Cookie: access_token=$token" "http://127.0.0.1:$port_guarded/x")
 [ "$code" = 200 ] || { echo "bench: the guarded path answered $code, not 200"; cat "$work/doorman.log" | tail -5; exit 1; }
 
