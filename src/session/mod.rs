@@ -17,6 +17,7 @@ mod revocation;
 mod service;
 mod sync;
 mod token;
+mod verified;
 
 use std::sync::Arc;
 

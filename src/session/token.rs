@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::claims::Claims;
 use super::jws::{self, Hs256Key};
+use super::verified::Verified;
 use crate::config::SessionConfig;
 use crate::identity::Identity;
 
@@ -82,6 +83,8 @@ pub struct SessionTokens {
     previous: Option<Hs256Key>,
     issuer: String,
     ttl_secs: u64,
+    /// Tokens this instance already verified, on this thread.
+    verified: Verified,
 }
 
 impl SessionTokens {
@@ -92,6 +95,7 @@ impl SessionTokens {
             previous: session.previous.as_ref().map(|s| Hs256Key::new(s.expose())),
             issuer: issuer.to_owned(),
             ttl_secs: session.ttl.as_secs(),
+            verified: Verified::new(),
         }
     }
 
@@ -160,6 +164,18 @@ impl SessionTokens {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Invalid);
         }
+        if let Some(claims) = self.verified.get(token) {
+            // Signed and well-formed already; its times are checked against this `now`.
+            return self.check(claims, now);
+        }
+        let claims = self.verify_signed(token)?;
+        let checked = self.check(claims, now)?;
+        self.verified.put(token, &checked);
+        Ok(checked)
+    }
+
+    /// The signature, then the payload parsed into claims.
+    fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         let parts = jws::split(token).ok_or(TokenError::Invalid)?;
         let input = parts.signing_input.as_bytes();
         let signed = self.current.verifies(input, &parts.signature)
@@ -172,8 +188,7 @@ impl SessionTokens {
         }
         let mut buf = [0u8; MAX_PAYLOAD_BYTES];
         let payload = jws::decode_payload(parts.payload, &mut buf).ok_or(TokenError::Invalid)?;
-        let claims = Claims::parse(payload).ok_or(TokenError::Invalid)?;
-        self.check(claims, now)
+        Claims::parse(payload).ok_or(TokenError::Invalid)
     }
 
     /// The claim checks, on claims whose signature is verified.
@@ -286,6 +301,45 @@ mod tests {
 
         let other = tokens(&[("SESSION_SECRET", SECRET_B)]);
         assert_eq!(other.verify(&jwt, NOW + 3600), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_verified_before_is_still_refused_once_it_expires() {
+        let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let jwt = t
+            .mint(&t.claims_for(&identity(), NOW, token_id(), None))
+            .expect("mint");
+        assert!(t.verify(&jwt, NOW + 10).is_ok());
+        assert!(t.verify(&jwt, NOW + 20).is_ok(), "the remembered token");
+        assert_eq!(t.verify(&jwt, NOW + 3600), Err(TokenError::Expired));
+        assert_eq!(t.verify(&jwt, NOW - 120), Err(TokenError::Invalid), "iat ahead");
+    }
+
+    #[test]
+    fn a_token_one_secret_verified_is_refused_under_another_on_the_same_thread() {
+        let a = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let b = tokens(&[("SESSION_SECRET", SECRET_B)]);
+        let jwt = a
+            .mint(&a.claims_for(&identity(), NOW, token_id(), None))
+            .expect("mint");
+        assert!(a.verify(&jwt, NOW + 10).is_ok());
+        assert_eq!(b.verify(&jwt, NOW + 10), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_changed_payload_under_a_remembered_signature_is_refused() {
+        let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
+        let jwt = t
+            .mint(&t.claims_for(&identity(), NOW, token_id(), None))
+            .expect("mint");
+        assert!(t.verify(&jwt, NOW + 10).is_ok());
+        // Same signature (so the same slot), one payload character changed.
+        let at = jwt.find('.').expect("dot") + 5;
+        let mut forged = jwt.clone().into_bytes();
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).expect("ascii");
+        assert_eq!(t.verify(&forged, NOW + 10), Err(TokenError::Invalid));
+        assert!(t.verify(&jwt, NOW + 10).is_ok());
     }
 
     #[test]
