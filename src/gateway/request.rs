@@ -4,8 +4,15 @@
 //! is believed (the caller checks); RFC 7239 `Forwarded` is never read. And whether it is a
 //! browser navigation, which decides between "sign in" and "401".
 
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderName, Method, header};
 use url::Url;
+
+const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
 
 /// Which proxy protocol a request came in by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +54,7 @@ impl Target {
     }
 }
 
-fn one<'h>(headers: &'h HeaderMap, name: &'static str) -> Option<&'h str> {
+fn one<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
     let mut values = headers.get_all(name).iter();
     let value = values.next()?;
     // A repeated forwarding header is ambiguous: treat it as missing.
@@ -57,10 +64,14 @@ fn one<'h>(headers: &'h HeaderMap, name: &'static str) -> Option<&'h str> {
     value.to_str().ok().map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn method(headers: &HeaderMap, name: &'static str) -> Result<Method, &'static str> {
+/// The method in `name` (GET when absent), upper-cased; `Err` when it is not a method.
+fn method(headers: &HeaderMap, name: &HeaderName) -> Result<Method, ()> {
     match one(headers, name) {
         None => Ok(Method::GET),
-        Some(raw) => Method::from_bytes(raw.to_ascii_uppercase().as_bytes()).map_err(|_| name),
+        Some(raw) if !raw.bytes().any(|b| b.is_ascii_lowercase()) => {
+            Method::from_bytes(raw.as_bytes()).map_err(|_| ())
+        }
+        Some(raw) => Method::from_bytes(raw.to_ascii_uppercase().as_bytes()).map_err(|_| ()),
     }
 }
 
@@ -68,10 +79,10 @@ fn method(headers: &HeaderMap, name: &'static str) -> Result<Method, &'static st
 pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'static str>> {
     match endpoint {
         Endpoint::AuthRequest => {
-            let url = one(headers, "x-original-url")
+            let url = one(headers, &X_ORIGINAL_URL)
                 .and_then(|u| Url::parse(u).ok())
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            let method = method(headers, "x-original-method");
+            let method = method(headers, &X_ORIGINAL_METHOD);
             match (url, method) {
                 (Some(url), Ok(method)) => Ok(Target { url, method }),
                 (url, method) => Err([
@@ -84,12 +95,12 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
             }
         }
         Endpoint::ForwardAuth | Endpoint::Proxy => {
-            let proto = one(headers, "x-forwarded-proto")
+            let proto = one(headers, &X_FORWARDED_PROTO)
                 .map(str::to_ascii_lowercase)
                 .filter(|p| p == "http" || p == "https");
-            let host = one(headers, "x-forwarded-host");
-            let uri = one(headers, "x-forwarded-uri").filter(|u| u.starts_with('/'));
-            let method = method(headers, "x-forwarded-method");
+            let host = one(headers, &X_FORWARDED_HOST);
+            let uri = one(headers, &X_FORWARDED_URI).filter(|u| u.starts_with('/'));
+            let method = method(headers, &X_FORWARDED_METHOD);
             let url = match (&proto, host, uri) {
                 (Some(proto), Some(host), Some(uri)) => {
                     Url::parse(&format!("{proto}://{host}{uri}"))

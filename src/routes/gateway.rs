@@ -5,7 +5,7 @@
 //! These answers never set a cookie.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -22,18 +22,18 @@ use crate::net::peer;
 pub async fn auth_request(
     State(state): State<AppState>,
     Path(policy): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
-    answer(&state, Endpoint::AuthRequest, &policy, &headers)
+    answer(&state, Endpoint::AuthRequest, &policy, request.headers())
 }
 
 /// `GET /.doorman/forward-auth/{policy}`.
 pub async fn forward_auth(
     State(state): State<AppState>,
     Path(policy): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
-    answer(&state, Endpoint::ForwardAuth, &policy, &headers)
+    answer(&state, Endpoint::ForwardAuth, &policy, request.headers())
 }
 
 fn answer(
