@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -168,7 +168,14 @@ where
 {
     hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut service = service.clone();
-        let request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
+        // A request without a body (most are GETs) needs no timer and no box.
+        let request = request.map(|body| {
+            if body.is_end_stream() {
+                Body::empty()
+            } else {
+                Body::new(TimeoutBody::new(body_timeout, body))
+            }
+        });
         service.call(request)
     })
 }
