@@ -7,16 +7,16 @@
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers meaningful for one connection only.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
 ];
 
 /// Identity header names doorman sets (any of its header sets): a client's copies never pass.
@@ -31,33 +31,47 @@ const IDENTITY: &[&str] = &[
     "x-auth-request-preferred-username",
 ];
 
-/// Removes the hop-by-hop headers, including those `Connection` names.
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
+/// Removes the hop-by-hop headers, including those `Connection` names. One pass finds them
+/// (usually there are none), so a clean request costs no removals.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+    let mut found: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in named {
+    found.extend(
+        headers
+            .keys()
+            .filter(|name| HOP_BY_HOP.contains(name))
+            .cloned(),
+    );
+    for name in found {
         headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
     }
 }
 
-/// Whether `name` is (a spelling of) an identity header.
+/// Whether `name` (lower-case, as `HeaderName` keeps it) is (a spelling of) an identity
+/// header: `_` and `.` count as `-`.
 fn is_identity(name: &str) -> bool {
-    let folded: String = name
-        .chars()
-        .map(|c| match c {
-            '_' | '.' => '-',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect();
-    folded.starts_with("x-doorman-") || IDENTITY.contains(&folded.as_str())
+    let folds = |name: &[u8], into: &[u8]| {
+        name.len() == into.len()
+            && name
+                .iter()
+                .zip(into)
+                .all(|(&a, &b)| a == b || (matches!(a, b'_' | b'.') && b == b'-'))
+    };
+    let name = name.as_bytes();
+    const PREFIX: &[u8] = b"x-doorman-";
+    (name.len() >= PREFIX.len() && folds(&name[..PREFIX.len()], PREFIX))
+        || IDENTITY.iter().any(|id| folds(name, id.as_bytes()))
 }
 
 /// Drops every identity header a client sent, whatever its spelling.
@@ -70,7 +84,7 @@ pub fn remove_identity(headers: &mut HeaderMap) {
     for name in spoofed {
         headers.remove(name);
     }
-    headers.remove("forwarded");
+    headers.remove(FORWARDED);
 }
 
 /// Whether a cookie name is doorman's (the session, or a sign-in attempt).
@@ -121,7 +135,7 @@ pub fn set_forwarded(headers: &mut HeaderMap, from: &Forwarded<'_>) {
     let peer = from.peer.to_string();
     let chain = if from.trusted {
         let earlier: Vec<&str> = headers
-            .get_all("x-forwarded-for")
+            .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
@@ -131,34 +145,30 @@ pub fn set_forwarded(headers: &mut HeaderMap, from: &Forwarded<'_>) {
             format!("{}, {peer}", earlier.join(", "))
         }
     } else {
-        for name in [
-            "x-forwarded-proto",
-            "x-forwarded-host",
-            "x-forwarded-prefix",
-        ] {
+        for name in [X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_PREFIX] {
             headers.remove(name);
         }
         peer
     };
-    headers.remove("x-forwarded-for");
+    headers.remove(&X_FORWARDED_FOR);
     if let Ok(value) = HeaderValue::from_str(&chain) {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    if !headers.contains_key("x-forwarded-proto") {
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(
-            "x-forwarded-proto",
+            X_FORWARDED_PROTO,
             HeaderValue::from_str(from.scheme).unwrap_or(HeaderValue::from_static("http")),
         );
     }
-    if !headers.contains_key("x-forwarded-host")
+    if !headers.contains_key(&X_FORWARDED_HOST)
         && let Some(host) = &from.host
     {
-        headers.insert("x-forwarded-host", host.clone());
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
     if let Some(prefix) = from.prefix
         && let Ok(value) = HeaderValue::from_str(prefix)
     {
-        headers.insert("x-forwarded-prefix", value);
+        headers.insert(X_FORWARDED_PREFIX, value);
     }
 }
 

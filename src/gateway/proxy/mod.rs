@@ -47,6 +47,8 @@ pub struct Additions<'a> {
 pub struct Proxy {
     routes: Vec<ProxyRoute>,
     clients: Vec<UpstreamClient>,
+    /// Per route: the upstream's origin and base path, where the request's path goes after.
+    bases: Vec<String>,
     /// Route indexes, most specific first (longest prefix; a host before none).
     order: Vec<usize>,
 }
@@ -95,6 +97,7 @@ impl Proxy {
                 .iter()
                 .map(|r| UpstreamClient::new(&r.upstream))
                 .collect(),
+            bases: routes.iter().map(|r| upstream_base(&r.upstream)).collect(),
             routes: routes.to_vec(),
             order,
         })
@@ -135,7 +138,7 @@ impl Proxy {
             None
         };
         let upgrade_to = parts.headers.get(header::UPGRADE).cloned();
-        parts.uri = upstream_uri(route, &parts.uri)?;
+        parts.uri = upstream_uri(route, &self.bases[index], &parts.uri)?;
         parts.version = Version::HTTP_11;
         let h = &mut parts.headers;
         headers::remove_hop_by_hop(h);
@@ -181,9 +184,21 @@ impl Proxy {
     }
 }
 
-/// The upstream's URI for a request to `uri`: the upstream's base (and base path), the path
-/// (without the route's prefix when `strip_prefix`), the query.
-fn upstream_uri(route: &ProxyRoute, uri: &Uri) -> Result<Uri, Failure> {
+/// `scheme://host[:port]/base-path` of an upstream (`http://localhost` for a Unix socket).
+fn upstream_base(upstream: &Upstream) -> String {
+    match upstream {
+        Upstream::Http(base) => format!(
+            "{}{}",
+            base.origin().ascii_serialization(),
+            base.path().trim_end_matches('/')
+        ),
+        Upstream::Unix(_) => "http://localhost".to_owned(),
+    }
+}
+
+/// The upstream's URI for a request to `uri`: the upstream's `base` (origin and base path),
+/// the path (without the route's prefix when `strip_prefix`), the query.
+fn upstream_uri(route: &ProxyRoute, base: &str, uri: &Uri) -> Result<Uri, Failure> {
     let mut path = uri.path();
     if route.strip_prefix && route.path_prefix != "/" {
         path = path
@@ -191,18 +206,16 @@ fn upstream_uri(route: &ProxyRoute, uri: &Uri) -> Result<Uri, Failure> {
             .unwrap_or(path);
     }
     let path = if path.is_empty() { "/" } else { path };
-    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let target = match &route.upstream {
-        Upstream::Http(base) => {
-            let origin = base.origin().ascii_serialization();
-            let base_path = base.path().trim_end_matches('/');
-            format!("{origin}{base_path}{path}{query}")
-        }
-        Upstream::Unix(_) => format!("http://localhost{path}{query}"),
-    };
-    target
-        .parse()
-        .map_err(|e| Failure::Unreachable(format!("the upstream URI: {e}")))
+    let query = uri.query();
+    let mut target =
+        String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+    target.push_str(base);
+    target.push_str(path);
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(query);
+    }
+    Uri::try_from(target).map_err(|e| Failure::Unreachable(format!("the upstream URI: {e}")))
 }
 
 /// The error's chain, for the log (never shown to the client).
