@@ -54,13 +54,13 @@ http {
     fastcgi_temp_path $work/nginx/tmp/fastcgi;
     uwsgi_temp_path $work/nginx/tmp/uwsgi;
     scgi_temp_path $work/nginx/tmp/scgi;
-    upstream app { server 127.0.0.1:$port_up; keepalive 32; }
+    upstream plain { server 127.0.0.1:$port_up; keepalive 32; }
     # The upstream: as fast as a service can be, so the proxies are what is measured.
     server { listen 127.0.0.1:$port_up; location / { default_type application/json; return 200 '{"ok":true}'; } }
     # Unprotected: nginx straight to the upstream.
     server {
         listen 127.0.0.1:$port_plain;
-        location / { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://app; }
+        location / { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://plain; }
     }
     include $work/nginx/app.conf;
 }
