@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # doorman as the front door, measured (a benchmark, not a test; not run by CI): the same fast
-# upstream (an nginx `return 200`) served directly, through nginx's proxy_pass, and through
+# upstream (an nginx `return 200`, in its own processes) served directly, through nginx's proxy_pass, and through
 # doorman's built-in proxy with a signed-in session (policy check, identity headers and the
 # signed assertion on), interleaved in one run. Prints requests/s and p99 of each and the
 # ratio doorman/nginx.
@@ -29,30 +29,34 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))')
 secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 public="http://127.0.0.1:$port_doorman"
 
-mkdir -p "$work/nginx/tmp"
-chmod 777 "$work/nginx/tmp"
-cat >"$work/nginx/nginx.conf" <<EOF
+# Two nginx instances: the upstream in its own processes, as a service behind a proxy is (in
+# the proxy's own workers it would be answered without waking another process, an edge no real
+# deployment has), and nginx as the proxy to compare with.
+nginx_conf() { # nginx_conf NAME HTTP-BLOCK-CONTENT
+  local dir="$work/$1"
+  mkdir -p "$dir/tmp"
+  chmod 777 "$dir/tmp"
+  cat >"$dir/nginx.conf" <<EOF
 worker_processes auto;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path $work/nginx/tmp/body;
-    proxy_temp_path $work/nginx/tmp/proxy;
-    fastcgi_temp_path $work/nginx/tmp/fastcgi;
-    uwsgi_temp_path $work/nginx/tmp/uwsgi;
-    scgi_temp_path $work/nginx/tmp/scgi;
-    upstream app { server 127.0.0.1:$port_up; keepalive 64; }
-    server { listen 127.0.0.1:$port_up; location / { default_type application/json; return 200 '{"ok":true}'; } }
-    server {
-        listen 127.0.0.1:$port_nginx;
-        location / { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://app; }
-    }
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    $2
 }
 EOF
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>"$work/nginx.err" &
-pids+=($!)
+  "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' 2>"$dir/stderr.log" &
+  pids+=($!)
+}
+nginx_conf upstream "server { listen 127.0.0.1:$port_up; location / { default_type application/json; return 200 '{\"ok\":true}'; } }"
+nginx_conf nginx "upstream app { server 127.0.0.1:$port_up; keepalive 64; }
+    server { listen 127.0.0.1:$port_nginx; location / { proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass http://app; } }"
 
 cat >"$work/routes.toml" <<EOF
 [[gateway.route]]
