@@ -4,6 +4,8 @@
 //! is believed (the caller checks); RFC 7239 `Forwarded` is never read. And whether it is a
 //! browser navigation, which decides between "sign in" and "401".
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, HeaderName, Method, header};
 use url::Url;
 
@@ -48,9 +50,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// `scheme://host[:port]`: the assertion's audience by default.
-    pub fn origin(&self) -> String {
-        self.url.origin().ascii_serialization()
+    /// `scheme://host[:port]`: the assertion's audience by default. Borrowed from the URL,
+    /// which keeps its host in ASCII and drops a default port, unless it carries a user.
+    pub fn origin(&self) -> Cow<'_, str> {
+        if self.url.username().is_empty() && self.url.password().is_none() {
+            Cow::Borrowed(&self.url[..url::Position::AfterPort])
+        } else {
+            Cow::Owned(self.url.origin().ascii_serialization())
+        }
     }
 }
 
@@ -175,6 +182,25 @@ mod tests {
             map.append(*k, HeaderValue::from_str(v).expect("header"));
         }
         map
+    }
+
+    #[test]
+    fn the_origin_is_the_browsers_origin_for_every_kind_of_url() {
+        for url in [
+            "https://app.example.com/dash?x=1",
+            "https://app.example.com:443/",
+            "http://app.example.com:8080/a#f",
+            "http://[::1]:3000/x",
+            "https://BÜCHER.example/",
+            "https://user:secret@app.example.com/x",
+            "http://127.0.0.1/",
+        ] {
+            let t = Target {
+                url: Url::parse(url).expect("url"),
+                method: Method::GET,
+            };
+            assert_eq!(t.origin(), t.url.origin().ascii_serialization(), "{url}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! the path and the query string is never read, so a client cannot choose a weaker policy.
 //! These answers never set a cookie.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -61,8 +63,8 @@ fn answer(
     match decision {
         Decision::Allow { caller, target, .. } => {
             let audience = policy
-                .and_then(|p| p.audience.clone())
-                .unwrap_or_else(|| target.origin());
+                .and_then(|p| p.audience.as_deref())
+                .map_or_else(|| target.origin(), Cow::Borrowed);
             allow(state, caller.as_deref().map(|c| &c.claims), &audience)
         }
         Decision::Unauthenticated {

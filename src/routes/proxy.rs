@@ -4,6 +4,7 @@
 //! the signed assertion (`gateway::proxy`). An upstream that cannot be reached is a 502, one
 //! too slow to answer a 504, as JSON or a page by the same browser rule, counted by route.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -62,7 +63,10 @@ impl Front {
         state.metrics.authz_decision("proxy", verdict, reason);
         match decision {
             Decision::Allow { caller, target, .. } => {
-                let audience = policy.audience.clone().unwrap_or_else(|| target.origin());
+                let audience = policy
+                    .audience
+                    .as_deref()
+                    .map_or_else(|| target.origin(), Cow::Borrowed);
                 let claims = caller.as_deref().map(|c| &c.claims);
                 let identity = match identity_for(state, claims, &audience) {
                     Ok(identity) => identity,

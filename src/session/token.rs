@@ -312,7 +312,11 @@ mod tests {
         assert!(t.verify(&jwt, NOW + 10).is_ok());
         assert!(t.verify(&jwt, NOW + 20).is_ok(), "the remembered token");
         assert_eq!(t.verify(&jwt, NOW + 3600), Err(TokenError::Expired));
-        assert_eq!(t.verify(&jwt, NOW - 120), Err(TokenError::Invalid), "iat ahead");
+        assert_eq!(
+            t.verify(&jwt, NOW - 120),
+            Err(TokenError::Invalid),
+            "iat ahead"
+        );
     }
 
     #[test]

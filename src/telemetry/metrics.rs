@@ -57,6 +57,8 @@ pub struct Metrics {
     throttle_rejections: Family<Labels1, Counter>,
     redirects_rejected: Family<Labels1, Counter>,
     authz_decisions: Family<Labels3, Counter>,
+    /// The most frequent decision's counter per endpoint (allowed, signed in), resolved once.
+    signed_in_allowed: [OnceLock<Counter>; 3],
     assertions_signed: Counter,
     upstream_errors: Family<[(&'static str, String); 2], Counter>,
 }
@@ -191,6 +193,7 @@ impl Metrics {
             throttle_rejections,
             redirects_rejected,
             authz_decisions,
+            signed_in_allowed: Default::default(),
             assertions_signed,
             upstream_errors,
         }
@@ -287,6 +290,23 @@ impl Metrics {
         decision: &'static str,
         reason: &'static str,
     ) {
+        let hot = match (decision, reason, endpoint) {
+            ("allow", "signed_in", "auth_request") => Some(0),
+            ("allow", "signed_in", "forward_auth") => Some(1),
+            ("allow", "signed_in", "proxy") => Some(2),
+            _ => None,
+        };
+        if let Some(i) = hot {
+            let labels = [
+                ("endpoint", endpoint),
+                ("decision", decision),
+                ("reason", reason),
+            ];
+            self.signed_in_allowed[i]
+                .get_or_init(|| self.authz_decisions.get_or_create(&labels).clone())
+                .inc();
+            return;
+        }
         self.authz_decisions
             .get_or_create(&[
                 ("endpoint", endpoint),
