@@ -543,13 +543,19 @@ async fn the_metadata_names_the_endpoints_and_decisions_are_counted() {
         format!("{}/.well-known/jwks.json", app.public_url)
     );
     let _ = auth_request(&app, "default", &format!("{APP}/"), &[CURL]).await;
+    let session = cookie(&app.session_for(Some(5), &[]));
+    for _ in 0..2 {
+        let allowed =
+            auth_request(&app, "default", &format!("{APP}/"), &[("cookie", &session)]).await;
+        assert_eq!(allowed.status(), 200);
+    }
     let metrics = app.state.metrics.render();
-    assert!(
-        metrics.contains(
-            "doorman_authz_decisions_total{endpoint=\"auth_request\",decision=\"unauthenticated\",reason=\"no_session\"} 1"
-        ),
-        "{metrics}"
-    );
+    for line in [
+        "doorman_authz_decisions_total{endpoint=\"auth_request\",decision=\"unauthenticated\",reason=\"no_session\"} 1",
+        "doorman_authz_decisions_total{endpoint=\"auth_request\",decision=\"allow\",reason=\"signed_in\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 #[test]
