@@ -3,9 +3,10 @@
 //! a body too large is 413, broken JSON and missing, unknown or mistyped fields are 400
 //! naming the field.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, AppError, PageError};
@@ -55,47 +56,65 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
     }
 }
 
-/// The whole body, refused past `MAX_BODY_BYTES` (413) without reading further.
+/// The whole body, refused past `MAX_BODY_BYTES` (413).
 pub async fn read_body<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, ApiError> {
     limited(req).await
 }
 
+/// A body found too large is still read, and thrown away, up to this much in all: the client,
+/// still sending it, then reads its 413 instead of a reset connection. Past it doorman stops
+/// reading and the connection closes (the work a flood can cause stays bounded).
+const DISCARD_BYTES: usize = 1024 * 1024;
+
 async fn limited(req: Request) -> Result<Bytes, ApiError> {
-    let too_large = req
+    let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|len| len > MAX_BODY_BYTES);
-    let read = if too_large {
-        Err(StatusCode::PAYLOAD_TOO_LARGE)
-    } else {
-        axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|err| {
-                if std::error::Error::source(&err)
-                    .is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
-                {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
-                }
-            })
-    };
-    read.map_err(|status| {
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::from(AppError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than 64 KiB",
-            ))
-        } else {
-            ApiError::from(AppError::bad_request(
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut body = req.into_body();
+    if let Some(len) = declared.filter(|&len| len > MAX_BODY_BYTES) {
+        if len <= DISCARD_BYTES {
+            discard(body, len).await;
+        }
+        return Err(too_large());
+    }
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::from(AppError::bad_request(
                 "invalid_body",
                 "the request body could not be read",
-            ))
+            )));
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > MAX_BODY_BYTES {
+                discard(body, DISCARD_BYTES - buf.len() - data.len()).await;
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
         }
-    })
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Reads and drops up to `limit` more bytes of `body` (the body's stall timeout still applies).
+async fn discard(mut body: Body, mut limit: usize) {
+    while let Some(Ok(frame)) = body.frame().await {
+        let len = frame.data_ref().map_or(0, |data| data.len());
+        if len >= limit {
+            return;
+        }
+        limit -= len;
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::from(AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is larger than 64 KiB",
+    ))
 }
 
 pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
