@@ -140,12 +140,13 @@ async fn run(config: Config) -> Result<(), ExitCode> {
         "doorman listening on {} (public URL {public_url})",
         server_config.bind_addr
     );
-    let served = server::serve(
+    let served = server::serve_per_core(
         listener,
         crate::build_router(state.clone()),
         &server_config,
         signal(stopping),
         grace,
+        serving_threads(),
     )
     .await;
     if let Some(task) = metrics_server {
@@ -162,4 +163,14 @@ async fn run(config: Config) -> Result<(), ExitCode> {
             Err(ExitCode::from(1))
         }
     }
+}
+
+/// Threads serving requests: `TOKIO_WORKER_THREADS` when set, else one per core.
+fn serving_threads() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
 }

@@ -83,12 +83,14 @@ async fn spawn_app_public(
     state.0.spawn_background();
     let router = doorman::build_router(state.clone());
     tokio::spawn(async move {
-        doorman::server::serve(
+        // Two serving threads, as on the two-core machines doorman ships to.
+        doorman::server::serve_per_core(
             listener,
             router,
             &server,
             std::future::pending(),
             std::time::Duration::ZERO,
+            2,
         )
         .await
         .expect("server runs");
