@@ -101,6 +101,10 @@ pub fn main(args: Vec<String>) -> ExitCode {
         eprintln!("doorman: ignoring .env: {err}");
     }
     let config = Config::from_env();
+    if let Err(message) = serve::serving_threads() {
+        eprintln!("doorman: configuration error: {message}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

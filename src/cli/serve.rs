@@ -146,7 +146,7 @@ async fn run(config: Config) -> Result<(), ExitCode> {
         &server_config,
         signal(stopping),
         grace,
-        serving_threads(),
+        serving_threads().unwrap_or(1),
     )
     .await;
     if let Some(task) = metrics_server {
@@ -165,12 +165,17 @@ async fn run(config: Config) -> Result<(), ExitCode> {
     }
 }
 
-/// Threads serving requests: `TOKIO_WORKER_THREADS` when set, else one per core.
-fn serving_threads() -> usize {
-    std::env::var("TOKIO_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-        .unwrap_or(1)
+/// Threads serving requests: `TOKIO_WORKER_THREADS` when set (a whole number above zero;
+/// tokio itself would panic on anything else, so it is checked before the runtime starts),
+/// else one per core.
+pub(super) fn serving_threads() -> Result<usize, String> {
+    match std::env::var("TOKIO_WORKER_THREADS") {
+        Ok(value) => match value.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "TOKIO_WORKER_THREADS must be a whole number above zero, not {value:?}"
+            )),
+        },
+        Err(_) => Ok(std::thread::available_parallelism().map_or(1, usize::from)),
+    }
 }

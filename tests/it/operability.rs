@@ -532,3 +532,27 @@ async fn sigterm_lets_the_sign_in_in_flight_finish_then_exits_zero() {
     assert_eq!(status.code(), Some(0), "{}", doorman.output());
     assert!(doorman.output().contains("stopped"));
 }
+
+#[tokio::test]
+async fn a_bad_thread_count_is_a_configuration_error_not_a_panic() {
+    let outputs = tokio::task::spawn_blocking(|| {
+        ["0", "two"].map(|value| {
+            command(&[])
+                .env("TOKIO_WORKER_THREADS", value)
+                .env("DATABASE_URL", crate::support::temp_database())
+                .output()
+                .expect("doorman runs")
+        })
+    })
+    .await
+    .expect("join");
+    for output in outputs {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("TOKIO_WORKER_THREADS must be a whole number above zero"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
