@@ -170,7 +170,8 @@ async fn run(config: Config) -> Result<(), ExitCode> {
 /// else one per core.
 pub(super) fn serving_threads() -> Result<usize, String> {
     match std::env::var("TOKIO_WORKER_THREADS") {
-        Ok(value) => match value.trim().parse::<usize>() {
+        // Read exactly as tokio reads it (no trimming), so whatever passes here tokio takes.
+        Ok(value) => match value.parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(format!(
                 "TOKIO_WORKER_THREADS must be a whole number above zero, not {value:?}"

@@ -536,7 +536,7 @@ async fn sigterm_lets_the_sign_in_in_flight_finish_then_exits_zero() {
 #[tokio::test]
 async fn a_bad_thread_count_is_a_configuration_error_not_a_panic() {
     let outputs = tokio::task::spawn_blocking(|| {
-        ["0", "two"].map(|value| {
+        ["0", "two", " 2"].map(|value| {
             command(&[])
                 .env("TOKIO_WORKER_THREADS", value)
                 .env("DATABASE_URL", crate::support::temp_database())
