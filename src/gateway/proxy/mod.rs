@@ -13,7 +13,7 @@ use axum::http::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 
 use self::headers::Forwarded;
-use self::upstream::UpstreamClient;
+use self::upstream::UpstreamClients;
 use crate::config::{ProxyRoute, Upstream};
 
 /// Why a request did not reach its upstream, or got no answer in time.
@@ -46,7 +46,7 @@ pub struct Additions<'a> {
 /// The configured routes and a pooled client for each.
 pub struct Proxy {
     routes: Vec<ProxyRoute>,
-    clients: Vec<UpstreamClient>,
+    clients: Vec<UpstreamClients>,
     /// Per route: the upstream's origin and base path, where the request's path goes after.
     bases: Vec<String>,
     /// Route indexes, most specific first (longest prefix; a host before none).
@@ -95,7 +95,7 @@ impl Proxy {
         Some(Self {
             clients: routes
                 .iter()
-                .map(|r| UpstreamClient::new(&r.upstream))
+                .map(|r| UpstreamClients::new(&r.upstream))
                 .collect(),
             bases: routes.iter().map(|r| upstream_base(&r.upstream)).collect(),
             routes: routes.to_vec(),

@@ -1,5 +1,5 @@
-//! Connections to the services behind doorman: one pooled hyper client per route, over TCP
-//! (`http://`, `https://` with rustls and Mozilla's roots) or a Unix socket.
+//! Connections to the services behind doorman: a pooled hyper client per route and serving
+//! thread, over TCP (`http://`, `https://` with rustls and Mozilla's roots) or a Unix socket.
 
 use std::future::Future;
 use std::io;
@@ -94,15 +94,44 @@ impl tower::Service<Uri> for UnixConnector {
 type TcpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 type UnixClient = Client<UnixConnector, Body>;
 
-/// One route's client.
+/// One route's clients, one per serving thread: a connection is opened, driven and reused by
+/// the thread whose request needed it, so a proxied request never waits on another thread
+/// (each serves on its own single-threaded runtime; a shared pool would hand a connection
+/// driven by one thread to a request on another, and every exchange would cross between them).
+pub struct UpstreamClients {
+    upstream: Upstream,
+    per_thread: thread_local::ThreadLocal<UpstreamClient>,
+}
+
+impl UpstreamClients {
+    pub fn new(upstream: &Upstream) -> Self {
+        Self {
+            upstream: upstream.clone(),
+            per_thread: thread_local::ThreadLocal::new(),
+        }
+    }
+
+    /// Sends `request` on this thread's pool.
+    pub async fn send(
+        &self,
+        request: hyper::Request<Body>,
+    ) -> Result<hyper::Response<Incoming>, hyper_util::client::legacy::Error> {
+        self.per_thread
+            .get_or(|| UpstreamClient::new(&self.upstream))
+            .send(request)
+            .await
+    }
+}
+
+/// One route's client on one thread.
 #[derive(Clone)]
-pub enum UpstreamClient {
+enum UpstreamClient {
     Tcp(TcpClient),
     Unix(UnixClient),
 }
 
 impl UpstreamClient {
-    pub fn new(upstream: &Upstream) -> Self {
+    fn new(upstream: &Upstream) -> Self {
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .pool_idle_timeout(IDLE_TIMEOUT)
@@ -135,7 +164,7 @@ impl UpstreamClient {
         }
     }
 
-    pub async fn send(
+    async fn send(
         &self,
         request: hyper::Request<Body>,
     ) -> Result<hyper::Response<Incoming>, hyper_util::client::legacy::Error> {
