@@ -1,6 +1,6 @@
 //! The hot path's allocation budget, counted (not timed): a counting global allocator wraps
-//! the system one, and `GET /api/user` and `GET /` with a valid session cookie go through the
-//! whole application (envelope, router, extractor, handler) in-process. A change that adds
+//! the system one, and `GET /api/user`, `GET /` and nginx's auth request with a valid session
+//! cookie go through the whole application (envelope, router, extractor, handler) in-process. A change that adds
 //! allocations per request fails here, deterministically, long before a benchmark notices.
 //! Its own test binary, since the global allocator is per binary.
 
@@ -21,6 +21,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// Allocations per request the hot paths may make (the budget a change must not exceed).
 const API_USER_BUDGET: f64 = 17.0;
 const HOME_PAGE_BUDGET: f64 = 19.0;
+const AUTH_REQUEST_BUDGET: f64 = 16.0;
 
 async fn app() -> (AppState, String) {
     let db = std::env::temp_dir().join(format!("doorman-alloc-{}.db", std::process::id()));
@@ -31,6 +32,8 @@ async fn app() -> (AppState, String) {
         ),
         ("DATABASE_URL", db.to_string_lossy().into_owned()),
         ("PUBLIC_URL", "http://127.0.0.1:8000".to_owned()),
+        // The in-process requests come from loopback, as nginx's would.
+        ("TRUSTED_PROXIES", "127.0.0.1".to_owned()),
     ]);
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
     let state: AppState = App::new(config, Deps::default()).await.expect("app").into();
@@ -55,16 +58,19 @@ async fn app() -> (AppState, String) {
     (state, token)
 }
 
-/// Average allocations of one `GET path` with the session cookie, after a warm-up.
-async fn allocations_per_request(path: &str) -> f64 {
+/// Average allocations of one `GET path` with the session cookie and `headers`, after a
+/// warm-up.
+async fn allocations_per_request(path: &str, headers: &[(&str, &str)]) -> f64 {
     let (state, token) = app().await;
     let mut service = doorman::build_router(state);
     let request = || {
-        Request::get(path)
+        let mut request = Request::get(path)
             .header("host", "127.0.0.1:8000")
-            .header("cookie", format!("access_token={token}"))
-            .body(Body::empty())
-            .expect("request")
+            .header("cookie", format!("access_token={token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(Body::empty()).expect("request")
     };
     for _ in 0..200 {
         let response = service
@@ -114,8 +120,18 @@ async fn the_hot_paths_stay_within_their_allocation_budgets() {
         tracing::enabled!(target: "doorman::access", tracing::Level::INFO),
         "the access log is on, as shipped"
     );
-    for (path, budget) in [("/api/user", API_USER_BUDGET), ("/", HOME_PAGE_BUDGET)] {
-        let per_request = allocations_per_request(path).await;
+    // What nginx's `auth_request` sends (deploy/nginx/doorman-auth-request.conf).
+    let nginx: &[(&str, &str)] = &[
+        ("x-original-url", "https://app.example.com/reports/2026?q=1"),
+        ("x-original-method", "GET"),
+        ("x-forwarded-for", "203.0.113.9"),
+    ];
+    for (path, headers, budget) in [
+        ("/api/user", &[][..], API_USER_BUDGET),
+        ("/", &[], HOME_PAGE_BUDGET),
+        ("/.doorman/auth-request/default", nginx, AUTH_REQUEST_BUDGET),
+    ] {
+        let per_request = allocations_per_request(path, headers).await;
         println!("GET {path}: {per_request:.3} allocations per request (budget {budget})");
         // A few allocations per thousand requests are the log buffer growing: amortised.
         assert!(
