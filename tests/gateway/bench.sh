@@ -16,7 +16,9 @@ duration=${2:-10s}
 command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null 2>&1 || sudo -n apt-get install -y -q wrk >/dev/null; }
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx_bin" ] || { echo "bench: nginx is not installed (tests/gateway/run.sh installs it)" >&2; exit 2; }
-(cd "$root" && cargo build --release -q)
+# DOORMAN_BIN: another build to measure (an A/B of two binaries); by default, this tree's.
+bin=${DOORMAN_BIN:-}
+[ -n "$bin" ] || { (cd "$root" && cargo build --release -q); bin="$root/target/release/doorman"; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/doorman-gw-bench.XXXXXX")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
@@ -32,7 +34,7 @@ public="http://app.localhost:$port_guarded"
 mkdir -p "$work/doorman"
 (cd "$work/doorman" && exec env -i PATH="$PATH" BIND_ADDR="127.0.0.1:$port_doorman" PUBLIC_URL="$public" \
   SESSION_SECRET="$secret" TRUSTED_PROXIES=127.0.0.1 DATABASE_URL="$work/doorman/d.db" \
-  ${DOORMAN_WORKERS:+TOKIO_WORKER_THREADS=$DOORMAN_WORKERS} DOORMAN_CONFIG="$root/deploy/policies.toml" "$root/target/release/doorman") >"$work/doorman.log" 2>&1 &
+  ${DOORMAN_WORKERS:+TOKIO_WORKER_THREADS=$DOORMAN_WORKERS} DOORMAN_CONFIG="$root/deploy/policies.toml" "$bin") >"$work/doorman.log" 2>&1 &
 doorman_pid=$!
 pids+=("$doorman_pid")
 

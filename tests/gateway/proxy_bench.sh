@@ -16,7 +16,9 @@ duration=${2:-8s}
 command -v wrk >/dev/null || { apt-get install -y -q wrk >/dev/null 2>&1 || sudo -n apt-get install -y -q wrk >/dev/null; }
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx_bin" ] || { echo "proxy_bench: nginx is not installed (tests/gateway/run.sh installs it)" >&2; exit 2; }
-(cd "$root" && cargo build --release -q)
+# DOORMAN_BIN: another build to measure (an A/B of two binaries); by default, this tree's.
+bin=${DOORMAN_BIN:-}
+[ -n "$bin" ] || { (cd "$root" && cargo build --release -q); bin="$root/target/release/doorman"; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/doorman-proxy-bench.XXXXXX")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
@@ -65,26 +67,31 @@ EOF
 mkdir -p "$work/doorman"
 (cd "$work/doorman" && exec env -i PATH="$PATH" BIND_ADDR="127.0.0.1:$port_doorman" PUBLIC_URL="$public" \
   SESSION_SECRET="$secret" DATABASE_URL="$work/doorman/d.db" DOORMAN_CONFIG="$work/routes.toml" ${DOORMAN_WORKERS:+TOKIO_WORKER_THREADS=$DOORMAN_WORKERS} \
-  "$root/target/release/doorman") >"$work/doorman.log" 2>&1 &
-pids+=($!)
+  "$bin") >"$work/doorman.log" 2>&1 &
+doorman_pid=$!
+pids+=("$doorman_pid")
 for _ in $(seq 1 100); do curl -fs "$public/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 token=$(python3 "$here/mint_session.py" "$secret" "$public")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: access_token=$token" "$public/x")
 [ "$code" = 200 ] || { echo "proxy_bench: doorman answered $code, not 200"; tail -5 "$work/doorman.log"; exit 1; }
 
-run() { # run URL -> "req/s p99"
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run() { # run URL -> "req/s p99 requests"
   wrk -t2 -c64 -d"$duration" --latency -H "Cookie: access_token=$token" "$1" |
-    awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} END {print rps, p99}'
+    awk '/Requests\/sec/ {rps=$2} /requests in/ {n=$1} /^ +99%/ {p99=$2} END {print rps, p99, n}'
 }
-printf '%-6s %-22s %12s %10s\n' round path req/s p99
+printf '%-6s %-22s %12s %10s %12s\n' round path req/s p99 "doorman us/request"
 for r in $(seq 1 "$rounds"); do
   wrk -t2 -c64 -d2s -H "Cookie: access_token=$token" "$public/x" >/dev/null
-  read -r rps_direct p99_direct < <(run "http://127.0.0.1:$port_up/x")
-  read -r rps_nginx p99_nginx < <(run "http://127.0.0.1:$port_nginx/x")
-  read -r rps_doorman p99_doorman < <(run "$public/x")
+  read -r rps_direct p99_direct _ < <(run "http://127.0.0.1:$port_up/x")
+  read -r rps_nginx p99_nginx _ < <(run "http://127.0.0.1:$port_nginx/x")
+  c0=$(cpu "$doorman_pid")
+  read -r rps_doorman p99_doorman n_doorman < <(run "$public/x")
+  c1=$(cpu "$doorman_pid")
+  us=$(python3 -c "print(f'{($c1-$c0)/100*1e6/$n_doorman:.1f}')")
   printf '%-6s %-22s %12s %10s\n' "$r" "upstream directly" "$rps_direct" "$p99_direct"
   printf '%-6s %-22s %12s %10s\n' "$r" "through nginx" "$rps_nginx" "$p99_nginx"
-  printf '%-6s %-22s %12s %10s\n' "$r" "through doorman" "$rps_doorman" "$p99_doorman"
+  printf '%-6s %-22s %12s %10s %12s\n' "$r" "through doorman" "$rps_doorman" "$p99_doorman" "$us"
   python3 -c "print(f'       doorman / nginx: {$rps_doorman/$rps_nginx:.3f}')"
 done
