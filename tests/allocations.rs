@@ -21,7 +21,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// Allocations per request the hot paths may make (the budget a change must not exceed).
 const API_USER_BUDGET: f64 = 17.0;
 const HOME_PAGE_BUDGET: f64 = 19.0;
-const AUTH_REQUEST_BUDGET: f64 = 16.0;
+const AUTH_REQUEST_BUDGET: f64 = 12.0;
 
 async fn app() -> (AppState, String) {
     let db = std::env::temp_dir().join(format!("doorman-alloc-{}.db", std::process::id()));

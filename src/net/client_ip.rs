@@ -30,22 +30,6 @@ pub trait ProxyTrust {
     fn trusted_proxies(&self) -> &TrustedProxies;
 }
 
-/// The addresses in every `X-Forwarded-For` header, left to right; `None` if one is malformed.
-pub fn forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let mut hops = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let text = value.to_str().ok()?;
-        for item in text.split(',') {
-            let item = item.trim();
-            if item.is_empty() {
-                continue;
-            }
-            hops.push(parse_hop(item)?);
-        }
-    }
-    Some(hops)
-}
-
 /// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:443`.
 fn parse_hop(item: &str) -> Option<IpAddr> {
     item.parse::<IpAddr>()
@@ -59,18 +43,25 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
     if !trusted.contains(peer) {
         return peer;
     }
-    let Some(hops) = forwarded_for(headers) else {
-        return peer;
-    };
-    let mut client = peer;
-    for hop in hops.into_iter().rev() {
-        let hop = canonical(hop);
-        client = hop;
-        if !trusted.contains(hop) {
-            break;
+    // Walking right to left, the client is the first hop not trusted, or the leftmost hop
+    // when all are: in one pass left to right, the last untrusted hop seen, else the first.
+    // A malformed header means none is believed.
+    let (mut leftmost, mut last_untrusted) = (None, None);
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let Some(hop) = parse_hop(item).map(canonical) else {
+                return peer;
+            };
+            leftmost.get_or_insert(hop);
+            if !trusted.contains(hop) {
+                last_untrusted = Some(hop);
+            }
         }
     }
-    client
+    last_untrusted.or(leftmost).unwrap_or(peer)
 }
 
 /// The client address as an extractor.
@@ -143,5 +134,24 @@ mod tests {
         let proxies = trusted(&["127.0.0.1"]);
         let h = xff(&["not-an-ip"]);
         assert_eq!(client_ip(ip("127.0.0.1"), &h, &proxies), ip("127.0.0.1"));
+        // A bad hop anywhere, even after good ones, discredits the whole chain.
+        let h = xff(&["203.0.113.9, 198.51.100.4", "10.0.0.1, bogus"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &proxies), ip("127.0.0.1"));
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &xff(&[" , "]), &proxies),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn when_every_hop_is_a_trusted_proxy_the_leftmost_is_the_client() {
+        let proxies = trusted(&["127.0.0.1", "10.0.0.0/8"]);
+        let h = xff(&["10.0.0.5, 10.0.0.6", "10.0.0.7"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &proxies), ip("10.0.0.5"));
+        let mapped = xff(&["::ffff:203.0.113.9"]);
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &mapped, &proxies),
+            ip("203.0.113.9")
+        );
     }
 }

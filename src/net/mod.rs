@@ -5,5 +5,5 @@
 mod client_ip;
 mod rate_limit;
 
-pub use client_ip::{ClientIp, PEER, ProxyTrust, client_ip, forwarded_for, peer};
+pub use client_ip::{ClientIp, PEER, ProxyTrust, client_ip, peer};
 pub use rate_limit::RateLimiter;

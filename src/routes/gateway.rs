@@ -5,11 +5,13 @@
 //! These answers never set a cookie.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
 use serde_json::json;
 
 use super::api::json;
@@ -19,6 +21,16 @@ use crate::error::{AppError, PageError};
 use crate::gateway::identity::{self, Identity};
 use crate::gateway::{Ask, Decision, Endpoint, Target, decide};
 use crate::net::peer;
+
+/// The endpoint of one configured policy, its name fixed in the route: the hot path matches a
+/// static path and decodes no parameter (the `{policy}` routes answer names not configured).
+pub fn for_policy(endpoint: Endpoint, name: &str) -> MethodRouter<AppState> {
+    let name: Arc<str> = Arc::from(name);
+    get(move |State(state): State<AppState>, request: Request| {
+        let name = name.clone();
+        async move { answer(&state, endpoint, &name, request.headers()) }
+    })
+}
 
 /// `GET /.doorman/auth-request/{policy}`.
 pub async fn auth_request(

@@ -24,6 +24,7 @@ use axum::routing::{MethodRouter, any, delete, get, post, put};
 use tower_http::services::ServeDir;
 
 use crate::app::AppState;
+use crate::gateway::Endpoint;
 
 /// An API route: unknown methods get a JSON 405.
 fn api_route(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
@@ -96,6 +97,18 @@ pub fn router(state: AppState) -> Routes {
         mut router,
         mut templates,
     } = table;
+    // Each configured policy's endpoints as static routes (the metrics keep the templates).
+    for name in state.config.gateway.policies.keys() {
+        for (prefix, endpoint) in [
+            ("/.doorman/auth-request/", Endpoint::AuthRequest),
+            ("/.doorman/forward-auth/", Endpoint::ForwardAuth),
+        ] {
+            router = router.route(
+                &format!("{prefix}{name}"),
+                gateway::for_policy(endpoint, name),
+            );
+        }
+    }
     router = router
         .nest_service(
             "/static",

@@ -594,3 +594,29 @@ fn the_readme_shows_exactly_the_snippets_the_gateway_suite_runs() {
     )
     .expect("the example policy file is valid");
 }
+
+#[tokio::test]
+async fn every_policy_is_counted_under_its_endpoint_template_not_its_own_path() {
+    let app = gateway(&[]).await;
+    for policy in ["default", "admins", "nope"] {
+        let response = auth_request(&app, policy, &format!("{APP}/x"), &[]).await;
+        assert!(response.status().is_client_error(), "{policy}");
+    }
+    let response = forward_auth(&app, "default", "GET", "/x", &[]).await;
+    assert_eq!(response.status(), 401);
+    let text = app.state.metrics.render();
+    let count = |route: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("doorman_http_requests_total{"))
+            .filter(|l| l.contains(&format!("route=\"{route}\"")))
+            .filter(|l| l.contains("status_class=\"4xx\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(count("/.doorman/auth-request/{policy}"), 3.0, "{text}");
+    assert_eq!(count("/.doorman/forward-auth/{policy}"), 1.0);
+    assert!(
+        !text.contains("route=\"/.doorman/auth-request/default\""),
+        "a policy's own path is never a label"
+    );
+}
