@@ -8,6 +8,10 @@
 #   tests/gateway/bench.sh [ROUNDS=2] [DURATION=10s]
 #
 # Targets (issue: the gateway, part 1): protected >= 0.5x unprotected, <= 15 us doorman CPU per decision.
+#
+# doorman runs as the README recommends beside nginx on one host: TOKIO_WORKER_THREADS = half
+# the cores (at least 1), since nginx's workers already take one per core. DOORMAN_WORKERS=N
+# measures another count (DOORMAN_WORKERS=$(nproc) is doorman's own default).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -32,9 +36,11 @@ secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 public="http://app.localhost:$port_guarded"
 
 mkdir -p "$work/doorman"
+cores=$(nproc)
+workers=${DOORMAN_WORKERS:-$(( cores / 2 > 0 ? cores / 2 : 1 ))}
 (cd "$work/doorman" && exec env -i PATH="$PATH" BIND_ADDR="127.0.0.1:$port_doorman" PUBLIC_URL="$public" \
   SESSION_SECRET="$secret" TRUSTED_PROXIES=127.0.0.1 DATABASE_URL="$work/doorman/d.db" \
-  ${DOORMAN_WORKERS:+TOKIO_WORKER_THREADS=$DOORMAN_WORKERS} DOORMAN_CONFIG="$root/deploy/policies.toml" "$bin") >"$work/doorman.log" 2>&1 &
+  TOKIO_WORKER_THREADS="$workers" DOORMAN_CONFIG="$root/deploy/policies.toml" "$bin") >"$work/doorman.log" 2>&1 &
 doorman_pid=$!
 pids+=("$doorman_pid")
 
@@ -82,6 +88,7 @@ run() { # run NAME PORT -> "req/s p99 requests"
   out=$(wrk -t2 -c64 -d"$duration" --latency -H "Host: app.localhost:$2" -H "Cookie: access_token=$token" "http://127.0.0.1:$2/x")
   echo "$out" | awk '/Requests\/sec/ {rps=$2} /requests in/ {n=$1} /^ +99%/ {p99=$2} END {print rps, p99, n}'
 }
+echo "doorman serving threads: $workers of $cores cores (DOORMAN_WORKERS)"
 printf '%-6s %-12s %12s %10s %12s\n' round path req/s p99 "doorman us/decision"
 for r in $(seq 1 "$rounds"); do
   wrk -t2 -c64 -d2s -H "Host: app.localhost:$port_guarded" -H "Cookie: access_token=$token" "http://127.0.0.1:$port_guarded/x" >/dev/null
