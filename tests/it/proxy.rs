@@ -2,7 +2,8 @@
 //! sign-in through the proxy and back, API 401s, the identity and a verifiable assertion
 //! upstream, cookie and spoofed-header stripping, 50 MiB streamed each way with memory flat,
 //! server-sent events one by one, a WebSocket echo, 502 and 504, prefix stripping and host
-//! routing, and a signed-out session refused at its next request.
+//! routing, connections to the service kept alive, and a signed-out session refused at its
+//! next request.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -25,7 +26,10 @@ const MIB: usize = 1024 * 1024;
 
 /// The service behind doorman.
 async fn upstream() -> SocketAddr {
-    async fn echo(request: Request) -> axum::Json<Value> {
+    async fn echo(
+        axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+        request: Request,
+    ) -> axum::Json<Value> {
         let headers: serde_json::Map<String, Value> = request
             .headers()
             .iter()
@@ -36,6 +40,7 @@ async fn upstream() -> SocketAddr {
             "path": request.uri().path(),
             "query": request.uri().query(),
             "headers": headers,
+            "peer": peer.to_string(),
         }))
     }
     async fn download(Query(q): Query<std::collections::HashMap<String, usize>>) -> Response {
@@ -112,7 +117,14 @@ async fn upstream() -> SocketAddr {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("upstream") });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("upstream")
+    });
     addr
 }
 
@@ -550,4 +562,32 @@ async fn a_signed_out_session_is_refused_at_its_next_request() {
     assert_eq!(out.status(), 204);
     let (status, _) = get_json(&app, "/app/x", &[("authorization", &bearer(&token))]).await;
     assert_eq!(status, 401, "the next request is refused");
+}
+
+#[tokio::test]
+async fn connections_to_the_service_are_kept_alive_across_requests_and_clients() {
+    let up = upstream().await;
+    let app = front_door(up).await;
+    let token = app.session_for(None, &[]);
+    let mut peers = std::collections::HashSet::new();
+    for _ in 0..20 {
+        // A new client each time: a new connection to doorman, on whichever thread takes it.
+        let client = reqwest::Client::new();
+        let response = client
+            .get(app.url("/app/x"))
+            .header("authorization", bearer(&token))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        peers.insert(body["peer"].as_str().expect("peer").to_owned());
+    }
+    // One pooled connection per serving thread (the test app serves on two), not one per
+    // request.
+    assert!(
+        peers.len() <= 2,
+        "the service saw {} connections for 20 requests",
+        peers.len()
+    );
 }
