@@ -262,6 +262,12 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000;
 
+    /// A fresh session token for `identity()`, issued at `NOW` by `t`.
+    fn minted(t: &SessionTokens) -> String {
+        t.mint(&t.claims_for(&identity(), NOW, token_id(), None))
+            .expect("mint")
+    }
+
     fn tokens(vars: &[(&str, &str)]) -> SessionTokens {
         let vars: Vec<(String, String)> = vars
             .iter()
@@ -294,9 +300,7 @@ mod tests {
     #[test]
     fn expiry_is_reported_only_for_a_genuine_token() {
         let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
-        let jwt = t
-            .mint(&t.claims_for(&identity(), NOW, token_id(), None))
-            .expect("mint");
+        let jwt = minted(&t);
         assert_eq!(t.verify(&jwt, NOW + 3600), Err(TokenError::Expired));
 
         let other = tokens(&[("SESSION_SECRET", SECRET_B)]);
@@ -306,9 +310,7 @@ mod tests {
     #[test]
     fn a_token_verified_before_is_still_refused_once_it_expires() {
         let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
-        let jwt = t
-            .mint(&t.claims_for(&identity(), NOW, token_id(), None))
-            .expect("mint");
+        let jwt = minted(&t);
         assert!(t.verify(&jwt, NOW + 10).is_ok());
         assert!(t.verify(&jwt, NOW + 20).is_ok(), "the remembered token");
         assert_eq!(t.verify(&jwt, NOW + 3600), Err(TokenError::Expired));
@@ -323,9 +325,7 @@ mod tests {
     fn a_token_one_secret_verified_is_refused_under_another_on_the_same_thread() {
         let a = tokens(&[("SESSION_SECRET", SECRET_A)]);
         let b = tokens(&[("SESSION_SECRET", SECRET_B)]);
-        let jwt = a
-            .mint(&a.claims_for(&identity(), NOW, token_id(), None))
-            .expect("mint");
+        let jwt = minted(&a);
         assert!(a.verify(&jwt, NOW + 10).is_ok());
         assert_eq!(b.verify(&jwt, NOW + 10), Err(TokenError::Invalid));
     }
@@ -333,9 +333,7 @@ mod tests {
     #[test]
     fn a_changed_payload_under_a_remembered_signature_is_refused() {
         let t = tokens(&[("SESSION_SECRET", SECRET_A)]);
-        let jwt = t
-            .mint(&t.claims_for(&identity(), NOW, token_id(), None))
-            .expect("mint");
+        let jwt = minted(&t);
         assert!(t.verify(&jwt, NOW + 10).is_ok());
         // Same signature (so the same slot), one payload character changed.
         let at = jwt.find('.').expect("dot") + 5;
@@ -349,17 +347,13 @@ mod tests {
     #[test]
     fn the_previous_secret_still_verifies_but_never_signs() {
         let old = tokens(&[("SESSION_SECRET", SECRET_A)]);
-        let jwt = old
-            .mint(&old.claims_for(&identity(), NOW, token_id(), None))
-            .expect("mint");
+        let jwt = minted(&old);
         let rotated = tokens(&[
             ("SESSION_SECRET", SECRET_B),
             ("SESSION_SECRET_PREVIOUS", SECRET_A),
         ]);
         assert!(rotated.verify(&jwt, NOW).is_ok());
-        let fresh = rotated
-            .mint(&rotated.claims_for(&identity(), NOW, token_id(), None))
-            .expect("mint");
+        let fresh = minted(&rotated);
         assert_eq!(old.verify(&fresh, NOW), Err(TokenError::Invalid));
     }
 
