@@ -21,6 +21,7 @@ pub mod server;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod uri;
 
 pub use app::{App, AppState, Deps};
 
@@ -28,11 +29,10 @@ pub use app::{App, AppState, Deps};
 /// effects: building it starts nothing.
 pub fn build_router(state: AppState) -> routes::envelope::Envelope<axum::Router> {
     let routes = routes::router(state.clone());
-    let front = gateway::proxy::Proxy::new(&state.config.gateway.routes).map(|proxy| {
-        routes::proxy::Front {
+    let front = gateway::proxy::Proxy::new(&state.config.gateway.routes, state.config.public_url())
+        .map(|proxy| routes::proxy::Front {
             state: state.clone(),
             proxy: std::sync::Arc::new(proxy),
-        }
-    });
+        });
     routes::envelope::Envelope::new(routes.router, routes.templates, front, &state)
 }

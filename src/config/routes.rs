@@ -22,6 +22,9 @@ pub(super) struct RouteEntry {
     preserve_host: Option<bool>,
     timeout: Option<String>,
     websockets: Option<bool>,
+    ignore_case: Option<bool>,
+    audience: Option<String>,
+    strip_headers: Option<Vec<String>>,
 }
 
 /// Where a route's requests go.
@@ -41,20 +44,20 @@ pub struct RouteHost {
 }
 
 impl RouteHost {
-    /// Whether `host` (a `Host` header, port allowed) is this one.
+    /// Whether `host` (a checked host name: lower-case, no port, no trailing dot, as
+    /// `uri::Authority::host` gives it) is this one.
     pub fn matches(&self, host: &str) -> bool {
-        let host = host
-            .rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(h, _)| h)
-            .trim_end_matches('.')
-            .to_ascii_lowercase();
         if self.wildcard {
             host.strip_suffix(&self.name)
                 .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.'))
         } else {
             host == self.name
         }
+    }
+
+    /// The exact host name, `None` for a wildcard.
+    pub fn exact(&self) -> Option<&str> {
+        (!self.wildcard).then_some(self.name.as_str())
     }
 }
 
@@ -74,16 +77,31 @@ pub struct ProxyRoute {
     /// How long the upstream may take to answer with its headers.
     pub timeout: Duration,
     pub websockets: bool,
+    /// `path_prefix` matches whatever the case of the path (for services that ignore case).
+    pub ignore_case: bool,
+    /// The assertion's `aud` for this route (before the policy's and the default).
+    pub audience: Option<String>,
+    /// Request headers the service must never get from a client, beyond doorman's list
+    /// (lower-case).
+    pub strip_headers: Vec<String>,
 }
 
 impl ProxyRoute {
-    /// Whether `path` is under this route's prefix (segment boundaries only).
+    /// Whether `path` (in normal form) is under this route's prefix (segment boundaries only).
     pub fn covers(&self, path: &str) -> bool {
-        self.path_prefix == "/"
-            || path == self.path_prefix
-            || path
-                .strip_prefix(&self.path_prefix)
-                .is_some_and(|rest| rest.starts_with('/'))
+        if self.path_prefix == "/" {
+            return true;
+        }
+        let prefix = self.path_prefix.as_bytes();
+        let Some(head) = path.as_bytes().get(..prefix.len()) else {
+            return false;
+        };
+        let same = if self.ignore_case {
+            head.eq_ignore_ascii_case(prefix)
+        } else {
+            head == prefix
+        };
+        same && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
     }
 }
 
@@ -122,73 +140,123 @@ fn upstream(raw: &str) -> Result<Upstream, String> {
     Ok(Upstream::Http(url))
 }
 
+/// `path_prefix`, checked: a plain path in normal form (requests are matched in normal form,
+/// `uri::normalize`, so another prefix would never match), without a trailing slash.
+fn path_prefix(at: &str, raw: Option<String>) -> Result<String, String> {
+    let mut prefix = raw.unwrap_or_else(|| "/".into());
+    if !prefix.starts_with('/')
+        || !prefix.is_ascii()
+        || prefix.contains(['?', '#', ' ', '%', '\\', ';'])
+        || prefix
+            .trim_end_matches('/')
+            .split('/')
+            .skip(1)
+            .any(|segment| matches!(segment, "" | "." | ".."))
+    {
+        return Err(format!(
+            "{at} path_prefix: `{prefix}` must be a plain path starting with / (no %, \\, ;, \
+             spaces, // or dot segments)"
+        ));
+    }
+    while prefix.len() > 1 && prefix.ends_with('/') {
+        prefix.pop();
+    }
+    Ok(prefix)
+}
+
+/// `host`, checked: a host name or `*.suffix`.
+fn route_host(at: &str, raw: Option<String>) -> Result<Option<RouteHost>, String> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let raw = raw.trim().to_ascii_lowercase();
+    let (name, wildcard) = match raw.strip_prefix("*.") {
+        Some(suffix) => (suffix.to_owned(), true),
+        None => (raw.clone(), false),
+    };
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(format!(
+            "{at} host: `{raw}` is not a host name or `*.suffix`"
+        ));
+    }
+    Ok(Some(RouteHost { name, wildcard }))
+}
+
+/// `strip_headers`, as lower-case header names.
+fn header_names(at: &str, raw: Option<Vec<String>>) -> Result<Vec<String>, String> {
+    raw.unwrap_or_default()
+        .into_iter()
+        .map(|name| {
+            axum::http::HeaderName::from_bytes(name.trim().as_bytes())
+                .map(|n| n.as_str().to_owned())
+                .map_err(|_| format!("{at} strip_headers: `{name}` is not a header name"))
+        })
+        .collect()
+}
+
+/// One route of the file, checked against the policies it defines.
+fn route(
+    at: &str,
+    entry: RouteEntry,
+    policies: &std::collections::BTreeMap<String, super::Policy>,
+) -> Result<ProxyRoute, String> {
+    let prefix = path_prefix(at, entry.path_prefix)?;
+    let host = route_host(at, entry.host)?;
+    let policy = entry.policy.unwrap_or_else(|| "default".into());
+    if !policies.contains_key(&policy) {
+        return Err(format!("{at} policy: no policy `{policy}` is defined"));
+    }
+    let timeout = match entry.timeout {
+        None => Duration::from_secs(30),
+        Some(raw) => duration(&raw)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("{at} timeout: `{raw}` is not like 500ms, 30s or 5m"))?,
+    };
+    let upstream = upstream(&entry.upstream).map_err(|e| format!("{at} upstream: {e}"))?;
+    if let Some(audience) = &entry.audience
+        && Url::parse(audience).is_err()
+    {
+        return Err(format!("{at} audience: `{audience}` is not a URL"));
+    }
+    let name = entry.name.unwrap_or_else(|| {
+        let host = host.as_ref().map_or(String::new(), |h| {
+            format!("{}{}", if h.wildcard { "*." } else { "" }, h.name)
+        });
+        format!("{host}{prefix}")
+    });
+    Ok(ProxyRoute {
+        name,
+        host,
+        path_prefix: prefix,
+        upstream,
+        strip_prefix: entry.strip_prefix.unwrap_or(false),
+        policy,
+        preserve_host: entry.preserve_host.unwrap_or(true),
+        timeout,
+        websockets: entry.websockets.unwrap_or(true),
+        ignore_case: entry.ignore_case.unwrap_or(false),
+        audience: entry.audience,
+        strip_headers: header_names(at, entry.strip_headers)?,
+    })
+}
+
 /// The routes of the file, checked against the policies it defines.
 pub(super) fn routes(
     entries: Vec<RouteEntry>,
     policies: &std::collections::BTreeMap<String, super::Policy>,
 ) -> Result<Vec<ProxyRoute>, String> {
-    let mut routes = Vec::new();
-    for (i, entry) in entries.into_iter().enumerate() {
-        let at = format!("[[gateway.route]] #{} ({})", i + 1, entry.upstream);
-        let mut prefix = entry.path_prefix.unwrap_or_else(|| "/".into());
-        if !prefix.starts_with('/') || prefix.contains(['?', '#', ' ']) {
-            return Err(format!(
-                "{at} path_prefix: `{prefix}` must be a path starting with /"
-            ));
-        }
-        while prefix.len() > 1 && prefix.ends_with('/') {
-            prefix.pop();
-        }
-        let host = match entry.host {
-            None => None,
-            Some(raw) => {
-                let raw = raw.trim().to_ascii_lowercase();
-                let (name, wildcard) = match raw.strip_prefix("*.") {
-                    Some(suffix) => (suffix.to_owned(), true),
-                    None => (raw.clone(), false),
-                };
-                if name.is_empty()
-                    || !name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-                {
-                    return Err(format!(
-                        "{at} host: `{raw}` is not a host name or `*.suffix`"
-                    ));
-                }
-                Some(RouteHost { name, wildcard })
-            }
-        };
-        let policy = entry.policy.unwrap_or_else(|| "default".into());
-        if !policies.contains_key(&policy) {
-            return Err(format!("{at} policy: no policy `{policy}` is defined"));
-        }
-        let timeout = match entry.timeout {
-            None => Duration::from_secs(30),
-            Some(raw) => duration(&raw)
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("{at} timeout: `{raw}` is not like 500ms, 30s or 5m"))?,
-        };
-        let upstream = upstream(&entry.upstream).map_err(|e| format!("{at} upstream: {e}"))?;
-        let name = entry.name.unwrap_or_else(|| {
-            let host = host.as_ref().map_or(String::new(), |h| {
-                format!("{}{}", if h.wildcard { "*." } else { "" }, h.name)
-            });
-            format!("{host}{prefix}")
-        });
-        routes.push(ProxyRoute {
-            name,
-            host,
-            path_prefix: prefix,
-            upstream,
-            strip_prefix: entry.strip_prefix.unwrap_or(false),
-            policy,
-            preserve_host: entry.preserve_host.unwrap_or(true),
-            timeout,
-            websockets: entry.websockets.unwrap_or(true),
-        });
-    }
-    Ok(routes)
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let at = format!("[[gateway.route]] #{} ({})", i + 1, entry.upstream);
+            route(&at, entry, policies)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -206,6 +274,9 @@ mod tests {
             preserve_host: true,
             timeout: Duration::from_secs(30),
             websockets: true,
+            ignore_case: false,
+            audience: None,
+            strip_headers: Vec::new(),
         }
     }
 
@@ -217,6 +288,14 @@ mod tests {
         assert!(!grafana.covers("/grafanax"));
         assert!(!grafana.covers("/"));
         assert!(route("/").covers("/anything"));
+        assert!(!grafana.covers("/GRAFANA/x"), "case matters by default");
+        let loose = ProxyRoute {
+            ignore_case: true,
+            ..route("/grafana")
+        };
+        assert!(loose.covers("/GraFana/x"));
+        assert!(loose.covers("/GRAFANA"));
+        assert!(!loose.covers("/grafanax"));
     }
 
     #[test]
@@ -226,7 +305,6 @@ mod tests {
             wildcard: false,
         };
         assert!(exact.matches("app.example.com"));
-        assert!(exact.matches("APP.example.com:8443"));
         assert!(!exact.matches("app.example.com.evil.io"));
         let wild = RouteHost {
             name: "example.com".into(),

@@ -98,6 +98,20 @@ impl PublicUrl {
         self.url.host_str().unwrap_or_default()
     }
 
+    /// `https://` or `http://`.
+    pub fn scheme_prefix(&self) -> &'static str {
+        if self.is_https() {
+            "https://"
+        } else {
+            "http://"
+        }
+    }
+
+    /// `:port` when the port is not the scheme's default, else empty.
+    pub fn port_suffix(&self) -> String {
+        self.url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    }
+
     pub fn join(&self, path: &str) -> Url {
         let mut url = self.url.clone();
         url.set_path(path);

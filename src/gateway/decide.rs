@@ -5,7 +5,10 @@ use axum::http::HeaderMap;
 
 use super::request::{self, Endpoint, Target};
 use crate::config::Policy;
-use crate::session::{Authorization, Caller, SessionProblem, Sessions, TokenError};
+use crate::session::{
+    Authorization, Caller, SessionProblem, Sessions, TokenError, has_several_authorizations,
+    is_bearer,
+};
 
 /// What the gateway decided about one request.
 #[derive(Debug)]
@@ -39,7 +42,7 @@ pub enum Decision {
     Unavailable,
     /// The proxy's request cannot be judged.
     BadRequest {
-        /// `untrusted_proxy`, `bad_forward_request` or `unknown_policy`.
+        /// `untrusted_proxy`, `bad_forward_request`, `unknown_policy` or `invalid_request`.
         error: &'static str,
         message: String,
         missing: Vec<&'static str>,
@@ -113,6 +116,13 @@ pub fn decide_target(
     now: u64,
 ) -> Decision {
     let ask = Credentials { headers, now };
+    if has_several_authorizations(ask.headers) {
+        return Decision::BadRequest {
+            error: "invalid_request",
+            message: "more than one Authorization header: send one credential".into(),
+            missing: Vec::new(),
+        };
+    }
     if policy.cors_preflight && request::is_preflight(&target, ask.headers) {
         return Decision::Allow {
             caller: None,
@@ -123,9 +133,7 @@ pub fn decide_target(
     let bearer = ask
         .headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim_start().get(..7))
-        .is_some_and(|s| s.eq_ignore_ascii_case("bearer "));
+        .is_some_and(|v| is_bearer(v.as_bytes()));
     match sessions.authenticate_with(
         ask.headers,
         Authorization::BearerOtherSchemesIgnored,

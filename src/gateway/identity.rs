@@ -6,6 +6,9 @@
 //! the answer fits a proxy's header buffer. `IdentityCache` keeps the finished headers (the
 //! signed assertion included) per token and audience for 30 s: a busy session costs one
 //! signature and one encoding every 30 s, and each decision only clones the header values.
+//! The cache is bounded in entries and in bytes, and makes room by dropping expired entries
+//! first, then a few arbitrary ones, never by starting over (which would make every busy
+//! session pay its signature again at once).
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -18,8 +21,12 @@ use crate::session::Claims;
 
 /// Finished headers are reused this long (the assertion they carry lives 60 s).
 const REUSE_SECS: u64 = 30;
-/// Entries at most; past this the cache starts over.
+/// Entries at most.
 const CACHE_ENTRIES: usize = 10_000;
+/// Bytes of cached headers at most (keys and values), whatever their number.
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
+/// Audiences longer than this are never cached (an origin is at most ~270 bytes).
+pub const MAX_CACHED_AUDIENCE: usize = 512;
 
 /// The identity headers may not take more than this, all together.
 pub const MAX_IDENTITY_BYTES: usize = 8 * 1024;
@@ -125,12 +132,53 @@ struct Entry {
     audience: Box<str>,
     issued: u64,
     headers: Headers,
+    /// What this entry holds, counted against `CACHE_BYTES`.
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<u64, Entry>,
+    bytes: usize,
+}
+
+impl Entries {
+    /// Drops entries until one of `bytes` fits: the expired ones at `now`, then (if that was
+    /// not enough) arbitrary ones, a tenth of the cache at a time.
+    fn make_room(&mut self, bytes: usize, now: u64) {
+        let full = |e: &Self| e.map.len() >= CACHE_ENTRIES || e.bytes + bytes > CACHE_BYTES;
+        if !full(self) {
+            return;
+        }
+        let mut freed = 0;
+        self.map.retain(|_, entry| {
+            let live = now >= entry.issued && now < entry.issued + REUSE_SECS;
+            if !live {
+                freed += entry.bytes;
+            }
+            live
+        });
+        self.bytes -= freed;
+        while full(self) && !self.map.is_empty() {
+            let victims: Vec<u64> = self
+                .map
+                .keys()
+                .take((self.map.len() / 10).max(1))
+                .copied()
+                .collect();
+            for key in victims {
+                if let Some(entry) = self.map.remove(&key) {
+                    self.bytes -= entry.bytes;
+                }
+            }
+        }
+    }
 }
 
 /// The finished identity headers of recent decisions, by token (`jti`) and audience.
 #[derive(Default)]
 pub struct IdentityCache {
-    entries: RwLock<HashMap<u64, Entry>>,
+    entries: RwLock<Entries>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -148,11 +196,15 @@ impl IdentityCache {
         now: u64,
         build: impl FnOnce() -> Result<Vec<(HeaderName, HeaderValue)>, usize>,
     ) -> Result<Headers, usize> {
+        if audience.len() > MAX_CACHED_AUDIENCE {
+            return build().map(Into::into);
+        }
         let key = self.key(jti, audience);
         if let Some(entry) = self
             .entries
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .map
             .get(&key)
             && &*entry.jti == jti
             && &*entry.audience == audience
@@ -162,20 +214,36 @@ impl IdentityCache {
             return Ok(entry.headers.clone());
         }
         let headers: Headers = build()?.into();
+        let bytes = jti.len()
+            + audience.len()
+            + headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 32)
+                .sum::<usize>()
+            + 64;
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(
+        entries.make_room(bytes, now);
+        let replaced = entries.map.insert(
             key,
             Entry {
                 jti: jti.into(),
                 audience: audience.into(),
                 issued: now,
                 headers: headers.clone(),
+                bytes,
             },
         );
+        entries.bytes += bytes;
+        if let Some(old) = replaced {
+            entries.bytes -= old.bytes;
+        }
         Ok(headers)
+    }
+
+    /// Entries and bytes held, for tests and diagnostics.
+    pub fn size(&self) -> (usize, usize) {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        (entries.map.len(), entries.bytes)
     }
 }
 
@@ -188,6 +256,60 @@ mod tests {
         let encoded = percent_encode("Zoë O'Brien\r\nX-Evil: 1");
         assert_eq!(encoded, "Zo%C3%AB%20O'Brien%0D%0AX-Evil:%201");
         assert!(HeaderValue::from_str(&encoded).is_ok());
+    }
+
+    fn built(value_len: usize) -> Result<Vec<(HeaderName, HeaderValue)>, usize> {
+        let value = HeaderValue::from_str(&"v".repeat(value_len)).expect("value");
+        Ok(vec![(HeaderName::from_static("x-doorman-user"), value)])
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes_and_keeps_most_entries_when_full() {
+        let cache = IdentityCache::default();
+        for i in 0..3_000 {
+            let audience = format!("https://h{i}.example.com");
+            cache
+                .get_or_build(&format!("jti-{i}"), &audience, 100, || built(4_000))
+                .expect("small");
+        }
+        let (entries, bytes) = cache.size();
+        assert!(bytes <= CACHE_BYTES, "{bytes} bytes");
+        assert!(
+            entries > 1_000,
+            "room is made a little at a time: {entries} kept"
+        );
+        // A recent entry is still served from the cache (no rebuild).
+        let mut rebuilt = false;
+        cache
+            .get_or_build("jti-2999", "https://h2999.example.com", 101, || {
+                rebuilt = true;
+                built(4_000)
+            })
+            .expect("cached");
+        assert!(!rebuilt);
+    }
+
+    #[test]
+    fn expired_entries_make_room_first_and_long_audiences_are_never_kept() {
+        let cache = IdentityCache::default();
+        for i in 0..CACHE_ENTRIES {
+            cache
+                .get_or_build(&format!("old-{i}"), "https://a.example", 0, || built(8))
+                .expect("small");
+        }
+        cache
+            .get_or_build("new", "https://a.example", REUSE_SECS + 1, || built(8))
+            .expect("small");
+        assert_eq!(
+            cache.size().0,
+            1,
+            "every expired entry left, the new one stayed"
+        );
+        let long = format!("https://{}.example", "a".repeat(MAX_CACHED_AUDIENCE));
+        cache
+            .get_or_build("new", &long, REUSE_SECS + 1, || built(8))
+            .expect("small");
+        assert_eq!(cache.size().0, 1);
     }
 
     #[test]

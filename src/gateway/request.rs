@@ -9,6 +9,8 @@ use std::borrow::Cow;
 use axum::http::{HeaderMap, HeaderName, Method, header};
 use url::Url;
 
+use crate::uri::{Authority, authority_of_url};
+
 const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -51,7 +53,8 @@ pub struct Target {
 
 impl Target {
     /// `scheme://host[:port]`: the assertion's audience by default. Borrowed from the URL,
-    /// which keeps its host in ASCII and drops a default port, unless it carries a user.
+    /// which keeps its host in ASCII and drops a default port (`target` refuses userinfo; a
+    /// URL built elsewhere with one gets its origin without it).
     pub fn origin(&self) -> Cow<'_, str> {
         if self.url.username().is_empty() && self.url.password().is_none() {
             Cow::Borrowed(&self.url[..url::Position::AfterPort])
@@ -86,7 +89,10 @@ fn method(headers: &HeaderMap, name: &HeaderName) -> Result<Method, ()> {
 pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'static str>> {
     match endpoint {
         Endpoint::AuthRequest => {
+            // The authority as written must be a host (no userinfo, no `\`), checked before
+            // the URL parser can fold or drop either.
             let url = one(headers, &X_ORIGINAL_URL)
+                .filter(|u| authority_of_url(u).is_some_and(|a| Authority::parse(a).is_ok()))
                 .and_then(|u| Url::parse(u).ok())
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
             let method = method(headers, &X_ORIGINAL_METHOD);
@@ -105,7 +111,7 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
             let proto = one(headers, &X_FORWARDED_PROTO)
                 .map(str::to_ascii_lowercase)
                 .filter(|p| p == "http" || p == "https");
-            let host = one(headers, &X_FORWARDED_HOST);
+            let host = one(headers, &X_FORWARDED_HOST).filter(|h| Authority::parse(h).is_ok());
             let uri = one(headers, &X_FORWARDED_URI).filter(|u| u.starts_with('/'));
             let method = method(headers, &X_FORWARDED_METHOD);
             let url = match (&proto, host, uri) {
@@ -139,10 +145,19 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
     }
 }
 
-/// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method` (it carries no
-/// credentials, by the Fetch standard).
+/// A CORS preflight as browsers send it (the Fetch standard): `OPTIONS` with an `Origin` and
+/// an `Access-Control-Request-Method`, no body (no `Transfer-Encoding`, no `Content-Length`
+/// but `0`) and no upgrade. It carries no credentials, and is forwarded without any.
 pub fn is_preflight(target: &Target, headers: &HeaderMap) -> bool {
-    target.method == Method::OPTIONS && headers.contains_key("access-control-request-method")
+    target.method == Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+        && !headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .all(|v| v.as_bytes() == b"0")
 }
 
 /// A person's browser navigating (following a link, typing the URL, submitting a form), as
@@ -227,6 +242,42 @@ mod tests {
             ),
             Err(vec!["X-Original-URL"])
         );
+    }
+
+    #[test]
+    fn forwarded_authorities_that_are_not_hosts_are_refused() {
+        for url in [
+            "https://app.local@secret.local/x",
+            "https://secret.local\\@app.local/x",
+            "https://user:pw@secret.local/",
+            "https://secret.local%2f@app.local/",
+            "https:///x",
+        ] {
+            assert_eq!(
+                target(Endpoint::AuthRequest, &headers(&[("x-original-url", url)])),
+                Err(vec!["X-Original-URL"]),
+                "{url}"
+            );
+        }
+        for host in [
+            "app.local@secret.local",
+            "secret.local?",
+            "secret.local/x",
+            "a b",
+        ] {
+            assert_eq!(
+                target(
+                    Endpoint::ForwardAuth,
+                    &headers(&[
+                        ("x-forwarded-proto", "https"),
+                        ("x-forwarded-host", host),
+                        ("x-forwarded-uri", "/x"),
+                    ])
+                ),
+                Err(vec!["X-Forwarded-Host"]),
+                "{host}"
+            );
+        }
     }
 
     #[test]

@@ -12,13 +12,14 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Method, Request, header};
-use axum::response::Response;
+use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
 use tower::Service;
 
 use futures_util::future::Either;
+use std::borrow::Cow;
 
 use super::headers::{Decisions, secure};
 use super::proxy::{FromUpstream, Front};
@@ -26,10 +27,13 @@ use crate::app::AppState;
 use crate::config::{TrustedProxies, canonical};
 use crate::error::context::InlineText;
 use crate::error::context::{RequestContext, RequestScope, SCOPE};
+use crate::error::{ApiError, AppError, PageError};
+use crate::gateway::request::is_navigation;
 use crate::net::{client_ip, peer};
 use crate::random::RequestId;
 use crate::telemetry::Metrics;
 use crate::telemetry::access::{self, AccessLine};
+use crate::uri::{self, TargetError};
 
 pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -134,6 +138,53 @@ impl<S> Envelope<S> {
     }
 }
 
+impl<S> Envelope<S> {
+    /// Checks the request's target (one valid `Host`, the path in normal form) and puts the
+    /// normal path into the request, so the router, the proxy and the upstream all see the
+    /// same one; then finds the proxy route, if any. `Some(error)` when it is refused.
+    fn route_target(&self, request: &mut Request<Body>) -> (Option<TargetError>, Option<usize>) {
+        let (normal, proxied) = match uri::check(request.uri(), request.headers()) {
+            Ok(checked) => {
+                let proxied = self
+                    .front
+                    .as_ref()
+                    .and_then(|front| front.proxy.find(checked.authority.as_ref(), &checked.path));
+                match checked.path {
+                    Cow::Owned(normal) => (Some(normal), proxied),
+                    Cow::Borrowed(_) => (None, proxied),
+                }
+            }
+            Err(error) => return (Some(error), None),
+        };
+        if let Some(normal) = normal {
+            match uri::with_path(request.uri(), &normal) {
+                Some(rewritten) => *request.uri_mut() = rewritten,
+                None => return (Some(TargetError::Path(uri::PathError::BadEscape)), None),
+            }
+        }
+        (None, proxied)
+    }
+}
+
+/// The 400 for a request target that is refused, as a page for a browser navigation.
+fn refuse(error: TargetError, navigation: bool) -> Response {
+    let code = match error {
+        TargetError::Path(_) => "invalid_path",
+        _ => "invalid_host",
+    };
+    let err = AppError::bad_request(code, error.message())
+        .detail(error.as_str())
+        .page(
+            "Bad request",
+            "This address cannot be served as it is written. Check the link and try again.",
+        );
+    if navigation {
+        PageError::from(err).into_response()
+    } else {
+        ApiError::from(err).into_response()
+    }
+}
+
 /// What the access-log line needs from the request, kept only when the line is written.
 struct Logged {
     method: Method,
@@ -152,7 +203,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let started = Instant::now();
         let shared = &self.shared;
         let peer = canonical(peer());
@@ -168,15 +219,13 @@ where
         } else {
             (RequestId::next(), peer)
         };
+        let (refused, proxied) = self.route_target(&mut request);
         let path = request.uri().path();
-        let proxied = self.front.as_ref().and_then(|front| {
-            let host = request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok());
-            front.proxy.find(host, path)
-        });
-        let route = proxied.map_or_else(|| shared.routes.find(path), |i| self.proxy_base + i);
+        let route = match (refused, proxied) {
+            (Some(_), _) => shared.routes.unmatched,
+            (None, Some(i)) => self.proxy_base + i,
+            (None, None) => shared.routes.find(path),
+        };
         let decisions = Decisions::for_path(path);
         let logged = ((shared.log_health_checks || !shared.routes.quiet[route])
             && access::enabled())
@@ -192,8 +241,12 @@ where
             client,
             logged.is_some(),
         );
-        let future = match (proxied, &self.front) {
-            (Some(index), Some(front)) => {
+        let future = match (refused, proxied, &self.front) {
+            (Some(error), _, _) => {
+                let navigation = is_navigation(request.headers());
+                Either::Right(Box::pin(async move { Ok(refuse(error, navigation)) }) as Proxied)
+            }
+            (None, Some(index), Some(front)) => {
                 let front = front.clone();
                 Either::Right(
                     Box::pin(async move { Ok(front.handle(index, request).await) }) as Proxied,

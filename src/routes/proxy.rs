@@ -20,8 +20,8 @@ use crate::gateway::proxy::headers::Forwarded;
 use crate::gateway::proxy::{Additions, Failure, Proxy};
 use crate::gateway::request::is_navigation;
 use crate::gateway::{Decision, Endpoint, Target, decide_target};
-use crate::net::peer;
-use crate::session::TokenSource;
+use crate::net::{client_ip, peer};
+use crate::uri::{self, Authority};
 
 /// Marks a response that came from an upstream: the envelope leaves its headers alone (the
 /// service sets its own CSP and caching).
@@ -36,7 +36,8 @@ pub struct Front {
 }
 
 impl Front {
-    /// Judges and, if allowed, forwards `request`, which route `index` covers.
+    /// Judges and, if allowed, forwards `request`, which route `index` covers. The envelope
+    /// has already checked its target (one valid `Host`, the path in normal form).
     pub async fn handle(self, index: usize, request: Request<Body>) -> Response {
         let state = &self.state;
         let route = &self.proxy.routes()[index];
@@ -44,13 +45,19 @@ impl Front {
             return ApiError::from(AppError::internal("a route names an unknown policy"))
                 .into_response();
         };
-        let Some(target) = target(state, &request) else {
+        let host = uri::host(request.headers()).ok().flatten();
+        let Some(target) = target(state, host.as_ref(), &request) else {
             return ApiError::from(AppError::bad_request(
                 "bad_request",
                 "the request's Host or path cannot be read",
             ))
             .into_response();
         };
+        let audience = self.proxy.audience(
+            index,
+            policy.audience.as_deref(),
+            host.as_ref().map(Authority::host),
+        );
         let navigation = !policy.api && is_navigation(request.headers());
         let decision = decide_target(
             policy,
@@ -62,38 +69,15 @@ impl Front {
         let (verdict, reason) = decision.labels();
         state.metrics.authz_decision("proxy", verdict, reason);
         match decision {
-            Decision::Allow { caller, target, .. } => {
-                let audience = policy
-                    .audience
-                    .as_deref()
-                    .map_or_else(|| target.origin(), Cow::Borrowed);
+            Decision::Allow { caller, reason, .. } => {
                 let claims = caller.as_deref().map(|c| &c.claims);
                 let identity = match identity_for(state, claims, &audience) {
                     Ok(identity) => identity,
                     Err(size) => return identity_too_large(size),
                 };
-                let peer = canonical(peer());
-                let scheme = if state.https() { "https" } else { "http" };
-                let additions = Additions {
-                    identity: &identity,
-                    forwarded: Forwarded {
-                        peer,
-                        trusted: state.config.server.trusted_proxies.contains(peer),
-                        scheme,
-                        host: request.headers().get(header::HOST).cloned(),
-                        prefix: route.strip_prefix.then_some(route.path_prefix.as_str()),
-                    },
-                    drop_authorization: caller
-                        .as_ref()
-                        .is_some_and(|c| c.source == TokenSource::Bearer),
-                };
-                match self.proxy.forward(index, request, additions).await {
-                    Ok(mut response) => {
-                        response.extensions_mut().insert(FromUpstream);
-                        response
-                    }
-                    Err(failure) => failed(state, &route.name, &failure, navigation),
-                }
+                let preflight = reason == "preflight";
+                self.exchange(index, request, &identity, preflight, navigation)
+                    .await
             }
             Decision::Unauthenticated {
                 target,
@@ -107,22 +91,71 @@ impl Front {
                 navigation,
             } => forbidden(Endpoint::Proxy, reason, &required, navigation),
             Decision::Unavailable => unavailable(),
-            Decision::BadRequest { message, .. } => {
-                ApiError::from(AppError::bad_request("bad_request", message)).into_response()
+            Decision::BadRequest { error, message, .. } => {
+                ApiError::from(AppError::bad_request(error, message)).into_response()
             }
+        }
+    }
+
+    /// Prepares the allowed request for the upstream (identity, forwarding headers; no
+    /// credentials at all for a preflight), sends it and answers with the service's answer.
+    async fn exchange(
+        &self,
+        index: usize,
+        request: Request<Body>,
+        identity: &[(header::HeaderName, header::HeaderValue)],
+        preflight: bool,
+        navigation: bool,
+    ) -> Response {
+        let state = &self.state;
+        let route = &self.proxy.routes()[index];
+        let trusted_proxies = &state.config.server.trusted_proxies;
+        let peer = canonical(peer());
+        let trusted = trusted_proxies.contains(peer);
+        let additions = Additions {
+            identity,
+            forwarded: Forwarded {
+                peer,
+                client: client_ip(peer, request.headers(), trusted_proxies),
+                trusted,
+                scheme: if state.https() { "https" } else { "http" },
+                host: request.headers().get(header::HOST).cloned(),
+                prefix: route.strip_prefix.then_some(route.path_prefix.as_str()),
+            },
+            strip_credentials: preflight,
+        };
+        match self.proxy.forward(index, request, additions).await {
+            Ok((mut response, answered)) => {
+                if answered.cookies_dropped > 0 {
+                    tracing::warn!(
+                        route = %route.name,
+                        count = answered.cookies_dropped,
+                        "the service tried to set doorman's own cookie; dropped"
+                    );
+                    state
+                        .metrics
+                        .upstream_cookie_dropped(&route.name, answered.cookies_dropped);
+                }
+                response.extensions_mut().insert(FromUpstream);
+                response
+            }
+            Err(failure) => failed(state, &route.name, &failure, navigation),
         }
     }
 }
 
-/// The request as the browser addressed it: doorman's public scheme, the `Host`, the path.
-fn target(state: &AppState, request: &Request<Body>) -> Option<Target> {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| state.config.public_url().authority());
+/// The request as the browser addressed it: doorman's public scheme, the checked `Host` (or
+/// `PUBLIC_URL`'s when there is none), the path in normal form.
+fn target(
+    state: &AppState,
+    host: Option<&Authority<'_>>,
+    request: &Request<Body>,
+) -> Option<Target> {
     let scheme = if state.https() { "https" } else { "http" };
+    let host = host.map_or_else(
+        || Cow::Owned(state.config.public_url().authority()),
+        |h| Cow::Borrowed(h.as_str()),
+    );
     let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let url = Url::parse(&format!("{scheme}://{host}{path}")).ok()?;
     Some(Target {
@@ -131,35 +164,43 @@ fn target(state: &AppState, request: &Request<Body>) -> Option<Target> {
     })
 }
 
-/// 502 or 504, as JSON or a page.
+/// 502 or 504 (the service's failure, counted), or 400 (the client's own body), as JSON or
+/// a page. Logged once, where it is rendered, with the detail.
 fn failed(state: &AppState, route: &str, failure: &Failure, navigation: bool) -> Response {
-    state.metrics.upstream_error(route, failure.kind());
-    let (status, code, message) = match failure {
-        Failure::Unreachable(detail) => {
-            tracing::warn!(route, detail = %detail, "the upstream could not be reached");
-            (
-                StatusCode::BAD_GATEWAY,
-                "upstream_unreachable",
-                "the service behind doorman could not be reached",
-            )
-        }
-        Failure::Timeout => {
-            tracing::warn!(route, "the upstream did not answer in time");
-            (
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                "the service behind doorman did not answer in time",
-            )
-        }
+    let err = match failure {
+        Failure::Unreachable(detail) => AppError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unreachable",
+            "the service behind doorman could not be reached",
+        )
+        .detail(format!("route {route}: {detail}"))
+        .page(
+            "Service unreachable",
+            "You are signed in, but the service behind this address is not answering. Try again in a moment.",
+        ),
+        Failure::Timeout => AppError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "the service behind doorman did not answer in time",
+        )
+        .detail(format!("route {route}: no answer in time"))
+        .page(
+            "Service too slow",
+            "You are signed in, but the service behind this address is not answering. Try again in a moment.",
+        ),
+        Failure::ClientBody(detail) => AppError::bad_request(
+            "bad_request_body",
+            "the request body could not be read (malformed or interrupted)",
+        )
+        .detail(format!("route {route}: {detail}"))
+        .page(
+            "Bad request",
+            "The request could not be read as it was sent. Try again.",
+        ),
     };
-    let err = AppError::new(status, code, message).page(
-        if status == StatusCode::BAD_GATEWAY {
-            "Service unreachable"
-        } else {
-            "Service too slow"
-        },
-        "You are signed in, but the service behind this address is not answering. Try again in a moment.",
-    );
+    if !matches!(failure, Failure::ClientBody(_)) {
+        state.metrics.upstream_error(route, failure.kind());
+    }
     if navigation {
         PageError::from(err).into_response()
     } else {

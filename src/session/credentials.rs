@@ -1,6 +1,8 @@
 //! Where a request's session token is: the `Authorization: Bearer` header (for API
 //! clients) or the session cookie. Pure header parsing that refuses anything ambiguous: two
-//! `Authorization` headers, an odd scheme, a duplicated or quoted cookie.
+//! `Authorization` headers, an odd scheme, a duplicated or quoted cookie. `is_bearer` is the
+//! one rule for "this header is a Bearer credential", used to authenticate and to make sure
+//! no service behind doorman ever receives one.
 
 use axum::http::{HeaderMap, header};
 
@@ -38,11 +40,7 @@ pub(super) fn find_token<'h>(
                 return Err(TokenError::Invalid);
             }
             let text = value.to_str().map_err(|_| TokenError::Invalid)?;
-            let is_bearer = text
-                .trim_start()
-                .get(..7)
-                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "));
-            if is_bearer || authorization == Authorization::Bearer {
+            if is_bearer(text.as_bytes()) || authorization == Authorization::Bearer {
                 return bearer_token(text).map(|t| Some((t, TokenSource::Bearer)));
             }
         }
@@ -50,11 +48,38 @@ pub(super) fn find_token<'h>(
     Ok(cookie_value(headers, cookie_name)?.map(|t| (t, TokenSource::Cookie)))
 }
 
-/// `Bearer <token>`, the scheme case-insensitive (RFC 7235); anything else is invalid.
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Whether an `Authorization` value is a Bearer credential: the scheme `bearer` in any case,
+/// then whitespace (space or tab) or nothing, after any leading whitespace. Whatever follows
+/// is doorman's to judge, and never the service's to receive.
+pub fn is_bearer(value: &[u8]) -> bool {
+    let start = value
+        .iter()
+        .position(|&b| !is_space(b))
+        .unwrap_or(value.len());
+    let rest = &value[start..];
+    rest.get(..6)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"))
+        && rest.get(6).is_none_or(|&b| is_space(b))
+}
+
+/// Whether the request has more than one `Authorization` line (RFC 9110 §11.6.2: one
+/// `credentials` value, never a list): such a request is refused, not guessed at.
+pub fn has_several_authorizations(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    values.next().is_some() && values.next().is_some()
+}
+
+/// `Bearer <token>`, the scheme case-insensitive (RFC 7235), spaces or tabs around the
+/// token; anything else is invalid.
 fn bearer_token(value: &str) -> Result<&str, TokenError> {
-    let (scheme, token) = value.trim().split_once(' ').ok_or(TokenError::Invalid)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, token) = value.split_once([' ', '\t']).ok_or(TokenError::Invalid)?;
+    let token = token.trim_matches(|c| c == ' ' || c == '\t');
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains([' ', '\t']) {
         return Err(TokenError::Invalid);
     }
     Ok(token)
@@ -102,8 +127,39 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_the_bearer_scheme_is_a_bearer_credential() {
+        for value in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER  abc ",
+            "Bearer\tabc",
+            " \tbEaReR\t abc",
+            "Bearer",
+            "Bearer ",
+        ] {
+            assert!(is_bearer(value.as_bytes()), "{value:?}");
+        }
+        for value in [
+            "Basic eDp5",
+            "Bearerabc",
+            "Bear abc",
+            "",
+            "Negotiate x",
+            "xBearer a",
+        ] {
+            assert!(!is_bearer(value.as_bytes()), "{value:?}");
+        }
+    }
+
+    #[test]
     fn bearer_scheme_is_case_insensitive() {
-        for value in ["Bearer abc", "bearer abc", "BEARER  abc "] {
+        for value in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER  abc ",
+            "Bearer\tabc",
+            "bearer \t abc\t",
+        ] {
             let h = headers(&[(header::AUTHORIZATION, value)]);
             assert_eq!(
                 find_token(&h, COOKIE_NAME, Authorization::Bearer),

@@ -61,6 +61,7 @@ pub struct Metrics {
     signed_in_allowed: [OnceLock<Counter>; 3],
     assertions_signed: Counter,
     upstream_errors: Family<[(&'static str, String); 2], Counter>,
+    upstream_cookies_dropped: Family<[(&'static str, String); 1], Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -172,6 +173,11 @@ impl Metrics {
             "doorman_upstream_errors",
             "Proxied requests that failed, by route and kind (unreachable, timeout)",
         );
+        let upstream_cookies_dropped = registered(
+            r,
+            "doorman_upstream_cookies_dropped",
+            "Set-Cookie lines for doorman's own cookies that a proxied service sent, dropped, by route",
+        );
         registry.register(
             "doorman_build",
             "The running version",
@@ -196,6 +202,7 @@ impl Metrics {
             signed_in_allowed: Default::default(),
             assertions_signed,
             upstream_errors,
+            upstream_cookies_dropped,
         }
     }
 
@@ -321,6 +328,13 @@ impl Metrics {
         self.upstream_errors
             .get_or_create(&[("route", route.to_owned()), ("kind", kind.to_owned())])
             .inc();
+    }
+
+    /// Route `route`'s service tried to set doorman's own cookies `count` times in one answer.
+    pub fn upstream_cookie_dropped(&self, route: &str, count: usize) {
+        self.upstream_cookies_dropped
+            .get_or_create(&[("route", route.to_owned())])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
     pub fn assertion_signed(&self) {

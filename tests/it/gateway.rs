@@ -445,18 +445,25 @@ async fn a_public_policy_passes_anonymous_callers_with_empty_identity_headers() 
 #[tokio::test]
 async fn a_cors_preflight_passes_only_where_the_policy_allows_it() {
     let app = gateway(&[]).await;
-    let preflight = |policy: &'static str| {
-        app.client
+    let ask = |policy: &'static str, origin: bool| {
+        let request = app
+            .client
             .get(app.url(&format!("/.doorman/forward-auth/{policy}")))
             .header("x-forwarded-proto", "https")
             .header("x-forwarded-host", "app.example.com")
             .header("x-forwarded-uri", "/v1/items")
             .header("x-forwarded-method", "OPTIONS")
-            .header("access-control-request-method", "POST")
-            .send()
+            .header("access-control-request-method", "POST");
+        if origin {
+            request.header("origin", "https://web.example.com").send()
+        } else {
+            request.send()
+        }
     };
-    assert_eq!(preflight("api").await.expect("preflight").status(), 200);
-    assert_eq!(preflight("default").await.expect("preflight").status(), 401);
+    assert_eq!(ask("api", true).await.expect("preflight").status(), 200);
+    assert_eq!(ask("default", true).await.expect("preflight").status(), 401);
+    // A browser's preflight always carries its Origin; without one it is an ordinary OPTIONS.
+    assert_eq!(ask("api", false).await.expect("options").status(), 401);
 }
 
 #[tokio::test]

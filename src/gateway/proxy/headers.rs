@@ -1,10 +1,13 @@
 //! What a proxied request and its answer may carry, and what doorman adds: hop-by-hop headers
-//! removed (RFC 9110 §7.6.1, and whatever `Connection` names), every identity header a client
-//! sent dropped (also spelled with `_` or `.`, which some frameworks fold into `-`), doorman's
-//! own cookies and Bearer token kept from the service, and the `X-Forwarded-*` set, appending
-//! to a chain only when the peer is a trusted proxy.
+//! removed (RFC 9110 §7.6.1, and whatever `Connection` names), every identity or trust header
+//! a client sent dropped (also spelled with `_` or `.`, which some frameworks fold into `-`),
+//! doorman's own cookies and any Bearer credential kept from the service, and the
+//! `X-Forwarded-*` and `X-Real-IP` set, appending to a chain only when the peer is a trusted
+//! proxy. On the way back, a service cannot set doorman's own cookies.
 
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::session::is_bearer;
 
 /// Headers meaningful for one connection only.
 const HOP_BY_HOP: [HeaderName; 9] = [
@@ -19,7 +22,10 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::PROXY_AUTHENTICATE,
 ];
 
-/// Identity header names doorman sets (any of its header sets): a client's copies never pass.
+/// Identity and trust header names a client's copies of never pass: those doorman sets (any
+/// of its header sets), the names other authenticating proxies give their upstreams
+/// (oauth2-proxy's `X-Forwarded-*` user headers, Apache's and Grafana's defaults), and the
+/// names some frameworks re-route by (Symfony, IIS).
 const IDENTITY: &[&str] = &[
     "remote-user",
     "remote-email",
@@ -29,13 +35,35 @@ const IDENTITY: &[&str] = &[
     "x-auth-request-email",
     "x-auth-request-groups",
     "x-auth-request-preferred-username",
+    "x-auth-request-access-token",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-forwarded-preferred-username",
+    "x-forwarded-access-token",
+    "x-remote-user",
+    "x-original-url",
+    "x-rewrite-url",
 ];
+
+/// Name prefixes dropped the same way: doorman's own, and Grafana's `X-WEBAUTH-*`.
+const IDENTITY_PREFIXES: &[&str] = &["x-doorman-", "x-webauth-"];
 
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+/// Forwarding headers only a trusted proxy may have set; an untrusted client's are dropped.
+const TRUSTED_ONLY: [HeaderName; 6] = [
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PREFIX,
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-forwarded-ssl"),
+];
 
 /// Removes the hop-by-hop headers, including those `Connection` names. One pass finds them
 /// (usually there are none), so a clean request costs no removals.
@@ -69,9 +97,10 @@ fn is_identity(name: &str) -> bool {
                 .all(|(&a, &b)| a == b || (matches!(a, b'_' | b'.') && b == b'-'))
     };
     let name = name.as_bytes();
-    const PREFIX: &[u8] = b"x-doorman-";
-    (name.len() >= PREFIX.len() && folds(&name[..PREFIX.len()], PREFIX))
-        || IDENTITY.iter().any(|id| folds(name, id.as_bytes()))
+    IDENTITY_PREFIXES.iter().any(|prefix| {
+        let prefix = prefix.as_bytes();
+        name.len() >= prefix.len() && folds(&name[..prefix.len()], prefix)
+    }) || IDENTITY.iter().any(|id| folds(name, id.as_bytes()))
 }
 
 /// Drops every identity header a client sent, whatever its spelling.
@@ -87,8 +116,65 @@ pub fn remove_identity(headers: &mut HeaderMap) {
     headers.remove(FORWARDED);
 }
 
+/// Drops the headers an operator listed for a route (`strip_headers`, lower-case).
+pub fn remove_named(headers: &mut HeaderMap, names: &[String]) {
+    for name in names {
+        headers.remove(name.as_str());
+    }
+}
+
+/// Drops an `Authorization` that is a Bearer credential, in any spelling (`is_bearer`): a
+/// doorman token never reaches a service, whatever authenticated the request. Other schemes
+/// (Basic for the service itself) pass.
+pub fn remove_bearer(headers: &mut HeaderMap) {
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| is_bearer(v.as_bytes()))
+    {
+        headers.remove(header::AUTHORIZATION);
+    }
+}
+
+/// Cleans an upstream's answer: its hop-by-hop headers (not on a `101`, whose `Upgrade` the
+/// client needs), a `Content-Length` beside `Transfer-Encoding` (the body is sent as decoded,
+/// so that length would cut it short), and `Set-Cookie` lines for doorman's own cookies.
+pub fn clean_response(headers: &mut HeaderMap, switching: bool) -> super::Answered {
+    if !switching {
+        if headers.contains_key(header::TRANSFER_ENCODING) {
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        remove_hop_by_hop(headers);
+    }
+    let names_doormans = |v: &HeaderValue| {
+        let text = String::from_utf8_lossy(v.as_bytes());
+        let name = text.split(['=', ';']).next().unwrap_or("").trim();
+        is_doormans_cookie(name)
+    };
+    let dropped = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| names_doormans(v))
+        .count();
+    if dropped > 0 {
+        let kept: Vec<HeaderValue> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter(|v| !names_doormans(v))
+            .cloned()
+            .collect();
+        headers.remove(header::SET_COOKIE);
+        for value in kept {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    super::Answered {
+        cookies_dropped: dropped,
+    }
+}
+
 /// Whether a cookie name is doorman's (the session, or a sign-in attempt).
-fn is_doormans_cookie(name: &str) -> bool {
+pub fn is_doormans_cookie(name: &str) -> bool {
     let bare = name
         .strip_prefix("__Host-")
         .or_else(|| name.strip_prefix("__Secure-"))
@@ -120,6 +206,8 @@ pub fn remove_doormans_cookies(headers: &mut HeaderMap) {
 pub struct Forwarded<'a> {
     /// The TCP peer.
     pub peer: std::net::IpAddr,
+    /// The client's address (`X-Real-IP`): the peer, or what a trusted proxy's chain says.
+    pub client: std::net::IpAddr,
     /// Whether the peer is one of `TRUSTED_PROXIES` (its `X-Forwarded-*` are kept and added to).
     pub trusted: bool,
     /// The scheme to report when no trusted proxy said.
@@ -130,7 +218,7 @@ pub struct Forwarded<'a> {
     pub prefix: Option<&'a str>,
 }
 
-/// Sets `X-Forwarded-For`, `-Proto`, `-Host` and `-Prefix`.
+/// Sets `X-Forwarded-For`, `-Proto`, `-Host`, `-Prefix` and `X-Real-IP`.
 pub fn set_forwarded(headers: &mut HeaderMap, from: &Forwarded<'_>) {
     let peer = from.peer.to_string();
     let chain = if from.trusted {
@@ -145,11 +233,14 @@ pub fn set_forwarded(headers: &mut HeaderMap, from: &Forwarded<'_>) {
             format!("{}, {peer}", earlier.join(", "))
         }
     } else {
-        for name in [X_FORWARDED_PROTO, X_FORWARDED_HOST, X_FORWARDED_PREFIX] {
+        for name in TRUSTED_ONLY {
             headers.remove(name);
         }
         peer
     };
+    if let Ok(value) = HeaderValue::from_str(&from.client.to_string()) {
+        headers.insert(X_REAL_IP, value);
+    }
     headers.remove(&X_FORWARDED_FOR);
     if let Ok(value) = HeaderValue::from_str(&chain) {
         headers.insert(X_FORWARDED_FOR, value);
@@ -232,11 +323,19 @@ mod tests {
 
     #[test]
     fn the_forwarded_chain_is_extended_only_for_a_trusted_peer() {
-        let mut untrusted = map(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-host", "evil")]);
+        let mut untrusted = map(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-host", "evil"),
+            ("x-real-ip", "10.0.0.1"),
+            ("x-forwarded-port", "443"),
+            ("x-forwarded-server", "evil"),
+            ("x-forwarded-ssl", "on"),
+        ]);
         set_forwarded(
             &mut untrusted,
             &Forwarded {
                 peer: "203.0.113.9".parse().expect("ip"),
+                client: "203.0.113.9".parse().expect("ip"),
                 trusted: false,
                 scheme: "https",
                 host: Some(HeaderValue::from_static("app.example.com")),
@@ -247,6 +346,10 @@ mod tests {
         assert_eq!(untrusted["x-forwarded-host"], "app.example.com");
         assert_eq!(untrusted["x-forwarded-proto"], "https");
         assert_eq!(untrusted["x-forwarded-prefix"], "/grafana");
+        assert_eq!(untrusted["x-real-ip"], "203.0.113.9");
+        for name in ["x-forwarded-port", "x-forwarded-server", "x-forwarded-ssl"] {
+            assert!(!untrusted.contains_key(name), "{name}");
+        }
         let mut trusted = map(&[
             ("x-forwarded-for", "198.51.100.7"),
             ("x-forwarded-proto", "https"),
@@ -255,6 +358,7 @@ mod tests {
             &mut trusted,
             &Forwarded {
                 peer: "10.0.0.2".parse().expect("ip"),
+                client: "198.51.100.7".parse().expect("ip"),
                 trusted: true,
                 scheme: "http",
                 host: None,
@@ -263,5 +367,58 @@ mod tests {
         );
         assert_eq!(trusted["x-forwarded-for"], "198.51.100.7, 10.0.0.2");
         assert_eq!(trusted["x-forwarded-proto"], "https");
+        assert_eq!(trusted["x-real-ip"], "198.51.100.7");
+    }
+
+    #[test]
+    fn other_proxies_identity_and_rerouting_headers_are_dropped_in_every_spelling() {
+        let mut h = map(&[
+            ("x-forwarded-user", "root"),
+            ("x_forwarded_email", "root@evil"),
+            ("x.forwarded.groups", "admin"),
+            ("x-forwarded-preferred-username", "root"),
+            ("x-forwarded-access-token", "t"),
+            ("x-remote-user", "root"),
+            ("x-webauth-user", "root"),
+            ("x_webauth_role", "Admin"),
+            ("x-original-url", "/admin/secret"),
+            ("x-rewrite-url", "/admin/secret"),
+            ("x-forwarded-for", "kept"),
+        ]);
+        remove_identity(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+    }
+
+    #[test]
+    fn a_bearer_credential_never_passes_and_other_schemes_do() {
+        for value in ["Bearer t", "bearer\tt", "  BEARER   t", "Bearer"] {
+            let mut h = map(&[("authorization", value)]);
+            remove_bearer(&mut h);
+            assert!(!h.contains_key("authorization"), "{value:?}");
+        }
+        let mut basic = map(&[("authorization", "Basic eDp5")]);
+        remove_bearer(&mut basic);
+        assert_eq!(basic["authorization"], "Basic eDp5");
+    }
+
+    #[test]
+    fn an_upstream_cannot_set_doormans_cookies_or_cut_a_chunked_body() {
+        let mut h = map(&[
+            ("set-cookie", "access_token=planted; Path=/"),
+            ("set-cookie", "theme=dark; Path=/"),
+            ("set-cookie", "__Host-access_token=x; Secure; Path=/"),
+            ("set-cookie", " doorman_flow_ab =x"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "3"),
+        ]);
+        let answered = clean_response(&mut h, false);
+        assert_eq!(answered.cookies_dropped, 3);
+        let kept: Vec<_> = h.get_all("set-cookie").iter().collect();
+        assert_eq!(kept, ["theme=dark; Path=/"]);
+        assert!(!h.contains_key("content-length"));
+        assert!(!h.contains_key("transfer-encoding"));
+        let mut switching = map(&[("upgrade", "websocket"), ("connection", "upgrade")]);
+        assert_eq!(clean_response(&mut switching, true).cookies_dropped, 0);
+        assert_eq!(switching["upgrade"], "websocket");
     }
 }

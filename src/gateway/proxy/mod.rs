@@ -12,9 +12,12 @@ use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 
+use std::borrow::Cow;
+
 use self::headers::Forwarded;
 use self::upstream::UpstreamClients;
-use crate::config::{ProxyRoute, Upstream};
+use crate::config::{ProxyRoute, PublicUrl, Upstream};
+use crate::uri::Authority;
 
 /// Why a request did not reach its upstream, or got no answer in time.
 #[derive(Debug)]
@@ -23,6 +26,9 @@ pub enum Failure {
     Unreachable(String),
     /// No response headers within the route's `timeout`: 504.
     Timeout,
+    /// The client's own request body could not be read (malformed chunks, a stall): 400,
+    /// and not the service's failure.
+    ClientBody(String),
 }
 
 impl Failure {
@@ -30,7 +36,23 @@ impl Failure {
         match self {
             Self::Unreachable(_) => "unreachable",
             Self::Timeout => "timeout",
+            Self::ClientBody(_) => "client_body",
         }
+    }
+
+    /// From the client's error sending the request: the client's body, or the upstream.
+    fn of(err: &hyper_util::client::legacy::Error) -> Self {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(cause) = source {
+            if cause
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_user)
+            {
+                return Self::ClientBody(describe(err));
+            }
+            source = cause.source();
+        }
+        Self::Unreachable(describe(err))
     }
 }
 
@@ -39,8 +61,15 @@ pub struct Additions<'a> {
     /// The identity headers (from `identity::headers`), set after a client's copies are gone.
     pub identity: &'a [(HeaderName, HeaderValue)],
     pub forwarded: Forwarded<'a>,
-    /// The request was authenticated by a doorman Bearer token: the service does not get it.
-    pub drop_authorization: bool,
+    /// A CORS preflight: the service gets no `Authorization` and no `Cookie` at all.
+    pub strip_credentials: bool,
+}
+
+/// What the proxy noticed in an upstream's answer, for the caller to count.
+#[derive(Debug, Default)]
+pub struct Answered {
+    /// `Set-Cookie` lines for doorman's own cookies, dropped.
+    pub cookies_dropped: usize,
 }
 
 /// The configured routes and a pooled client for each.
@@ -51,6 +80,20 @@ pub struct Proxy {
     bases: Vec<String>,
     /// Route indexes, most specific first (longest prefix; a host before none).
     order: Vec<usize>,
+    /// Per route: the assertion's audience when neither the route nor its policy sets one.
+    audiences: Vec<DefaultAudience>,
+    /// `PUBLIC_URL`'s scheme and, when not the default, port (`https://`, `:8443`).
+    public: (&'static str, String),
+}
+
+/// Where a route's default audience comes from: never from the request, except the host that
+/// matched a wildcard route (every such host is under the one route and its policy).
+enum DefaultAudience {
+    /// `PUBLIC_URL`'s scheme and port with the route's host; or, for a route without a host,
+    /// `PUBLIC_URL`'s origin.
+    Fixed(String),
+    /// `PUBLIC_URL`'s scheme and port with the host that matched `*.suffix`.
+    MatchedHost,
 }
 
 /// Paths that are always doorman's own, whatever the routes say.
@@ -82,8 +125,8 @@ fn is_websocket_upgrade(headers: &axum::http::HeaderMap) -> bool {
 }
 
 impl Proxy {
-    /// The proxy for `routes`; `None` when there are none.
-    pub fn new(routes: &[ProxyRoute]) -> Option<Self> {
+    /// The proxy for `routes`, served at `public` (`PUBLIC_URL`); `None` when there are none.
+    pub fn new(routes: &[ProxyRoute], public: &PublicUrl) -> Option<Self> {
         if routes.is_empty() {
             return None;
         }
@@ -98,17 +141,53 @@ impl Proxy {
                 .map(|r| UpstreamClients::new(&r.upstream))
                 .collect(),
             bases: routes.iter().map(|r| upstream_base(&r.upstream)).collect(),
+            audiences: routes
+                .iter()
+                .map(|r| match &r.host {
+                    None => DefaultAudience::Fixed(public.origin().to_owned()),
+                    Some(host) => match host.exact() {
+                        Some(name) => DefaultAudience::Fixed(format!(
+                            "{}{name}{}",
+                            public.scheme_prefix(),
+                            public.port_suffix()
+                        )),
+                        None => DefaultAudience::MatchedHost,
+                    },
+                })
+                .collect(),
+            public: (public.scheme_prefix(), public.port_suffix()),
             routes: routes.to_vec(),
             order,
         })
+    }
+
+    /// The assertion's audience for route `index`: the route's `audience`, else the policy's
+    /// (`policy_audience`), else the route's default; `host` is the request's checked host.
+    pub fn audience<'a>(
+        &'a self,
+        index: usize,
+        policy_audience: Option<&'a str>,
+        host: Option<&str>,
+    ) -> Cow<'a, str> {
+        if let Some(audience) = self.routes[index].audience.as_deref().or(policy_audience) {
+            return Cow::Borrowed(audience);
+        }
+        match &self.audiences[index] {
+            DefaultAudience::Fixed(audience) => Cow::Borrowed(audience),
+            DefaultAudience::MatchedHost => {
+                let (scheme, port) = &self.public;
+                Cow::Owned(format!("{scheme}{}{port}", host.unwrap_or_default()))
+            }
+        }
     }
 
     pub fn routes(&self) -> &[ProxyRoute] {
         &self.routes
     }
 
-    /// The route for a request to `host` and `path`, if it is not one of doorman's own.
-    pub fn find(&self, host: Option<&str>, path: &str) -> Option<usize> {
+    /// The route for a request to `host` and `path` (both checked: `uri::check`), if it is
+    /// not one of doorman's own.
+    pub fn find(&self, host: Option<&Authority<'_>>, path: &str) -> Option<usize> {
         if is_doormans_path(path) {
             return None;
         }
@@ -117,7 +196,7 @@ impl Proxy {
             route
                 .host
                 .as_ref()
-                .is_none_or(|h| host.is_some_and(|host| h.matches(host)))
+                .is_none_or(|h| host.is_some_and(|host| h.matches(host.host())))
                 && route.covers(path)
         })
     }
@@ -128,7 +207,7 @@ impl Proxy {
         index: usize,
         request: Request<Body>,
         additions: Additions<'_>,
-    ) -> Result<Response<Body>, Failure> {
+    ) -> Result<(Response<Body>, Answered), Failure> {
         let route = &self.routes[index];
         let (mut parts, body) = request.into_parts();
         let upgrade = route.websockets && is_websocket_upgrade(&parts.headers);
@@ -143,9 +222,13 @@ impl Proxy {
         let h = &mut parts.headers;
         headers::remove_hop_by_hop(h);
         headers::remove_identity(h);
-        headers::remove_doormans_cookies(h);
-        if additions.drop_authorization {
+        headers::remove_named(h, &route.strip_headers);
+        if additions.strip_credentials {
             h.remove(header::AUTHORIZATION);
+            h.remove(header::COOKIE);
+        } else {
+            headers::remove_doormans_cookies(h);
+            headers::remove_bearer(h);
         }
         headers::set_forwarded(h, &additions.forwarded);
         for (name, value) in additions.identity {
@@ -164,14 +247,15 @@ impl Proxy {
         )
         .await
         .map_err(|_| Failure::Timeout)?
-        .map_err(|err| Failure::Unreachable(describe(&err)))?;
+        .map_err(|err| Failure::of(&err))?;
         let mut response = sent;
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             return match (client_upgrade, hyper::upgrade::on(&mut response)) {
                 (Some(client), upstream) => {
                     tokio::spawn(tunnel(client, upstream));
-                    let (parts, _) = response.into_parts();
-                    Ok(Response::from_parts(parts, Body::empty()))
+                    let (mut parts, _) = response.into_parts();
+                    let answered = headers::clean_response(&mut parts.headers, true);
+                    Ok((Response::from_parts(parts, Body::empty()), answered))
                 }
                 (None, _) => Err(Failure::Unreachable(
                     "the upstream switched protocols without being asked".into(),
@@ -179,8 +263,8 @@ impl Proxy {
             };
         }
         let (mut parts, body) = response.into_parts();
-        headers::remove_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::new(body)))
+        let answered = headers::clean_response(&mut parts.headers, false);
+        Ok((Response::from_parts(parts, Body::new(body)), answered))
     }
 }
 

@@ -6,6 +6,7 @@
 )]
 
 pub mod accounts;
+pub mod front;
 pub mod postgres;
 pub mod process;
 pub mod test_provider;
