@@ -16,7 +16,7 @@ use url::Url;
 use super::SignInError;
 use super::http::{Endpoint, OutboundError, ProviderHttp};
 use super::keys::{self, Keys};
-use super::metadata::{allowed_algs, check_endpoints};
+use super::metadata::{advertises_iss_parameter, allowed_algs, check_endpoints};
 use crate::clock::Clock;
 use crate::config::Issuer;
 
@@ -38,6 +38,9 @@ pub struct Provider {
     pub metadata: CoreProviderMetadata,
     pub allowed_algs: Vec<CoreJwsSigningAlgorithm>,
     pub has_userinfo: bool,
+    /// `authorization_response_iss_parameter_supported: true` (RFC 9207): every callback
+    /// must then carry `iss`.
+    pub requires_iss_parameter: bool,
 }
 
 pub struct ProviderHandle {
@@ -211,6 +214,7 @@ impl ProviderHandle {
         }
         let metadata: CoreProviderMetadata = serde_json::from_slice(response.body())
             .map_err(|_| "the document is not valid provider metadata".to_owned())?;
+        let requires_iss_parameter = advertises_iss_parameter(response.body());
         if metadata.issuer().as_str() != self.issuer.as_str() {
             return Err(format!(
                 "the document names the issuer `{}`, not `{}` (compared exactly, trailing slash included)",
@@ -231,12 +235,12 @@ impl ProviderHandle {
         .map_err(|e| e.to_string())?;
         self.http.metrics().jwks_refresh("discovery");
         self.store_keys(keys);
-        let provider = Arc::new(self.build(metadata));
+        let provider = Arc::new(self.build(metadata, requires_iss_parameter));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(provider.clone());
         Ok(provider)
     }
 
-    fn build(&self, metadata: CoreProviderMetadata) -> Provider {
+    fn build(&self, metadata: CoreProviderMetadata, requires_iss_parameter: bool) -> Provider {
         let allowed_algs = allowed_algs(&metadata);
         let has_userinfo = metadata.userinfo_endpoint().is_some();
         let client = CoreClient::from_provider_metadata(
@@ -250,6 +254,7 @@ impl ProviderHandle {
             metadata,
             allowed_algs,
             has_userinfo,
+            requires_iss_parameter,
         }
     }
 

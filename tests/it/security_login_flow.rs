@@ -357,8 +357,46 @@ async fn a_replayed_callback_is_refused_even_with_the_flow_cookie_copied() {
 }
 
 #[tokio::test]
-async fn the_iss_parameter_is_checked_when_present_but_not_required() {
+async fn a_callback_without_iss_is_refused_when_the_provider_advertises_it() {
+    // The test provider's discovery document says
+    // `authorization_response_iss_parameter_supported: true` unless told otherwise.
+    let (provider, app) = setup(Faults::default()).await;
+    sign_in(&app, &provider).await;
+
+    let attempt = begin(&app, &provider, None).await;
+    let stripped = attempt.callback_with("iss", None);
+    let response = arrive(&app, &stripped, &attempt.jar).await;
+    assert_rejected("iss stripped", response, 400, &attempt).await;
+
+    let attempt = begin(&app, &provider, None).await;
+    let elsewhere = attempt.callback_with("iss", Some("https://other-idp.example"));
+    let response = arrive(&app, &elsewhere, &attempt.jar).await;
+    assert_rejected("iss of another provider", response, 400, &attempt).await;
+
+    provider.set(|f| f.iss_param = IssParam::Omitted);
+    let attempt = begin(&app, &provider, None).await;
+    let response = arrive(&app, &attempt.callback, &attempt.jar).await;
+    assert_rejected("the provider forgot iss", response, 400, &attempt).await;
+
+    provider.set(|f| {
+        f.iss_param = IssParam::Omitted;
+        f.authorize_error = Some("access_denied".into());
+    });
+    let attempt = begin(&app, &provider, None).await;
+    let response = arrive(&app, &attempt.callback, &attempt.jar).await;
+    assert_rejected("a decline without iss", response, 400, &attempt).await;
+
+    assert_eq!(
+        provider.calls().token,
+        1,
+        "only the first sign-in reached the token endpoint"
+    );
+}
+
+#[tokio::test]
+async fn the_iss_parameter_is_checked_when_present_but_not_required_when_not_advertised() {
     let (provider, app) = setup(Faults {
+        advertises_iss_parameter: false,
         iss_param: IssParam::Omitted,
         ..Faults::default()
     })
@@ -369,6 +407,14 @@ async fn the_iss_parameter_is_checked_when_present_but_not_required() {
     let attempt = begin(&app, &provider, None).await;
     let response = arrive(&app, &attempt.callback, &attempt.jar).await;
     assert_rejected("iss with a trailing slash", response, 400, &attempt).await;
+
+    provider.set(|f| f.iss_param = IssParam::Correct);
+    sign_in(&app, &provider).await;
+    assert_eq!(
+        provider.calls().token,
+        2,
+        "the refused callback made no token call"
+    );
 }
 
 #[tokio::test]

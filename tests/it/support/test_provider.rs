@@ -122,6 +122,9 @@ pub struct Faults {
     pub discovery_document: Option<Value>,
     /// Change the generated discovery document.
     pub discovery_patch: Option<Patch>,
+    /// The discovery document says `authorization_response_iss_parameter_supported: true`
+    /// (RFC 9207); else it leaves the member out.
+    pub advertises_iss_parameter: bool,
     /// Redirect back with `error=<this>` instead of a code.
     pub authorize_error: Option<String>,
     pub iss_param: IssParam,
@@ -153,6 +156,7 @@ impl Default for Faults {
             discovery_down: false,
             discovery_document: None,
             discovery_patch: None,
+            advertises_iss_parameter: true,
             authorize_error: None,
             iss_param: IssParam::Correct,
             token: TokenFault::None,
@@ -496,8 +500,10 @@ async fn discovery(State(op): State<Arc<Inner>>) -> Response {
         "scopes_supported": ["openid", "email", "profile"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": true,
     });
+    if faults.advertises_iss_parameter {
+        document["authorization_response_iss_parameter_supported"] = json!(true);
+    }
     if let Some(change) = faults.discovery_patch {
         change(&mut document);
     }
