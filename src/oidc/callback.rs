@@ -1,11 +1,18 @@
 //! The browser's answer at `/auth/callback`, judged before anything reaches the provider:
 //! parameters well-formed and each at most once, the flow cookie present, the state equal (in
-//! constant time), the attempt fresh, then a provider error, the `iss` parameter, the code.
+//! constant time), the attempt fresh; then the `iss` parameter (RFC 9207), a provider error,
+//! the code.
+//!
+//! `iss` names the provider that answered, so a callback carrying another provider's code
+//! (a mix-up attack) is refused. It is required when the provider's discovery document
+//! advertises `authorization_response_iss_parameter_supported: true` (the provider then sends
+//! it in every answer, errors included, so one without it did not come from the provider);
+//! otherwise it is checked when present.
 
 use openidconnect::CsrfToken;
 
-use super::SignInError;
 use super::flow::FlowState;
+use super::{Oidc, SignInError};
 use crate::config::Issuer;
 
 /// The parameters of `/auth/callback`, each at most once.
@@ -49,14 +56,26 @@ pub fn parse_callback_query(query: Option<&str>) -> Result<CallbackParams, SignI
     Ok(params)
 }
 
-/// The browser's answer, checked against the attempt it claims to belong to, before any call
-/// to the provider. Returns the authorization code to exchange.
-pub fn check_callback(
+/// The browser's answer, checked against the attempt it claims to belong to before anything
+/// else (in particular before the provider is even looked up), then against the provider.
+/// Returns the authorization code to exchange.
+pub async fn check_callback(
+    oidc: &Oidc,
     params: &CallbackParams,
     flow: Option<&FlowState>,
-    issuer: &Issuer,
     now: u64,
 ) -> Result<String, SignInError> {
+    check_attempt(params, flow, now)?;
+    let provider = oidc.provider.get().await?;
+    check_answer(params, &oidc.issuer, provider.requires_iss_parameter)
+}
+
+/// The state names the attempt whose flow cookie came along, and that attempt is fresh.
+fn check_attempt(
+    params: &CallbackParams,
+    flow: Option<&FlowState>,
+    now: u64,
+) -> Result<(), SignInError> {
     let state = params
         .state
         .as_deref()
@@ -69,13 +88,25 @@ pub fn check_callback(
     if !flow.is_fresh(now) {
         return Err(SignInError::InvalidCallback("flow_expired"));
     }
+    Ok(())
+}
+
+/// The answer of an attempt we started: from our issuer (RFC 9207 §2.4: an error answer
+/// from elsewhere is no decline either), then a decline, or the code.
+fn check_answer(
+    params: &CallbackParams,
+    issuer: &Issuer,
+    iss_required: bool,
+) -> Result<String, SignInError> {
+    match params.iss.as_deref() {
+        Some(iss) if iss != issuer.as_str() => {
+            return Err(SignInError::InvalidCallback("iss_mismatch"));
+        }
+        None if iss_required => return Err(SignInError::InvalidCallback("missing_iss")),
+        _ => {}
+    }
     if let Some(error) = &params.error {
         return Err(SignInError::Declined(sanitize_error_code(error)));
-    }
-    if let Some(iss) = &params.iss
-        && iss != issuer.as_str()
-    {
-        return Err(SignInError::InvalidCallback("iss_mismatch"));
     }
     params
         .code
@@ -115,11 +146,23 @@ mod tests {
         Issuer::parse("https://idp.example").expect("valid")
     }
 
+    /// `check_callback` without the provider lookup; `iss_required` stands for what the
+    /// provider's discovery document advertises.
+    fn check(
+        params: &CallbackParams,
+        flow: Option<&FlowState>,
+        now: u64,
+        iss_required: bool,
+    ) -> Result<String, SignInError> {
+        check_attempt(params, flow, now)?;
+        check_answer(params, &iss(), iss_required)
+    }
+
     #[test]
     fn a_matching_state_yields_the_code() {
         let f = flow("s1", 100);
         assert_eq!(
-            check_callback(&params("code=c&state=s1"), Some(&f), &iss(), 120),
+            check(&params("code=c&state=s1"), Some(&f), 120, false),
             Ok("c".into())
         );
     }
@@ -128,33 +171,33 @@ mod tests {
     fn state_problems_are_400_before_anything_else() {
         let f = flow("s1", 100);
         assert_eq!(
-            check_callback(&params("code=c&state=s2"), Some(&f), &iss(), 120),
+            check(&params("code=c&state=s2"), Some(&f), 120, false),
             Err(SignInError::InvalidCallback("state_mismatch"))
         );
         assert_eq!(
-            check_callback(&params("code=c"), Some(&f), &iss(), 120),
+            check(&params("code=c"), Some(&f), 120, false),
             Err(SignInError::InvalidCallback("missing_state"))
         );
         assert_eq!(
-            check_callback(&params("code=c&state=s1"), None, &iss(), 120),
+            check(&params("code=c&state=s1"), None, 120, false),
             Err(SignInError::InvalidCallback("missing_flow_cookie"))
         );
         assert_eq!(
-            check_callback(
+            check(
                 &params("code=c&state=s1"),
                 Some(&f),
-                &iss(),
-                100 + FLOW_TTL_SECS + 1
+                100 + FLOW_TTL_SECS + 1,
+                false
             ),
             Err(SignInError::InvalidCallback("flow_expired"))
         );
         // A provider error with a forged state is still a forged callback.
         assert_eq!(
-            check_callback(
+            check(
                 &params("error=access_denied&state=zz"),
                 Some(&f),
-                &iss(),
-                120
+                120,
+                false
             ),
             Err(SignInError::InvalidCallback("state_mismatch"))
         );
@@ -164,21 +207,16 @@ mod tests {
     fn a_provider_error_with_a_valid_state_is_a_decline() {
         let f = flow("s1", 100);
         assert_eq!(
-            check_callback(
+            check(
                 &params("error=access_denied&state=s1"),
                 Some(&f),
-                &iss(),
-                120
+                120,
+                false
             ),
             Err(SignInError::Declined("access_denied".into()))
         );
         assert_eq!(
-            check_callback(
-                &params("error=%3Cscript%3E&state=s1"),
-                Some(&f),
-                &iss(),
-                120
-            ),
+            check(&params("error=%3Cscript%3E&state=s1"), Some(&f), 120, false),
             Err(SignInError::Declined("unrecognised_error".into()))
         );
     }
@@ -187,22 +225,81 @@ mod tests {
     fn an_iss_parameter_must_name_our_issuer() {
         let f = flow("s1", 100);
         assert_eq!(
-            check_callback(
+            check(
                 &params("code=c&state=s1&iss=https%3A%2F%2Fevil"),
                 Some(&f),
-                &iss(),
-                120
+                120,
+                false
             ),
             Err(SignInError::InvalidCallback("iss_mismatch"))
         );
         assert!(
-            check_callback(
+            check(
                 &params("code=c&state=s1&iss=https%3A%2F%2Fidp.example"),
                 Some(&f),
-                &iss(),
-                120
+                120,
+                false
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_iss_parameter_is_required_when_the_provider_advertises_it() {
+        let f = flow("s1", 100);
+        assert_eq!(
+            check(&params("code=c&state=s1"), Some(&f), 120, true),
+            Err(SignInError::InvalidCallback("missing_iss"))
+        );
+        assert_eq!(
+            check(
+                &params("code=c&state=s1&iss=https%3A%2F%2Fevil"),
+                Some(&f),
+                120,
+                true
+            ),
+            Err(SignInError::InvalidCallback("iss_mismatch"))
+        );
+        assert_eq!(
+            check(
+                &params("code=c&state=s1&iss=https%3A%2F%2Fidp.example"),
+                Some(&f),
+                120,
+                true
+            ),
+            Ok("c".into())
+        );
+        assert_eq!(
+            check(&params("code=c&state=s1"), Some(&f), 120, false),
+            Ok("c".into()),
+            "not advertised: not required"
+        );
+    }
+
+    #[test]
+    fn an_error_answer_from_another_issuer_or_without_a_required_iss_is_no_decline() {
+        let f = flow("s1", 100);
+        assert_eq!(
+            check(&params("error=access_denied&state=s1"), Some(&f), 120, true),
+            Err(SignInError::InvalidCallback("missing_iss"))
+        );
+        assert_eq!(
+            check(
+                &params("error=access_denied&state=s1&iss=https%3A%2F%2Fevil"),
+                Some(&f),
+                120,
+                false
+            ),
+            Err(SignInError::InvalidCallback("iss_mismatch"))
+        );
+        assert_eq!(
+            check(
+                &params("error=access_denied&state=s1&iss=https%3A%2F%2Fidp.example"),
+                Some(&f),
+                120,
+                true
+            ),
+            Err(SignInError::Declined("access_denied".into()))
         );
     }
 

@@ -183,21 +183,33 @@ fn is_safe_local_path(path: &str) -> bool {
     {
         return false;
     }
-    // Judge the path as given and as it reads after one and two rounds of percent-decoding,
-    // so `/%2F%2Fevil.example` and `/%5Cevil.example` are caught like their plain forms.
+    // Sign-in and sign-out are never a destination: returning there would loop.
+    every_decoding_looks_local(path)
+        && !(path == "/auth" || path.starts_with("/auth/") || path.starts_with("/auth?"))
+}
+
+/// Rounds of percent-decoding after which a `next` that still changes is refused rather than
+/// judged: three are more than any real link needs (`%2520`, a doubly encoded space, takes
+/// two), and whatever a server downstream decodes, it can never see a form not judged here.
+const MAX_DECODINGS: usize = 3;
+
+/// The path as given and in every form percent-decoding makes of it, until decoding no longer
+/// changes it, all look local: `/%2F%2Fevil.example`, `/%5Cevil.example` and
+/// `/%25252F%25252Fevil.example` are caught like their plain forms. A path still changing
+/// after [`MAX_DECODINGS`] rounds is refused.
+fn every_decoding_looks_local(path: &str) -> bool {
     let mut form = path.to_owned();
-    for _ in 0..3 {
+    for _ in 0..=MAX_DECODINGS {
         if !looks_local(&form) {
             return false;
         }
         let decoded = percent_decode(&form);
         if decoded == form {
-            break;
+            return true;
         }
         form = decoded;
     }
-    // Sign-in and sign-out are never a destination: returning there would loop.
-    !(path == "/auth" || path.starts_with("/auth/") || path.starts_with("/auth?"))
+    false
 }
 
 fn looks_local(path: &str) -> bool {
@@ -261,7 +273,15 @@ mod tests {
 
     #[test]
     fn plain_local_paths_are_kept() {
-        for path in ["/", "/profile", "/a/b?x=1&y=2", "/search?q=%20x"] {
+        for path in [
+            "/",
+            "/profile",
+            "/a/b?x=1&y=2",
+            "/search?q=%20x",
+            "/search?q=100%25",
+            "/files/a%2520b",
+            "/files/a%252520b",
+        ] {
             assert_eq!(ReturnTo::parse(Some(path)).as_str(), path);
         }
     }
@@ -277,6 +297,10 @@ mod tests {
             "/%2F%2Fevil.example",
             "/%5Cevil.example",
             "/%252F%252Fevil.example",
+            "/%25252F%25252Fevil.io",
+            "/%2525252F%2525252Fevil.io",
+            "/%25255Cevil.io",
+            "/a/%2525252525",
             "/\tevil",
             "/a\r\nSet-Cookie: x=1",
             "evil.example",

@@ -4,8 +4,6 @@
 //! same checks; both share the key selection, the re-fetch on an unverifiable token, and the
 //! identity that comes out.
 
-use std::sync::Arc;
-
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
@@ -13,6 +11,7 @@ use openidconnect::{ClaimsVerificationError, JsonWebKey, Nonce, SignatureVerific
 use serde_json::{Map, Value};
 
 use super::SignInError;
+use super::key_cache::Failure;
 use super::keys::Keys;
 use super::legacy;
 use super::provider::{Provider, ProviderHandle};
@@ -40,16 +39,8 @@ pub struct Verified {
     pub hosted_domain: Option<String>,
 }
 
-/// Why one key set could not verify the token.
-pub(super) enum Failure {
-    /// No cached key verifies it: worth fetching the keys again.
-    Keys(&'static str),
-    /// The token is invalid whatever the keys.
-    Invalid(SignInError),
-}
-
 fn invalid(code: impl Into<String>) -> Failure {
-    Failure::Invalid(SignInError::InvalidIdToken(code.into()))
+    Failure::Other(SignInError::InvalidIdToken(code.into()))
 }
 
 /// Verifies `token` for the attempt whose nonce is `nonce`, at `now`.
@@ -79,19 +70,13 @@ pub async fn verify(
             now,
         ),
     };
-    let keys: Arc<Keys> = handle.keys(now).await?;
-    let claims = match attempt(&keys) {
-        Ok(claims) => claims,
-        Err(Failure::Invalid(err)) => return Err(err),
-        Err(Failure::Keys(code)) => match handle.refetch_keys(&keys, now).await? {
-            Some(fresh) => match attempt(&fresh) {
-                Ok(claims) => claims,
-                Err(Failure::Invalid(err)) => return Err(err),
-                Err(Failure::Keys(code)) => return Err(SignInError::InvalidIdToken(code.into())),
-            },
-            None => return Err(SignInError::InvalidIdToken(code.into())),
-        },
-    };
+    let claims = handle
+        .verify_with_keys(provider, kid, now, attempt)
+        .await
+        .map_err(|failure| match failure {
+            Failure::Keys(code) => SignInError::InvalidIdToken(code.into()),
+            Failure::Other(err) => err,
+        })?;
     finish(
         &claims,
         handle.issuer().as_str(),
@@ -154,7 +139,7 @@ fn verify_standard(
             }
         });
         match token.claims(&verifier, &nonce) {
-            Ok(_) => return jose_segment(&token.to_string(), 1).map_err(Failure::Invalid),
+            Ok(_) => return jose_segment(&token.to_string(), 1).map_err(Failure::Other),
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey
                 | SignatureVerificationError::CryptoError(_)

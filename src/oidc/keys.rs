@@ -3,19 +3,23 @@
 //! Keys come with discovery and are refreshed when the JWKS response's `Cache-Control: max-age`
 //! runs out (in the background, and before a sign-in that finds them stale). A token that no
 //! cached key verifies — an unknown `kid`, a new key under a known `kid`, or no `kid` at all —
-//! may trigger one more fetch, but at most one per fixed window: a flood of bad tokens costs
-//! the provider one request per window, and a genuine rotation waits at most until the current
-//! window ends (not a whole window from the flood), since a fetch is allowed as soon as the
-//! cache is older than the window's start.
+//! makes `key_cache` fetch them again at once, within the [`RefetchBudget`]: at most one such
+//! fetch per distinct `kid` (no `kid` is one of them) per minute, and at most
+//! [`MAX_REFETCHES_PER_PERIOD`] a minute in all. Those tokens come only from the provider's
+//! token endpoint (over TLS, with the client secret), so the budget only has to stop a
+//! misbehaving provider from making doorman hammer its JWKS, never an outsider.
 
 use openidconnect::core::CoreJsonWebKeySet;
 use openidconnect::http::HeaderMap;
+use sha2::{Digest, Sha256};
 
 use super::SignInError;
 use super::http::{Endpoint, OutboundError, ProviderHttp};
 
-/// Length of the fixed windows that bound failure-triggered JWKS fetches.
-pub const KEY_REFETCH_WINDOW_SECS: u64 = 30;
+/// The period over which failure-triggered JWKS fetches are counted…
+pub const REFETCH_PERIOD_SECS: u64 = 60;
+/// …and how many there may be in it, whatever the `kid`s.
+pub const MAX_REFETCHES_PER_PERIOD: usize = 10;
 /// Refresh no more often than this, whatever `max-age` says…
 const MIN_MAX_AGE_SECS: u64 = 60;
 /// …and at least this often.
@@ -26,8 +30,6 @@ const DEFAULT_MAX_AGE_SECS: u64 = 3600;
 /// One fetched key set.
 pub struct Keys {
     pub jwks: CoreJsonWebKeySet,
-    /// When it was fetched (the caller's clock).
-    pub fetched_at: u64,
     /// When the provider says it should be fetched again.
     pub fresh_until: u64,
 }
@@ -36,11 +38,67 @@ impl Keys {
     pub fn is_stale(&self, now: u64) -> bool {
         now >= self.fresh_until
     }
+}
 
-    /// Whether a token no cached key verifies may cause a fetch now.
-    pub fn may_refetch(&self, now: u64) -> bool {
-        self.fetched_at < now - now % KEY_REFETCH_WINDOW_SECS
+/// The failure-triggered fetches of the last [`REFETCH_PERIOD_SECS`]: when, for which `kid`
+/// (a digest, so a long `kid` costs nothing to keep), and whether the fetch failed. Never more
+/// than [`MAX_REFETCHES_PER_PERIOD`] entries.
+#[derive(Default)]
+pub struct RefetchBudget {
+    recent: Vec<Refetch>,
+}
+
+struct Refetch {
+    at: u64,
+    kid: Option<[u8; 32]>,
+    failed: bool,
+}
+
+/// Why the budget refuses a fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spent {
+    /// This `kid` (or "no `kid`") already caused a fetch in the period; `failed` if that fetch
+    /// did not bring a key set.
+    Kid { failed: bool },
+    /// [`MAX_REFETCHES_PER_PERIOD`] fetches in the period already.
+    Overall,
+}
+
+impl RefetchBudget {
+    /// Whether a token with `kid` that no cached key verifies may cause a fetch at `now`; if
+    /// it may, the fetch is counted.
+    pub fn take(&mut self, kid: Option<&str>, now: u64) -> Result<(), Spent> {
+        // A clock that jumps back by more than a period forgets the old entries too.
+        self.recent
+            .retain(|r| now.abs_diff(r.at) < REFETCH_PERIOD_SECS);
+        let kid = kid_digest(kid);
+        if let Some(earlier) = self.recent.iter().find(|r| r.kid == kid) {
+            return Err(Spent::Kid {
+                failed: earlier.failed,
+            });
+        }
+        if self.recent.len() >= MAX_REFETCHES_PER_PERIOD {
+            return Err(Spent::Overall);
+        }
+        self.recent.push(Refetch {
+            at: now,
+            kid,
+            failed: false,
+        });
+        Ok(())
     }
+
+    /// The fetch [`take`](Self::take) allowed for `kid` brought no key set.
+    pub fn failed(&mut self, kid: Option<&str>) {
+        let kid = kid_digest(kid);
+        if let Some(entry) = self.recent.iter_mut().rev().find(|r| r.kid == kid) {
+            entry.failed = true;
+        }
+    }
+}
+
+fn kid_digest(kid: Option<&str>) -> Option<[u8; 32]> {
+    kid.map(|kid| Sha256::digest(kid.as_bytes()).into())
 }
 
 /// `GET jwks_uri`, honouring the response's `Cache-Control: max-age`.
@@ -68,7 +126,6 @@ pub async fn fetch(http: &ProviderHttp, jwks_uri: &str, now: u64) -> Result<Keys
         .clamp(MIN_MAX_AGE_SECS, MAX_MAX_AGE_SECS);
     Ok(Keys {
         jwks,
-        fetched_at: now,
         fresh_until: now + max_age,
     })
 }
@@ -129,18 +186,62 @@ mod tests {
     }
 
     #[test]
-    fn a_refetch_is_allowed_once_the_cache_predates_the_current_window() {
-        let w = KEY_REFETCH_WINDOW_SECS;
-        let keys = Keys {
-            jwks: CoreJsonWebKeySet::new(vec![]),
-            fetched_at: 10 * w + 3,
-            fresh_until: u64::MAX,
-        };
-        assert!(!keys.may_refetch(10 * w + 4), "same window");
-        assert!(
-            !keys.may_refetch(11 * w - 1),
-            "same window, its last second"
+    fn each_kid_may_cause_one_fetch_a_minute() {
+        let mut budget = RefetchBudget::default();
+        assert_eq!(budget.take(Some("new"), 1000), Ok(()));
+        assert_eq!(
+            budget.take(Some("new"), 1000 + REFETCH_PERIOD_SECS - 1),
+            Err(Spent::Kid { failed: false }),
+            "the same kid within the minute"
         );
-        assert!(keys.may_refetch(11 * w), "the next window");
+        assert_eq!(budget.take(Some("newer"), 1001), Ok(()), "another kid");
+        assert_eq!(
+            budget.take(None, 1002),
+            Ok(()),
+            "no kid is a kid of its own"
+        );
+        assert_eq!(budget.take(None, 1003), Err(Spent::Kid { failed: false }));
+        assert_eq!(
+            budget.take(Some("new"), 1000 + REFETCH_PERIOD_SECS),
+            Ok(()),
+            "a minute later"
+        );
+    }
+
+    #[test]
+    fn at_most_ten_fetches_a_minute_whatever_the_kids() {
+        let mut budget = RefetchBudget::default();
+        for i in 0..MAX_REFETCHES_PER_PERIOD as u64 {
+            assert_eq!(budget.take(Some(&format!("kid-{i}")), 1000 + i), Ok(()));
+        }
+        assert_eq!(budget.take(Some("one-more"), 1010), Err(Spent::Overall));
+        assert_eq!(
+            budget.take(Some("one-more"), 1000 + REFETCH_PERIOD_SECS),
+            Ok(()),
+            "the oldest has left the minute"
+        );
+        assert_eq!(
+            budget.take(Some("and-another"), 1000 + REFETCH_PERIOD_SECS),
+            Err(Spent::Overall)
+        );
+        assert!(budget.recent.len() <= MAX_REFETCHES_PER_PERIOD);
+    }
+
+    #[test]
+    fn a_failed_fetch_is_remembered_for_its_kid() {
+        let mut budget = RefetchBudget::default();
+        assert_eq!(budget.take(Some("k"), 1000), Ok(()));
+        budget.failed(Some("k"));
+        assert_eq!(
+            budget.take(Some("k"), 1001),
+            Err(Spent::Kid { failed: true })
+        );
+    }
+
+    #[test]
+    fn a_clock_that_jumps_back_does_not_freeze_the_budget() {
+        let mut budget = RefetchBudget::default();
+        assert_eq!(budget.take(Some("k"), 10_000), Ok(()));
+        assert_eq!(budget.take(Some("k"), 10_000 - REFETCH_PERIOD_SECS), Ok(()));
     }
 }

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::SignInError;
-use super::id_token::{CLOCK_SKEW_SECS, Failure, MAX_ID_TOKEN_AGE_SECS, jose_segment};
+use super::id_token::{CLOCK_SKEW_SECS, MAX_ID_TOKEN_AGE_SECS, jose_segment};
+use super::key_cache::Failure;
 use crate::config::Issuer;
 
 /// The scheme-less issuer Google's ID tokens may carry.
@@ -30,7 +31,7 @@ pub fn applies_to(raw_id_token: &str) -> bool {
 }
 
 fn invalid(reason: &str) -> Failure {
-    Failure::Invalid(SignInError::InvalidIdToken(format!(
+    Failure::Other(SignInError::InvalidIdToken(format!(
         "legacy_google_{reason}"
     )))
 }
@@ -65,7 +66,7 @@ pub(super) fn verify(
     now: u64,
 ) -> Result<Map<String, Value>, Failure> {
     let now = i64::try_from(now).unwrap_or(i64::MAX);
-    let header = jose_segment(raw_id_token, 0).map_err(Failure::Invalid)?;
+    let header = jose_segment(raw_id_token, 0).map_err(Failure::Other)?;
     if header.get("alg").and_then(Value::as_str) != Some("RS256") {
         return Err(invalid("alg"));
     }
@@ -167,7 +168,7 @@ mod tests {
         let kid = header.get("kid").and_then(Value::as_str);
         let now = u64::try_from(NOW).expect("positive");
         let claims = verify(token, &jwks(), kid, CLIENT, "n-1", now).map_err(|f| match f {
-            Failure::Invalid(e) => e,
+            Failure::Other(e) => e,
             Failure::Keys(code) => SignInError::InvalidIdToken(code.into()),
         })?;
         super::super::id_token::finish(&claims, "https://accounts.google.com", CLIENT, now)

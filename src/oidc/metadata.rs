@@ -1,5 +1,6 @@
 //! What doorman accepts from a provider's metadata: endpoints on https (http only for a
-//! provider on this machine), and ID tokens signed with an asymmetric algorithm it advertises.
+//! provider on this machine), and ID tokens signed with an asymmetric algorithm it advertises;
+//! and what it promises beyond what the openidconnect crate reads (RFC 9207's `iss`).
 
 use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
 use url::Url;
@@ -48,4 +49,44 @@ pub fn allowed_algs(metadata: &CoreProviderMetadata) -> Vec<CoreJwsSigningAlgori
         allowed.push(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
     }
     allowed
+}
+
+/// Whether the discovery document says `authorization_response_iss_parameter_supported: true`
+/// (RFC 9207 §3): the provider then puts `iss` in every authorization response, so a callback
+/// without it did not come from this provider. Only the JSON `true` counts; anything else,
+/// or no such member, is "not advertised".
+pub fn advertises_iss_parameter(document: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Rfc9207 {
+        authorization_response_iss_parameter_supported: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Rfc9207>(document).is_ok_and(|d| {
+        d.authorization_response_iss_parameter_supported == Some(serde_json::Value::Bool(true))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_json_true_advertises_the_iss_parameter() {
+        let says = |member: &str| {
+            advertises_iss_parameter(format!(r#"{{"issuer":"https://idp"{member}}}"#).as_bytes())
+        };
+        assert!(says(
+            r#","authorization_response_iss_parameter_supported":true"#
+        ));
+        assert!(!says(
+            r#","authorization_response_iss_parameter_supported":false"#
+        ));
+        assert!(!says(
+            r#","authorization_response_iss_parameter_supported":"true""#
+        ));
+        assert!(!says(
+            r#","authorization_response_iss_parameter_supported":null"#
+        ));
+        assert!(!says(""));
+        assert!(!advertises_iss_parameter(b"not json"));
+    }
 }

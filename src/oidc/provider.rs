@@ -1,4 +1,5 @@
-//! The identity provider as discovered: metadata, a configured client, and its signing keys.
+//! The identity provider as discovered: metadata, a configured client, and its signing keys
+//! (held by `key_cache`).
 //!
 //! Discovery runs in the background from start-up until it succeeds, so a provider that is down
 //! when doorman starts costs a 503 on `/auth/login`, not a crash. The issuer is compared exactly
@@ -15,8 +16,9 @@ use url::Url;
 
 use super::SignInError;
 use super::http::{Endpoint, OutboundError, ProviderHttp};
+use super::key_cache::{Failure, KeyCache, KeySource};
 use super::keys::{self, Keys};
-use super::metadata::{allowed_algs, check_endpoints};
+use super::metadata::{advertises_iss_parameter, allowed_algs, check_endpoints};
 use crate::clock::Clock;
 use crate::config::Issuer;
 
@@ -38,6 +40,9 @@ pub struct Provider {
     pub metadata: CoreProviderMetadata,
     pub allowed_algs: Vec<CoreJwsSigningAlgorithm>,
     pub has_userinfo: bool,
+    /// `authorization_response_iss_parameter_supported: true` (RFC 9207): every callback
+    /// must then carry `iss`.
+    pub requires_iss_parameter: bool,
 }
 
 pub struct ProviderHandle {
@@ -48,9 +53,8 @@ pub struct ProviderHandle {
     pub http: ProviderHttp,
     clock: Arc<dyn Clock>,
     current: RwLock<Option<Arc<Provider>>>,
-    keys: RwLock<Option<Arc<Keys>>>,
+    keys: KeyCache,
     last_discovery: tokio::sync::Mutex<Option<u64>>,
-    key_fetch: tokio::sync::Mutex<()>,
 }
 
 impl ProviderHandle {
@@ -70,9 +74,8 @@ impl ProviderHandle {
             http,
             clock,
             current: RwLock::new(None),
-            keys: RwLock::new(None),
+            keys: KeyCache::default(),
             last_discovery: tokio::sync::Mutex::new(None),
-            key_fetch: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -95,23 +98,13 @@ impl ProviderHandle {
             .clone()
     }
 
-    fn cached_keys(&self) -> Option<Arc<Keys>> {
-        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn store_keys(&self, keys: Keys) -> Arc<Keys> {
-        let keys = Arc::new(keys);
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
-        keys
-    }
-
     pub fn is_ready(&self) -> bool {
         self.cached().is_some()
     }
 
     /// Whether the provider's signing keys have been fetched.
     pub fn has_keys(&self) -> bool {
-        self.cached_keys().is_some()
+        self.keys.current().is_some()
     }
 
     /// The provider, discovering it now if the background task has not managed yet.
@@ -177,13 +170,22 @@ impl ProviderHandle {
         loop {
             let now = self.clock.now();
             let wait = self
-                .cached_keys()
+                .keys
+                .current()
                 .map_or(0, |k| k.fresh_until.saturating_sub(now));
             if wait > 0 {
                 tokio::time::sleep(Duration::from_secs(wait)).await;
                 continue;
             }
-            match self.fetch_keys("max_age").await {
+            let refreshed = match self.get().await {
+                Ok(provider) => {
+                    self.keys
+                        .refresh(&self.key_source(&provider), "max_age")
+                        .await
+                }
+                Err(err) => Err(err),
+            };
+            match refreshed {
                 Ok(_) => retry = Duration::from_secs(5),
                 Err(err) => {
                     tracing::warn!(error = %err, "refreshing the provider's keys failed; keeping the old ones");
@@ -211,6 +213,7 @@ impl ProviderHandle {
         }
         let metadata: CoreProviderMetadata = serde_json::from_slice(response.body())
             .map_err(|_| "the document is not valid provider metadata".to_owned())?;
+        let requires_iss_parameter = advertises_iss_parameter(response.body());
         if metadata.issuer().as_str() != self.issuer.as_str() {
             return Err(format!(
                 "the document names the issuer `{}`, not `{}` (compared exactly, trailing slash included)",
@@ -230,13 +233,13 @@ impl ProviderHandle {
         .await
         .map_err(|e| e.to_string())?;
         self.http.metrics().jwks_refresh("discovery");
-        self.store_keys(keys);
-        let provider = Arc::new(self.build(metadata));
+        self.keys.store(keys);
+        let provider = Arc::new(self.build(metadata, requires_iss_parameter));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(provider.clone());
         Ok(provider)
     }
 
-    fn build(&self, metadata: CoreProviderMetadata) -> Provider {
+    fn build(&self, metadata: CoreProviderMetadata, requires_iss_parameter: bool) -> Provider {
         let allowed_algs = allowed_algs(&metadata);
         let has_userinfo = metadata.userinfo_endpoint().is_some();
         let client = CoreClient::from_provider_metadata(
@@ -250,59 +253,38 @@ impl ProviderHandle {
             metadata,
             allowed_algs,
             has_userinfo,
+            requires_iss_parameter,
         }
     }
 
     /// The current keys, fetched first if the provider's `max-age` has run out.
     pub async fn keys(&self, now: u64) -> Result<Arc<Keys>, SignInError> {
-        match self.cached_keys() {
-            Some(keys) if !keys.is_stale(now) => Ok(keys),
-            Some(stale) => Ok(self.fetch_keys("max_age").await.unwrap_or(stale)),
-            None => self.fetch_keys("missing").await,
-        }
-    }
-
-    /// Called when no key in `stale` verifies a token: fetch the JWKS again if the refetch
-    /// window allows (see `keys`); `None` when it does not, or another request already did.
-    pub async fn refetch_keys(
-        &self,
-        stale: &Arc<Keys>,
-        now: u64,
-    ) -> Result<Option<Arc<Keys>>, SignInError> {
-        let _one_at_a_time = self.key_fetch.lock().await;
-        if let Some(current) = self.cached_keys()
-            && !Arc::ptr_eq(&current, stale)
-        {
-            return Ok(Some(current));
-        }
-        if !stale.may_refetch(now) {
-            return Ok(None);
-        }
-        tracing::info!(issuer = %self.issuer, "no cached key verifies the ID token; fetching the provider's keys again");
-        self.fetch_locked("unverifiable_token").await.map(Some)
-    }
-
-    async fn fetch_keys(&self, reason: &'static str) -> Result<Arc<Keys>, SignInError> {
-        let _one_at_a_time = self.key_fetch.lock().await;
-        if let Some(current) = self.cached_keys()
-            && !current.is_stale(self.clock.now())
-        {
-            return Ok(current);
-        }
-        self.fetch_locked(reason).await
-    }
-
-    async fn fetch_locked(&self, reason: &'static str) -> Result<Arc<Keys>, SignInError> {
         let provider = self.get().await?;
-        let keys = keys::fetch(
-            &self.http,
-            provider.metadata.jwks_uri().url().as_str(),
-            self.clock.now(),
-        )
-        .await?;
-        tracing::debug!(reason, "fetched the provider's keys");
-        self.http.metrics().jwks_refresh(reason);
-        Ok(self.store_keys(keys))
+        self.keys.fresh(&self.key_source(&provider), now).await
+    }
+
+    /// Runs `attempt` with the provider's keys, and again with keys fetched now if none of
+    /// them verifies the token whose header names `kid` (see `key_cache`): for every token the
+    /// provider signs.
+    pub(super) async fn verify_with_keys<T>(
+        &self,
+        provider: &Provider,
+        kid: Option<&str>,
+        now: u64,
+        attempt: impl Fn(&Keys) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        self.keys
+            .verify(&self.key_source(provider), kid, now, attempt)
+            .await
+    }
+
+    fn key_source<'a>(&'a self, provider: &'a Provider) -> KeySource<'a> {
+        KeySource {
+            issuer: self.issuer.as_str(),
+            http: &self.http,
+            jwks_uri: provider.metadata.jwks_uri().url().as_str(),
+            clock: self.clock.as_ref(),
+        }
     }
 }
 

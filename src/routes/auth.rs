@@ -177,7 +177,7 @@ async fn complete(
     flow: Option<&FlowState>,
 ) -> PageResult<(Cookie<'static>, String)> {
     let now = state.clock.now();
-    let code = check_callback(params, flow, &state.oidc.issuer, now)?;
+    let code = check_callback(&state.oidc, params, flow, now).await?;
     let flow = flow.ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
     let digest: [u8; 32] = Sha256::digest(flow.state.as_bytes()).into();
     let expires = flow.created_at + FLOW_TTL_SECS + 1;

@@ -10,6 +10,7 @@ mod accounts_faults;
 mod dev_provider;
 mod flow;
 mod gateway;
+mod key_rotation;
 mod multi_instance;
 mod operability;
 mod proptest_parsers;

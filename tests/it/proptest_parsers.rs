@@ -101,6 +101,23 @@ fn any_text() -> impl Strategy<Value = String> {
     prop_oneof![tricky(24), any::<String>()]
 }
 
+/// What a browser would take for a path on this site: one leading slash, no backslash, no
+/// control characters.
+fn looks_local(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control)
+}
+
+/// One round of percent-decoding, as a server in front of a service might do it.
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 fn outcome_status(problem: SessionProblem) -> u16 {
     ApiError::from(problem).into_response().status().as_u16()
 }
@@ -119,6 +136,36 @@ proptest! {
         // Parsing is idempotent: what it keeps, it would keep again.
         let again = ReturnTo::parse(Some(path));
         prop_assert_eq!(again.as_str(), path);
+        // However often a server downstream decodes what was kept, it stays local: it
+        // reaches a fixed point within a few rounds, and every form on the way is local.
+        let mut form = path.to_owned();
+        let mut stable = false;
+        for _ in 0..4 {
+            prop_assert!(looks_local(&form), "{path:?} decodes to {form:?}");
+            let decoded = percent_decode(&form);
+            if decoded == form {
+                stable = true;
+                break;
+            }
+            form = decoded;
+        }
+        prop_assert!(stable, "{path:?} kept though it still decodes further");
+    }
+
+    #[test]
+    fn a_way_off_the_site_is_refused_however_deeply_it_is_encoded(
+        escape in prop::sample::select(vec!["//evil.example", "/\\evil.example", "/%5Cevil.example"]),
+        depth in 0usize..10,
+        tail in tricky(6),
+    ) {
+        // Percent-encode the slashes and backslashes once, then the `%` signs `depth` times.
+        let mut raw = escape.replacen("//", "/%2F", 1).replace('\\', "%5C");
+        for _ in 0..depth {
+            raw = raw.replace('%', "%25");
+        }
+        let raw = format!("{raw}{tail}");
+        let parsed = ReturnTo::parse(Some(&raw));
+        prop_assert_eq!(parsed.as_str(), "/", "{:?}", raw);
     }
 
     #[test]

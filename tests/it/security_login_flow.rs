@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::test_provider::{
     self, Attempt, CLIENT_ID, Calls, EMAIL, Faults, IssParam, LEAK_MARKER, NAME, SUBJECT, Signing,
-    TestProvider, TokenFault, arrive, begin, key, patch, setup, sign_in, spawn_app_for,
+    TestProvider, TokenFault, arrive, begin, patch, setup, sign_in, spawn_app_for,
 };
 use crate::support::{Jar, STRONG_SECRET, TestApp, location, set_cookies};
 use axum::response::IntoResponse;
@@ -357,8 +357,46 @@ async fn a_replayed_callback_is_refused_even_with_the_flow_cookie_copied() {
 }
 
 #[tokio::test]
-async fn the_iss_parameter_is_checked_when_present_but_not_required() {
+async fn a_callback_without_iss_is_refused_when_the_provider_advertises_it() {
+    // The test provider's discovery document says
+    // `authorization_response_iss_parameter_supported: true` unless told otherwise.
+    let (provider, app) = setup(Faults::default()).await;
+    sign_in(&app, &provider).await;
+
+    let attempt = begin(&app, &provider, None).await;
+    let stripped = attempt.callback_with("iss", None);
+    let response = arrive(&app, &stripped, &attempt.jar).await;
+    assert_rejected("iss stripped", response, 400, &attempt).await;
+
+    let attempt = begin(&app, &provider, None).await;
+    let elsewhere = attempt.callback_with("iss", Some("https://other-idp.example"));
+    let response = arrive(&app, &elsewhere, &attempt.jar).await;
+    assert_rejected("iss of another provider", response, 400, &attempt).await;
+
+    provider.set(|f| f.iss_param = IssParam::Omitted);
+    let attempt = begin(&app, &provider, None).await;
+    let response = arrive(&app, &attempt.callback, &attempt.jar).await;
+    assert_rejected("the provider forgot iss", response, 400, &attempt).await;
+
+    provider.set(|f| {
+        f.iss_param = IssParam::Omitted;
+        f.authorize_error = Some("access_denied".into());
+    });
+    let attempt = begin(&app, &provider, None).await;
+    let response = arrive(&app, &attempt.callback, &attempt.jar).await;
+    assert_rejected("a decline without iss", response, 400, &attempt).await;
+
+    assert_eq!(
+        provider.calls().token,
+        1,
+        "only the first sign-in reached the token endpoint"
+    );
+}
+
+#[tokio::test]
+async fn the_iss_parameter_is_checked_when_present_but_not_required_when_not_advertised() {
     let (provider, app) = setup(Faults {
+        advertises_iss_parameter: false,
         iss_param: IssParam::Omitted,
         ..Faults::default()
     })
@@ -369,6 +407,14 @@ async fn the_iss_parameter_is_checked_when_present_but_not_required() {
     let attempt = begin(&app, &provider, None).await;
     let response = arrive(&app, &attempt.callback, &attempt.jar).await;
     assert_rejected("iss with a trailing slash", response, 400, &attempt).await;
+
+    provider.set(|f| f.iss_param = IssParam::Correct);
+    sign_in(&app, &provider).await;
+    assert_eq!(
+        provider.calls().token,
+        2,
+        "the refused callback made no token call"
+    );
 }
 
 #[tokio::test]
@@ -666,166 +712,6 @@ async fn borderline_but_valid_id_tokens_are_accepted() {
         let response = arrive(&app, &attempt.callback, &attempt.jar).await;
         assert_eq!(response.status(), 303, "{case}");
     }
-}
-
-/// Moves doorman's clock to the start of the next key re-fetch window.
-fn next_window(app: &TestApp) {
-    let w = doorman::oidc::keys::KEY_REFETCH_WINDOW_SECS;
-    let now = app.now();
-    app.clock.set(now - now % w + w);
-}
-
-#[tokio::test]
-async fn a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_per_window() {
-    let (provider, app) = setup(Faults::default()).await;
-    sign_in(&app, &provider).await;
-    assert_eq!(provider.calls().jwks, 1, "the JWKS came with discovery");
-    next_window(&app);
-
-    for i in 0..10 {
-        provider.set(|f| {
-            f.header_patch = Some(patch(move |h| h["kid"] = json!(format!("random-kid-{i}"))));
-        });
-        let attempt = begin(&app, &provider, None).await;
-        let response = arrive(&app, &attempt.callback, &attempt.jar).await;
-        assert_rejected("unknown kid", response, 400, &attempt).await;
-    }
-    assert_eq!(
-        provider.calls().jwks,
-        2,
-        "one re-fetch for the first unknown kid, none for the next nine in the window"
-    );
-}
-
-#[tokio::test]
-async fn a_genuine_rotation_after_a_flood_waits_only_until_the_window_ends() {
-    let (provider, app) = setup(Faults::default()).await;
-    sign_in(&app, &provider).await;
-    next_window(&app);
-    provider.set(|f| f.header_patch = Some(patch(|h| h["kid"] = json!("bogus"))));
-    let attempt = begin(&app, &provider, None).await;
-    arrive(&app, &attempt.callback, &attempt.jar).await;
-    assert_eq!(provider.calls().jwks, 2, "the flood's one fetch");
-
-    provider.set(|f| {
-        f.header_patch = None;
-        f.published_keys = vec![1, 0];
-        f.signing_key = 1;
-    });
-    let attempt = begin(&app, &provider, None).await;
-    let response = arrive(&app, &attempt.callback, &attempt.jar).await;
-    assert_rejected(
-        "a new key, same window as the flood",
-        response,
-        400,
-        &attempt,
-    )
-    .await;
-    assert_eq!(provider.calls().jwks, 2, "no fetch inside the window");
-
-    next_window(&app);
-    sign_in(&app, &provider).await;
-    assert_eq!(
-        provider.calls().jwks,
-        3,
-        "one fetch as the next window opens"
-    );
-}
-
-#[tokio::test]
-async fn a_new_key_with_a_new_kid_is_fetched_and_used_without_a_restart() {
-    let (provider, app) = setup(Faults::default()).await;
-    sign_in(&app, &provider).await;
-
-    provider.set(|f| {
-        f.published_keys = vec![1, 0];
-        f.signing_key = 1;
-    });
-    next_window(&app);
-    sign_in(&app, &provider).await;
-    provider.set(|f| f.published_keys = vec![1]);
-    sign_in(&app, &provider).await;
-
-    assert_eq!(provider.calls().jwks, 2, "one re-fetch for the new kid");
-}
-
-#[tokio::test]
-async fn a_new_key_under_the_same_kid_is_fetched_and_used() {
-    let (provider, app) = setup(Faults::default()).await;
-    sign_in(&app, &provider).await;
-
-    // The provider replaces key 0 by key 1 and keeps the kid.
-    let old_kid = key(0).public_jwk()["kid"].clone();
-    provider.set(move |f| {
-        f.signing_key = 1;
-        f.published_keys = vec![1];
-        let kid = old_kid.clone();
-        f.jwks_patch = Some(patch(move |d| d["keys"][0]["kid"] = kid.clone()));
-        let kid = old_kid.clone();
-        f.header_patch = Some(patch(move |h| h["kid"] = kid.clone()));
-    });
-    next_window(&app);
-    sign_in(&app, &provider).await;
-    assert_eq!(
-        provider.calls().jwks,
-        2,
-        "one re-fetch when the known kid failed"
-    );
-}
-
-#[tokio::test]
-async fn id_tokens_without_a_kid_are_verified_against_every_published_key() {
-    let (provider, app) = setup(Faults {
-        header_patch: Some(patch(|h| {
-            h.as_object_mut().map(|o| o.remove("kid"));
-        })),
-        ..Faults::default()
-    })
-    .await;
-    sign_in(&app, &provider).await;
-
-    // A rotation publishes the next key beside the current one and signs with it.
-    provider.set(|f| {
-        f.published_keys = vec![0, 1];
-        f.signing_key = 1;
-    });
-    next_window(&app);
-    sign_in(&app, &provider).await;
-    assert_eq!(
-        provider.calls().jwks,
-        2,
-        "a key-less token nobody verifies re-fetches once"
-    );
-
-    provider.set(|f| f.signing_key = 0);
-    sign_in(&app, &provider).await;
-    provider.set(|f| f.signing_key = 1);
-    sign_in(&app, &provider).await;
-    assert_eq!(
-        provider.calls().jwks,
-        2,
-        "with both keys known, either verifies"
-    );
-}
-
-#[tokio::test]
-async fn keys_are_fetched_again_when_the_jwks_max_age_runs_out() {
-    let (provider, app) = setup(Faults {
-        jwks_cache_control: Some("public, max-age=120"),
-        ..Faults::default()
-    })
-    .await;
-    sign_in(&app, &provider).await;
-    app.clock.advance(100);
-    sign_in(&app, &provider).await;
-    assert_eq!(provider.calls().jwks, 1, "still fresh");
-    app.clock.advance(21);
-    sign_in(&app, &provider).await;
-    assert_eq!(
-        provider.calls().jwks,
-        2,
-        "stale after max-age: fetched before verifying"
-    );
 }
 
 #[tokio::test]

@@ -4,9 +4,9 @@
 //! and `/userinfo` (Bearer header only).
 //!
 //! Every endpoint reads the shared [`Faults`] on each call, so a test can change the provider's
-//! behaviour between two steps of one sign-in. Calls are counted per endpoint, so a test can
-//! assert which endpoints were *not* called after a bad artefact, and everything secret the
-//! provider handed out is recorded, so the log scan can look for it.
+//! behaviour between two steps of one sign-in (rotate its keys, say). Calls are counted per
+//! endpoint, so a test can assert which endpoints were *not* called after a bad artefact, and
+//! everything secret the provider handed out is recorded, so the log scan can look for it.
 //!
 //! Never part of the binary: it lives under `tests/`.
 
@@ -39,12 +39,13 @@ pub const PICTURE: &str = "https://pictures.example.com/test-user.png";
 /// Put in provider error bodies so tests can assert it never reaches a page.
 pub const LEAK_MARKER: &str = "PROVIDER-INTERNAL-DETAIL-7f3a";
 
-/// Two RSA keys per test binary (generation is the slow part): index 0 is the normal signing
-/// key, index 1 the "next" key for rotation, or an attacker's key.
-static KEYS: LazyLock<[RsaSigner; 2]> = LazyLock::new(|| {
+/// Three RSA keys per test binary (generation is the slow part): index 0 is the normal signing
+/// key, index 1 the "next" key for rotation, or an attacker's key, index 2 the one after next.
+static KEYS: LazyLock<[RsaSigner; 3]> = LazyLock::new(|| {
     [
         RsaSigner::generate("test-key-1").expect("RSA key generation"),
         RsaSigner::generate("test-key-2").expect("RSA key generation"),
+        RsaSigner::generate("test-key-3").expect("RSA key generation"),
     ]
 });
 
@@ -122,6 +123,9 @@ pub struct Faults {
     pub discovery_document: Option<Value>,
     /// Change the generated discovery document.
     pub discovery_patch: Option<Patch>,
+    /// The discovery document says `authorization_response_iss_parameter_supported: true`
+    /// (RFC 9207); else it leaves the member out.
+    pub advertises_iss_parameter: bool,
     /// Redirect back with `error=<this>` instead of a code.
     pub authorize_error: Option<String>,
     pub iss_param: IssParam,
@@ -135,6 +139,11 @@ pub struct Faults {
     pub jwks_patch: Option<Patch>,
     /// `Cache-Control` of the `/jwks` answer.
     pub jwks_cache_control: Option<&'static str>,
+    /// `/jwks` answers 503.
+    pub jwks_down: bool,
+    /// `/jwks` answers only once `/token` has issued this many ID tokens in all (or after ten
+    /// seconds): everyone who signs in meanwhile needs the keys that answer brings.
+    pub jwks_held_until_id_tokens: Option<usize>,
     /// Change the ID token's JOSE header (after `kid` and `alg` are set).
     pub header_patch: Option<Patch>,
     /// Change the ID token's claims (after the standard ones are set).
@@ -153,6 +162,7 @@ impl Default for Faults {
             discovery_down: false,
             discovery_document: None,
             discovery_patch: None,
+            advertises_iss_parameter: true,
             authorize_error: None,
             iss_param: IssParam::Correct,
             token: TokenFault::None,
@@ -161,6 +171,8 @@ impl Default for Faults {
             published_keys: vec![0],
             jwks_patch: None,
             jwks_cache_control: None,
+            jwks_down: false,
+            jwks_held_until_id_tokens: None,
             header_patch: None,
             claims_patch: None,
             profile_in_id_token: false,
@@ -221,6 +233,8 @@ struct Inner {
     record: Mutex<Record>,
     codes: Mutex<HashMap<String, Pending>>,
     access_tokens: Mutex<HashMap<String, String>>,
+    /// ID tokens issued so far, for `jwks_held_until_id_tokens` to wait on.
+    id_tokens_issued: tokio::sync::watch::Sender<usize>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -264,6 +278,7 @@ impl TestProvider {
             record: Mutex::default(),
             codes: Mutex::default(),
             access_tokens: Mutex::default(),
+            id_tokens_issued: tokio::sync::watch::Sender::new(0),
         });
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -496,8 +511,10 @@ async fn discovery(State(op): State<Arc<Inner>>) -> Response {
         "scopes_supported": ["openid", "email", "profile"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": true,
     });
+    if faults.advertises_iss_parameter {
+        document["authorization_response_iss_parameter_supported"] = json!(true);
+    }
     if let Some(change) = faults.discovery_patch {
         change(&mut document);
     }
@@ -507,6 +524,18 @@ async fn discovery(State(op): State<Arc<Inner>>) -> Response {
 async fn jwks(State(op): State<Arc<Inner>>) -> Response {
     op.counters.jwks.fetch_add(1, Ordering::SeqCst);
     let faults = lock(&op.faults).clone();
+    if let Some(count) = faults.jwks_held_until_id_tokens {
+        let mut issued = op.id_tokens_issued.subscribe();
+        // A deadline, so that a test whose sign-ins never come fails instead of hanging.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            issued.wait_for(|issued| *issued >= count),
+        )
+        .await;
+    }
+    if faults.jwks_down {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+    }
     let keys: Vec<Value> = faults
         .published_keys
         .iter()
@@ -770,6 +799,7 @@ async fn token(
         record.id_tokens.push(id_token.clone());
         record.access_tokens.push(access_token.clone());
     }
+    op.id_tokens_issued.send_modify(|issued| *issued += 1);
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
