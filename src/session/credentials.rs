@@ -50,6 +50,16 @@ pub(super) fn find_token<'h>(
     Ok(cookie_value(headers, cookie_name)?.map(|t| (t, TokenSource::Cookie)))
 }
 
+/// Whether an `Authorization` value is a Bearer credential: the scheme `bearer` in any case
+/// (RFC 9110 §11.1), then a space or a tab, leading whitespace allowed. Anything that passes is
+/// treated as doorman's (it may hold a session token) and never handed to a service.
+pub fn is_bearer(value: &[u8]) -> bool {
+    let value = value.trim_ascii_start();
+    value.len() > 6
+        && value[..6].eq_ignore_ascii_case(b"bearer")
+        && matches!(value[6], b' ' | b'\t')
+}
+
 /// `Bearer <token>`, the scheme case-insensitive (RFC 7235); anything else is invalid.
 fn bearer_token(value: &str) -> Result<&str, TokenError> {
     let (scheme, token) = value.trim().split_once(' ').ok_or(TokenError::Invalid)?;
@@ -153,6 +163,34 @@ mod tests {
             find_token(&quoted, COOKIE_NAME, Authorization::Bearer),
             Err(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_bearer_credential_is_the_scheme_in_any_case_then_a_space_or_a_tab() {
+        for value in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER  abc ",
+            "bEaReR\tabc",
+            "Bearer\t\tabc",
+            " Bearer abc",
+            "\tbearer abc",
+            "Bearer ",
+        ] {
+            assert!(is_bearer(value.as_bytes()), "{value:?}");
+        }
+        for value in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer",
+            "Bearerabc",
+            "Bearer_abc",
+            "Token abc",
+            "Bear abc",
+            "",
+            "Negotiate YII=",
+        ] {
+            assert!(!is_bearer(value.as_bytes()), "{value:?}");
+        }
     }
 
     #[test]

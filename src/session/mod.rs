@@ -8,7 +8,7 @@
 
 mod claims;
 mod cookie;
-mod credentials;
+pub(crate) mod credentials;
 mod extract;
 mod jws;
 #[cfg(test)]

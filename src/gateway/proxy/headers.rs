@@ -88,7 +88,7 @@ pub fn remove_identity(headers: &mut HeaderMap) {
 }
 
 /// Whether a cookie name is doorman's (the session, or a sign-in attempt).
-fn is_doormans_cookie(name: &str) -> bool {
+pub fn is_doormans_cookie(name: &str) -> bool {
     let bare = name
         .strip_prefix("__Host-")
         .or_else(|| name.strip_prefix("__Secure-"))
