@@ -1,6 +1,6 @@
 //! The hot path's allocation budget, counted (not timed): a counting global allocator wraps
 //! the system one, and `GET /api/user`, `GET /` and nginx's auth request with a valid session
-//! cookie go through the whole application (envelope, router, extractor, handler) in-process. A change that adds
+//! cookie (and once more with the app's own cookies beside it) go through the whole application (envelope, router, extractor, handler) in-process. A change that adds
 //! allocations per request fails here, deterministically, long before a benchmark notices.
 //! Its own test binary, since the global allocator is per binary.
 

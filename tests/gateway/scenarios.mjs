@@ -8,6 +8,7 @@
 import { createHmac } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -46,6 +47,66 @@ function fetchApp(url, { method = 'GET', headers = {} } = {}) {
     req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
     req.end();
   });
+}
+
+// One request written line by line, as sent (Node's client would join two Cookie lines): each
+// of `lines` is [name, value]. Connection: close, so the answer ends with the connection.
+function rawRequest(url, lines, { host } = {}) {
+  const u = new URL(url);
+  const head = [`GET ${u.pathname}${u.search} HTTP/1.1`, `Host: ${host ?? u.host}`, ...lines.map(([k, v]) => `${k}: ${v}`), 'Connection: close'];
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: Number(u.port) }, () => socket.write(`${head.join('\r\n')}\r\n\r\n`));
+    const chunks = [];
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', reject);
+    socket.setTimeout(15_000, () => socket.destroy(new Error(`timeout: GET ${url}`)));
+    socket.on('end', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const split = text.indexOf('\r\n\r\n');
+      const [status, ...fields] = text.slice(0, split < 0 ? text.length : split).split('\r\n');
+      const headers = {};
+      for (const f of fields) headers[f.slice(0, f.indexOf(':')).toLowerCase()] = f.slice(f.indexOf(':') + 1).trim();
+      let body = split < 0 ? '' : text.slice(split + 4);
+      if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+        let out = '';
+        for (let at = 0; ;) {
+          const eol = body.indexOf('\r\n', at);
+          const size = parseInt(body.slice(at, eol), 16);
+          if (!size) break;
+          out += body.slice(eol + 2, eol + 2 + size);
+          at = eol + 2 + size + 2;
+        }
+        body = out;
+      }
+      resolve({ status: Number(status.split(' ')[1]), headers, body });
+    });
+  });
+}
+
+// The upstream's header lines named `name` (any case), in order.
+function received(echo, name) {
+  return echo.lines.filter(([k]) => k.toLowerCase() === name).map(([, v]) => v);
+}
+
+// What is wrong with the upstream's echo `r` of a signed-in request: the app's `name` lines
+// are not `expected`, or some header carries doorman's cookie or `token` (named, never shown).
+function whatTheAppGot(r, what, token, name, expected) {
+  if (r.status !== 200) return [`${what}: status ${r.status}, not 200`];
+  let echo;
+  try {
+    echo = JSON.parse(r.body);
+  } catch {
+    return [`${what}: not the upstream's echo`];
+  }
+  const problems = [];
+  if (echo.headers['x-doorman-email'] !== 'ada@example.com') problems.push(`${what}: no identity`);
+  const got = JSON.stringify(received(echo, name)).replaceAll(token, '<token>');
+  if (got !== JSON.stringify(expected)) problems.push(`${what}: the app's ${name} ${got}, expected ${JSON.stringify(expected)}`);
+  const leaked = echo.lines
+    .filter(([, v]) => v.includes(token) || /(^|[;\s])(__Host-|__Secure-)?(access_token|doorman_flow_[^=;]*)\s*=/.test(v))
+    .map(([k]) => k);
+  if (leaked.length) problems.push(`${what}: doorman's cookie or token reached the app in ${leaked.join(', ')}`);
+  return problems;
 }
 
 function json(response, what) {
@@ -155,6 +216,62 @@ function steps(p) {
       const token = ctx.adaCookie.split('=')[1];
       const leaked = Object.entries(echo.headers).filter(([, v]) => String(v).includes(token)).map(([k]) => k);
       checkEqual(leaked.join(','), '', 'headers carrying the session token to the upstream');
+    }],
+    [`${p.name}: the app gets every cookie but doorman's, whatever their number, prefix or line`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      const t = ctx.adaCookie.split('=')[1];
+      // The audit's table (finding 7), each with the real session so that doorman says yes.
+      const cases = [
+        ["doorman's cookie first", [`access_token=${t}; theme=dark; lang=en`], ['theme=dark; lang=en']],
+        ['a tossed cookie beside the session', [`__Secure-access_token=${t}; theme=dark; access_token=${t}`], ['theme=dark']],
+        ['__Host- and __Secure- (a COOKIE_DOMAIN change)', [`theme=dark; __Host-access_token=${t}; __Secure-access_token=${t}; access_token=${t}; lang=en`], ['theme=dark; lang=en']],
+        ['two Cookie lines', [`theme=dark; access_token=${t}`, `__Secure-access_token=${t}; lang=en`], ['theme=dark; lang=en']],
+        ['sign-in attempts', [`doorman_flow_abc=FLOW; x=1; __Host-doorman_flow_d=G; access_token=${t}`], ['x=1']],
+        ["nothing but doorman's", [`access_token=${t}`], []],
+      ];
+      const problems = [];
+      for (const [what, lines, expected] of cases) {
+        const r = await rawRequest(`${p.base}/whoami`, [...lines.map((l) => ['Cookie', l]), ['Accept', '*/*']]);
+        problems.push(...whatTheAppGot(r, what, t, 'cookie', expected));
+      }
+      check(problems.length === 0, problems.join(' | '));
+    }],
+    [`${p.name}: a Bearer token is doorman's, in any spelling, and never reaches the app; Basic does`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      const t = ctx.adaCookie.split('=')[1];
+      const problems = [];
+      for (const [authorization, cookie, expected] of [
+        [`Bearer ${t}`, null, []],
+        [`bearer ${t}`, null, []],
+        [`BEARER   ${t}`, null, []],
+        [`Bearer\t${t}`, ctx.adaCookie, []],
+        ['Basic dXNlcjpwYXNz', `theme=dark; ${ctx.adaCookie}`, ['Basic dXNlcjpwYXNz']],
+      ]) {
+        const lines = [['Authorization', authorization], ['Accept', '*/*'], ...(cookie ? [['Cookie', cookie]] : [])];
+        const r = await rawRequest(`${p.base}/whoami`, lines);
+        problems.push(...whatTheAppGot(r, JSON.stringify(authorization.replace(t, '<token>')), t, 'authorization', expected));
+      }
+      check(problems.length === 0, problems.join(' | '));
+      const forged = await rawRequest(`${p.base}/whoami`, [['Authorization', 'Bearer not-a-doorman-token'], ['Accept', '*/*']]);
+      checkEqual(forged.status, 401, 'doorman judges the Bearer token: a wrong one is refused');
+    }],
+    [`${p.name}: a Host that is not a host name never reaches the app with an assertion`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      const port = new URL(p.base).port;
+      const problems = [];
+      for (const host of [`app.localhost@evil.localhost:${port}`, `evil.localhost?:${port}`, `evil.localhost#x:${port}`]) {
+        const r = await rawRequest(`${p.base}/whoami`, [['Cookie', ctx.adaCookie], ['Accept', '*/*']], { host });
+        let echo = null;
+        try { echo = JSON.parse(r.body); } catch { /* not the upstream's echo */ }
+        if (Array.isArray(echo?.lines)) {
+          const assertion = echo.headers['x-doorman-jwt-assertion'] ?? '';
+          const aud = assertion ? JSON.parse(Buffer.from(assertion.split('.')[1], 'base64url')).aud : 'none';
+          problems.push(`Host ${host}: the upstream answered, with an assertion for ${aud}`);
+        } else if (p.name === 'nginx' && r.status !== 400) {
+          problems.push(`Host ${host}: status ${r.status}, not 400`);
+        }
+      }
+      check(problems.length === 0, problems.join(' | '));
     }],
     [`${p.name}: a client's own X-Doorman-* headers never reach the upstream`, async () => {
       const r = await fetchApp(`${p.base}/whoami`, {
