@@ -1,6 +1,6 @@
 //! The hot path's allocation budget, counted (not timed): a counting global allocator wraps
 //! the system one, and `GET /api/user`, `GET /` and nginx's auth request with a valid session
-//! cookie go through the whole application (envelope, router, extractor, handler) in-process. A change that adds
+//! cookie (and once more with the app's own cookies beside it) go through the whole application (envelope, router, extractor, handler) in-process. A change that adds
 //! allocations per request fails here, deterministically, long before a benchmark notices.
 //! Its own test binary, since the global allocator is per binary.
 
@@ -22,6 +22,9 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 const API_USER_BUDGET: f64 = 17.0;
 const HOME_PAGE_BUDGET: f64 = 19.0;
 const AUTH_REQUEST_BUDGET: f64 = 12.0;
+/// The same with the app's own cookies beside the session: one more, the `X-Doorman-Cookie`
+/// value the app gets (the session cookie alone, or no cookie, costs nothing).
+const AUTH_REQUEST_WITH_APP_COOKIES_BUDGET: f64 = AUTH_REQUEST_BUDGET + 1.0;
 
 async fn app() -> (AppState, String) {
     let db = std::env::temp_dir().join(format!("doorman-alloc-{}.db", std::process::id()));
@@ -126,10 +129,17 @@ async fn the_hot_paths_stay_within_their_allocation_budgets() {
         ("x-original-method", "GET"),
         ("x-forwarded-for", "203.0.113.9"),
     ];
+    // A browser's request carries the app's cookies too (here on a second `Cookie` line).
+    let with_cookies = &[nginx, &[("cookie", "theme=dark; lang=en-GB")]].concat();
     for (path, headers, budget) in [
         ("/api/user", &[][..], API_USER_BUDGET),
         ("/", &[], HOME_PAGE_BUDGET),
         ("/.doorman/auth-request/default", nginx, AUTH_REQUEST_BUDGET),
+        (
+            "/.doorman/auth-request/default",
+            with_cookies,
+            AUTH_REQUEST_WITH_APP_COOKIES_BUDGET,
+        ),
     ] {
         let per_request = allocations_per_request(path, headers).await;
         println!("GET {path}: {per_request:.3} allocations per request (budget {budget})");

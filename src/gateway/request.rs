@@ -64,6 +64,19 @@ impl Target {
     }
 }
 
+/// Whether an absolute URL's authority, as written, is a host (no userinfo, no `\\`) followed by
+/// its path: `http://secret.local?:80/x` is refused, though a URL parser would read a host.
+fn is_host_then_path(url: &str) -> bool {
+    let Some(authority) = authority_of_url(url) else {
+        return false;
+    };
+    Authority::parse(authority).is_ok()
+        && url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.get(authority.len()..))
+            .is_some_and(|path| path.starts_with('/'))
+}
+
 fn one<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
     let mut values = headers.get_all(name).iter();
     let value = values.next()?;
@@ -92,7 +105,7 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
             // The authority as written must be a host (no userinfo, no `\`), checked before
             // the URL parser can fold or drop either.
             let url = one(headers, &X_ORIGINAL_URL)
-                .filter(|u| authority_of_url(u).is_some_and(|a| Authority::parse(a).is_ok()))
+                .filter(|u| is_host_then_path(u))
                 .and_then(|u| Url::parse(u).ok())
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
             let method = method(headers, &X_ORIGINAL_METHOD);
@@ -252,6 +265,9 @@ mod tests {
             "https://user:pw@secret.local/",
             "https://secret.local%2f@app.local/",
             "https:///x",
+            "http://evil.localhost?:8080/x",
+            "http://evil.localhost#x:8080/x",
+            "https://app.example.com",
         ] {
             assert_eq!(
                 target(Endpoint::AuthRequest, &headers(&[("x-original-url", url)])),

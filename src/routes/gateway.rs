@@ -2,7 +2,10 @@
 //! `/.doorman/forward-auth/{policy}` (Traefik, Caddy; 302/303 to sign in for navigations),
 //! the public keys at `/.well-known/jwks.json`, and `/.well-known/doorman`. The policy is in
 //! the path and the query string is never read, so a client cannot choose a weaker policy.
-//! These answers never set a cookie.
+//! These answers never set a cookie. An allow answer also says what the service may have of
+//! the client's `Cookie` and `Authorization` (`passthrough`).
+
+mod passthrough;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -73,11 +76,22 @@ fn answer(
         .metrics
         .authz_decision(endpoint.label(), verdict, reason);
     match decision {
-        Decision::Allow { caller, target, .. } => {
+        Decision::Allow {
+            caller,
+            target,
+            reason,
+        } => {
             let audience = policy
                 .and_then(|p| p.audience.as_deref())
                 .map_or_else(|| target.origin(), Cow::Borrowed);
-            allow(state, caller.as_deref().map(|c| &c.claims), &audience)
+            // A preflight carries no credentials to the service: none of the client's either.
+            let passed = (reason != "preflight").then_some(headers);
+            allow(
+                state,
+                caller.as_deref().map(|c| &c.claims),
+                &audience,
+                passed,
+            )
         }
         Decision::Unauthenticated {
             target,
@@ -159,16 +173,35 @@ pub(super) fn identity_too_large(size: usize) -> Response {
     crate::error::ApiError::from(err).into_response()
 }
 
-/// 200 with the identity headers (empty for an anonymous caller).
-fn allow(state: &AppState, claims: Option<&crate::session::Claims>, audience: &str) -> Response {
+/// 200 with the identity headers (empty for an anonymous caller), and the client's `Cookie`
+/// and `Authorization` as the service may have them (`X-Doorman-Cookie`,
+/// `X-Doorman-Authorization`, empty when nothing is left, or when `request` is `None`: a
+/// preflight carries no credentials).
+fn allow(
+    state: &AppState,
+    claims: Option<&crate::session::Claims>,
+    audience: &str,
+    request: Option<&HeaderMap>,
+) -> Response {
     match identity_for(state, claims, audience) {
         Ok(headers) => {
             let mut response = StatusCode::OK.into_response();
             let map = response.headers_mut();
-            map.reserve(headers.len());
+            map.reserve(headers.len() + 2);
             for (name, value) in headers.iter() {
                 map.insert(name.clone(), value.clone());
             }
+            let (cookie, authorization) = request.map_or_else(
+                || (passthrough::EMPTY, passthrough::EMPTY),
+                |h| {
+                    (
+                        passthrough::app_cookie(h),
+                        passthrough::app_authorization(h),
+                    )
+                },
+            );
+            map.insert(passthrough::X_DOORMAN_COOKIE, cookie);
+            map.insert(passthrough::X_DOORMAN_AUTHORIZATION, authorization);
             response
         }
         Err(size) => identity_too_large(size),

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { chromium } from 'playwright-core';
 
+import { rawRequest, whatTheAppGot } from './raw_http.mjs';
+
 const env = process.env;
 const ISSUER = env.GW_ISSUER;
 const PROXIES = [
@@ -155,6 +157,62 @@ function steps(p) {
       const token = ctx.adaCookie.split('=')[1];
       const leaked = Object.entries(echo.headers).filter(([, v]) => String(v).includes(token)).map(([k]) => k);
       checkEqual(leaked.join(','), '', 'headers carrying the session token to the upstream');
+    }],
+    [`${p.name}: the app gets every cookie but doorman's, whatever their number, prefix or line`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      const t = ctx.adaCookie.split('=')[1];
+      // The audit's table (finding 7), each with the real session so that doorman says yes.
+      const cases = [
+        ["doorman's cookie first", [`access_token=${t}; theme=dark; lang=en`], ['theme=dark; lang=en']],
+        ['a tossed cookie beside the session', [`__Secure-access_token=${t}; theme=dark; access_token=${t}`], ['theme=dark']],
+        ['__Host- and __Secure- (a COOKIE_DOMAIN change)', [`theme=dark; __Host-access_token=${t}; __Secure-access_token=${t}; access_token=${t}; lang=en`], ['theme=dark; lang=en']],
+        ['two Cookie lines', [`theme=dark; access_token=${t}`, `__Secure-access_token=${t}; lang=en`], ['theme=dark; lang=en']],
+        ['sign-in attempts', [`doorman_flow_abc=FLOW; x=1; __Host-doorman_flow_d=G; access_token=${t}`], ['x=1']],
+        ["nothing but doorman's", [`access_token=${t}`], []],
+      ];
+      const problems = [];
+      for (const [what, lines, expected] of cases) {
+        const r = await rawRequest(`${p.base}/whoami`, [...lines.map((l) => ['Cookie', l]), ['Accept', '*/*']]);
+        problems.push(...whatTheAppGot(r, what, t, 'cookie', expected));
+      }
+      check(problems.length === 0, problems.join(' | '));
+    }],
+    [`${p.name}: a Bearer token is doorman's, in any spelling, and never reaches the app; Basic does`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      const t = ctx.adaCookie.split('=')[1];
+      const problems = [];
+      for (const [authorization, cookie, expected] of [
+        [`Bearer ${t}`, null, []],
+        [`bearer ${t}`, null, []],
+        [`BEARER   ${t}`, null, []],
+        [`Bearer\t${t}`, ctx.adaCookie, []],
+        ['Basic dXNlcjpwYXNz', `theme=dark; ${ctx.adaCookie}`, ['Basic dXNlcjpwYXNz']],
+      ]) {
+        const lines = [['Authorization', authorization], ['Accept', '*/*'], ...(cookie ? [['Cookie', cookie]] : [])];
+        const r = await rawRequest(`${p.base}/whoami`, lines);
+        problems.push(...whatTheAppGot(r, JSON.stringify(authorization.replace(t, '<token>')), t, 'authorization', expected));
+      }
+      check(problems.length === 0, problems.join(' | '));
+      const forged = await rawRequest(`${p.base}/whoami`, [['Authorization', 'Bearer not-a-doorman-token'], ['Accept', '*/*']]);
+      checkEqual(forged.status, 401, 'doorman judges the Bearer token: a wrong one is refused');
+    }],
+    [`${p.name}: a Host that is not a host name never reaches the app with an assertion`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      const port = new URL(p.base).port;
+      const problems = [];
+      for (const host of [`app.localhost@evil.localhost:${port}`, `evil.localhost?:${port}`, `evil.localhost#x:${port}`]) {
+        const r = await rawRequest(`${p.base}/whoami`, [['Cookie', ctx.adaCookie], ['Accept', '*/*']], { host });
+        let echo = null;
+        try { echo = JSON.parse(r.body); } catch { /* not the upstream's echo */ }
+        if (Array.isArray(echo?.lines)) {
+          const assertion = echo.headers['x-doorman-jwt-assertion'] ?? '';
+          const aud = assertion ? JSON.parse(Buffer.from(assertion.split('.')[1], 'base64url')).aud : 'none';
+          problems.push(`Host ${host}: the upstream answered, with an assertion for ${aud}`);
+        } else if (p.name === 'nginx' && r.status !== 400) {
+          problems.push(`Host ${host}: status ${r.status}, not 400`);
+        }
+      }
+      check(problems.length === 0, problems.join(' | '));
     }],
     [`${p.name}: a client's own X-Doorman-* headers never reach the upstream`, async () => {
       const r = await fetchApp(`${p.base}/whoami`, {

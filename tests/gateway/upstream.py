@@ -1,5 +1,7 @@
 """The service behind the gateway in tests/gateway: answers every request with what it received
-(method, path, headers) as JSON, so the tests can see exactly what the proxy passed on.
+(method, path, headers) as JSON, so the tests can see exactly what the proxy passed on:
+`headers` by lower-cased name (the last line of a repeated one), `lines` every header line as
+[name, value] in order.
 
     python3 upstream.py PORT
 """
@@ -20,6 +22,7 @@ class Echo(BaseHTTPRequestHandler):
                 "method": self.command,
                 "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                "lines": [[k, v] for k, v in self.headers.items()],
             },
             indent=1,
         ).encode()

@@ -3,6 +3,8 @@
 //! trust, the request rebuilt, browsers told from programs, policies, identity headers, the
 //! signed assertion and its keys, revocation, and where a sign-in may return to.
 
+mod passthrough;
+
 use std::io::Write;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
