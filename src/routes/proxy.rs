@@ -20,7 +20,7 @@ use crate::gateway::proxy::headers::Forwarded;
 use crate::gateway::proxy::{Additions, Failure, Proxy};
 use crate::gateway::request::is_navigation;
 use crate::gateway::{Decision, Endpoint, Target, decide_target};
-use crate::net::peer;
+use crate::net::{UNKNOWN_CLIENT, peer};
 use crate::session::TokenSource;
 
 /// Marks a response that came from an upstream: the envelope leaves its headers alone (the
@@ -72,13 +72,15 @@ impl Front {
                     Ok(identity) => identity,
                     Err(size) => return identity_too_large(size),
                 };
-                let peer = canonical(peer());
+                // No known peer (the router called in-process) is never a trusted proxy.
+                let peer = peer().map(canonical);
+                let trusted = peer.is_some_and(|p| state.config.server.trusted_proxies.contains(p));
                 let scheme = if state.https() { "https" } else { "http" };
                 let additions = Additions {
                     identity: &identity,
                     forwarded: Forwarded {
-                        peer,
-                        trusted: state.config.server.trusted_proxies.contains(peer),
+                        peer: peer.unwrap_or(UNKNOWN_CLIENT),
+                        trusted,
                         scheme,
                         host: request.headers().get(header::HOST).cloned(),
                         prefix: route.strip_prefix.then_some(route.path_prefix.as_str()),
