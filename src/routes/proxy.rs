@@ -17,11 +17,12 @@ use crate::app::AppState;
 use crate::config::canonical;
 use crate::error::{ApiError, AppError, PageError};
 use crate::gateway::proxy::headers::Forwarded;
+use crate::gateway::proxy::tunnel::{Bounds, Session};
 use crate::gateway::proxy::{Additions, Failure, Proxy};
 use crate::gateway::request::is_navigation;
 use crate::gateway::{Decision, Endpoint, Target, decide_target};
 use crate::net::{UNKNOWN_CLIENT, peer};
-use crate::session::TokenSource;
+use crate::session::{Claims, TokenSource};
 
 /// Marks a response that came from an upstream: the envelope leaves its headers alone (the
 /// service sets its own CSP and caching).
@@ -88,6 +89,7 @@ impl Front {
                     drop_authorization: caller
                         .as_ref()
                         .is_some_and(|c| c.source == TokenSource::Bearer),
+                    tunnel: tunnel_bounds(state, claims),
                 };
                 match self.proxy.forward(index, request, additions).await {
                     Ok(mut response) => {
@@ -113,6 +115,21 @@ impl Front {
                 ApiError::from(AppError::bad_request("bad_request", message)).into_response()
             }
         }
+    }
+}
+
+/// What ends a tunnel the request may become: its session (none for an anonymous caller),
+/// the idle limit, and what to check them with.
+fn tunnel_bounds<'a>(state: &'a AppState, claims: Option<&'a Claims>) -> Bounds<'a> {
+    Bounds {
+        session: claims.map(|c| Session {
+            revocation_id: c.revocation_id(),
+            exp: c.exp,
+        }),
+        revocations: &state.sessions.revocations,
+        clock: &state.clock,
+        metrics: &state.metrics,
+        idle: state.config.server.websocket_idle,
     }
 }
 

@@ -15,6 +15,7 @@ use prometheus_client::registry::{Metric, Registry};
 
 use super::process::ProcessCollector;
 pub use super::token_check::TokenCheck;
+pub use super::tunnels::TunnelMetrics;
 
 type Labels2 = [(&'static str, &'static str); 2];
 type Labels3 = [(&'static str, &'static str); 3];
@@ -61,6 +62,7 @@ pub struct Metrics {
     signed_in_allowed: [OnceLock<Counter>; 3],
     assertions_signed: Counter,
     upstream_errors: Family<[(&'static str, String); 2], Counter>,
+    tunnels: TunnelMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -172,6 +174,7 @@ impl Metrics {
             "doorman_upstream_errors",
             "Proxied requests that failed, by route and kind (unreachable, timeout)",
         );
+        let tunnels = TunnelMetrics::register(r);
         registry.register(
             "doorman_build",
             "The running version",
@@ -196,6 +199,7 @@ impl Metrics {
             signed_in_allowed: Default::default(),
             assertions_signed,
             upstream_errors,
+            tunnels,
         }
     }
 
@@ -321,6 +325,11 @@ impl Metrics {
         self.upstream_errors
             .get_or_create(&[("route", route.to_owned()), ("kind", kind.to_owned())])
             .inc();
+    }
+
+    /// The built-in proxy's WebSocket tunnels.
+    pub fn tunnels(&self) -> &TunnelMetrics {
+        &self.tunnels
     }
 
     pub fn assertion_signed(&self) {

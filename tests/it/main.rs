@@ -19,3 +19,4 @@ mod security_login_flow;
 mod security_session;
 mod security_web;
 mod server_limits;
+mod tunnels;
