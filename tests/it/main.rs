@@ -11,6 +11,7 @@ mod dev_provider;
 mod flow;
 mod gateway;
 mod multi_instance;
+mod no_peer;
 mod operability;
 mod proptest_parsers;
 mod proxy;
