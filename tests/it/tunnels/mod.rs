@@ -4,15 +4,10 @@
 //! a byte, when its token expires, within a second of a sign-out, a role change or a deletion,
 //! and at shutdown once the grace period is over; each closing is counted by reason.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use doorman::clock::FakeClock;
-use doorman::config::Config;
-use doorman::{App, AppState, Deps};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,7 +17,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::proxy::upstream;
 use crate::support::accounts::{access_token, admin_token, login, register, spawn_accounts_app};
-use crate::support::{STRONG_SECRET, TestApp, client, spawn_app_with, temp_database};
+use crate::support::{STRONG_SECRET, TestApp, spawn_app_with};
+
+mod shutdown;
 
 pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
@@ -115,12 +112,12 @@ pub(crate) async fn closed_within(socket: &mut Socket, limit: Duration) -> Durat
     }
 }
 
-fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
 /// Waits (up to 5 s) until the metrics show `line`.
-async fn counted(app: &TestApp, line: &str) {
+pub(crate) async fn counted(app: &TestApp, line: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let metrics = app.state.metrics.render();
@@ -309,78 +306,4 @@ async fn who_ended_a_tunnel_is_counted_the_client_or_the_upstream() {
     )
     .await;
     counted(&app, OPEN_0).await;
-}
-
-/// The front door served until `stop` fires, with `grace` to finish at the stop.
-struct Stoppable {
-    app: TestApp,
-    stop: tokio::sync::oneshot::Sender<()>,
-    served: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn stoppable(grace: Duration) -> Stoppable {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let base = format!("http://{addr}");
-    let vars = HashMap::from([
-        ("BIND_ADDR", addr.to_string()),
-        ("PUBLIC_URL", base.clone()),
-        ("DATABASE_URL", temp_database()),
-        ("SESSION_SECRET", STRONG_SECRET.to_owned()),
-        ("DOORMAN_CONFIG", routes_file(upstream().await)),
-    ]);
-    let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
-    let server = config.server.clone();
-    let clock = FakeClock::new();
-    let deps = Deps {
-        clock: Arc::new(clock.clone()),
-    };
-    let state: AppState = App::new(config, deps).await.expect("app").into();
-    state.0.spawn_background();
-    let router = doorman::build_router(state.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(async move {
-        let stopped = async {
-            let _ = stopped.await;
-        };
-        doorman::server::serve_per_core(listener, router, &server, stopped, grace, 2).await
-    });
-    let app = TestApp {
-        addr,
-        public_url: base.clone(),
-        base,
-        client: client(),
-        clock,
-        state,
-    };
-    Stoppable { app, stop, served }
-}
-
-#[tokio::test]
-async fn at_shutdown_a_tunnel_carries_on_through_the_grace_period_then_closes() {
-    let grace = Duration::from_secs(2);
-    let Stoppable { app, stop, served } = stoppable(grace).await;
-    let token = app.session_for(Some(6), &[]);
-    let mut socket = open(&app, "/app/ws", &[("authorization", &bearer(&token))]).await;
-    let stopped_at = Instant::now();
-    stop.send(()).expect("stop");
-    echoes(&mut socket).await;
-    closed_within(&mut socket, grace + Duration::from_secs(2)).await;
-    let closed_after = stopped_at.elapsed();
-    assert!(
-        closed_after >= grace,
-        "closed {closed_after:?} after the stop, before the grace period was over"
-    );
-    tokio::time::timeout(Duration::from_secs(3), served)
-        .await
-        .expect("the server stops soon after the grace period, not held by the tunnel")
-        .expect("join")
-        .expect("served");
-    counted(
-        &app,
-        r#"doorman_websocket_tunnels_closed_total{reason="shutdown"} 1"#,
-    )
-    .await;
 }
