@@ -2,7 +2,8 @@
 //! real WebSocket upstream (`proxy::upstream`) and client: a tunnel keeps its connection's
 //! `MAX_CONNECTIONS` slot (the next client waits), closes after `WEBSOCKET_IDLE_SECS` without
 //! a byte, when its token expires, within a second of a sign-out, a role change or a deletion,
-//! and at shutdown once the grace period is over; each closing is counted by reason.
+//! at shutdown once the grace period is over (`shutdown`), and when the upstream breaks
+//! (`reset`); each closing is counted by reason.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use crate::proxy::upstream;
 use crate::support::accounts::{access_token, admin_token, login, register, spawn_accounts_app};
 use crate::support::{STRONG_SECRET, TestApp, spawn_app_with};
 
+mod reset;
 mod shutdown;
 
 pub(crate) type Socket =
@@ -55,7 +57,12 @@ policy = "open"
 
 /// The front door to a fresh upstream, with `vars`.
 async fn front(vars: &[(&str, &str)]) -> TestApp {
-    let routes = routes_file(upstream().await);
+    front_to(upstream().await, vars).await
+}
+
+/// The front door to `up`, with `vars`.
+async fn front_to(up: SocketAddr, vars: &[(&str, &str)]) -> TestApp {
+    let routes = routes_file(up);
     let mut all = vec![
         ("DOORMAN_CONFIG", routes.as_str()),
         ("SESSION_SECRET", STRONG_SECRET),
