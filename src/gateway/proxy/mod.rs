@@ -1,20 +1,22 @@
 //! doorman as the front door: the routes of `[[gateway.route]]`, and forwarding a request
 //! (already allowed, by `routes::proxy`) to its upstream. Bodies stream both ways, never
 //! buffered; the upstream has `timeout` to answer with its headers; a WebSocket upgrade, once
-//! the upstream agrees, becomes a bounded byte tunnel (`tunnel`). doorman's own paths (`/auth/`, `/.doorman/`,
-//! `/.well-known/`, `/dev-oidc/`, `/healthz`, `/readyz`) are never proxied.
+//! the upstream agrees, becomes a bounded byte tunnel (`tunnel`). doorman's own paths
+//! (`/auth/`, `/.doorman/`, `/.well-known/`, `/dev-oidc/`, `/healthz`, `/readyz`) are never
+//! proxied.
 
 pub mod headers;
 pub mod tunnel;
 mod upstream;
 
+use axum::body::Body;
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::{Request, Response, StatusCode, Uri, Version};
+
 use self::headers::Forwarded;
 use self::tunnel::Bounds;
 use self::upstream::UpstreamClients;
 use crate::config::{ProxyRoute, Upstream};
-use axum::body::Body;
-use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::http::{Request, Response, StatusCode, Uri, Version};
 
 /// Why a request did not reach its upstream, or got no answer in time.
 #[derive(Debug)]
