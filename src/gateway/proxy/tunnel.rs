@@ -58,7 +58,7 @@ pub struct Bounds<'a> {
 
 /// Why a tunnel closed: the metric's label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Closed {
+enum Closed {
     /// The client sent its Close frame first, or its connection ended first.
     Client,
     /// The same, from the upstream.
@@ -76,7 +76,7 @@ pub enum Closed {
 }
 
 impl Closed {
-    pub fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
             Self::Client => "client",
             Self::Upstream => "upstream",
