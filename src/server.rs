@@ -1,6 +1,7 @@
 //! The HTTP server around the router: hyper's HTTP/1 connection with a deadline for each
 //! request head (which also ends idle keep-alive connections), an inactivity limit on request
-//! bodies, a cap on open connections, and a graceful stop that lets requests in flight finish.
+//! bodies, a cap on open connections (a WebSocket tunnel keeps its connection's slot), and a
+//! graceful stop that lets requests in flight finish and closes tunnels after the grace.
 //! `serve_per_core` runs it on one single-threaded runtime per core, all accepting from one
 //! socket, so that a request never hops between threads.
 
@@ -19,7 +20,11 @@ use tower::Service;
 use tower_http::timeout::TimeoutBody;
 
 use crate::config::ServerConfig;
-use crate::net::PEER;
+use crate::net::{CONNECTION, Connection, Lease};
+
+/// Once the grace period is over and tunnels are told to close, how long the drain waits for
+/// them to let go of their slots (they close at once; this only lets them count it).
+const TUNNELS_CLOSE_WITHIN: Duration = Duration::from_secs(1);
 
 /// Serves `service` (the application: `crate::build_router`) on `listener` until `shutdown`
 /// resolves, then waits up to `grace` for the requests in flight.
@@ -127,16 +132,18 @@ where
     result
 }
 
-/// The open connections: their cap, their HTTP settings, and the signal to wind down.
+/// The open connections: their cap, their HTTP settings, and the signals to wind down.
 struct Connections {
     http: hyper::server::conn::http1::Builder,
     permits: Arc<Semaphore>,
-    /// All the permits: holding them all means no connection is open.
+    /// All the permits: holding them all means no connection (and no tunnel) is open.
     capacity: u32,
     stop: (
         tokio::sync::watch::Sender<bool>,
         tokio::sync::watch::Receiver<bool>,
     ),
+    /// Raised when the grace period is over: tunnels, which have no request to finish, close.
+    close_tunnels: tokio::sync::watch::Sender<bool>,
     body_timeout: Duration,
 }
 
@@ -151,6 +158,7 @@ impl Connections {
             permits: Arc::new(Semaphore::new(server.max_connections)),
             capacity: u32::try_from(server.max_connections).unwrap_or(u32::MAX),
             stop: tokio::sync::watch::channel(false),
+            close_tunnels: tokio::sync::watch::channel(false).0,
             body_timeout: server.body_timeout,
         }
     }
@@ -180,7 +188,8 @@ impl Connections {
         }
     }
 
-    /// Serves one connection in its own task, with its peer address in `PEER`.
+    /// Serves one connection in its own task, with its peer and its slot in `CONNECTION`: the
+    /// slot is freed when the connection ends, unless it became a tunnel, which keeps a share.
     fn spawn<S>(
         &self,
         stream: TcpStream,
@@ -203,7 +212,8 @@ impl Connections {
             )
             .with_upgrades();
         let mut stop = self.stop.1.clone();
-        tokio::spawn(PEER.scope(peer, async move {
+        let lease = Lease::new(permit, self.close_tunnels.subscribe());
+        tokio::spawn(CONNECTION.scope(Connection::new(peer, lease), async move {
             tokio::pin!(connection);
             let ended = tokio::select! {
                 ended = &mut connection => ended,
@@ -217,18 +227,29 @@ impl Connections {
             if let Err(err) = ended {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
-            drop(permit);
         }));
     }
 
-    /// Tells every connection to finish its request and close, and waits up to `grace`.
+    /// Tells every connection to finish its request and close, and waits up to `grace` for
+    /// them and for the tunnels (which may end by themselves meanwhile); then tells the
+    /// tunnels to close, and waits a moment for them to do so.
     async fn drain(&self, grace: Duration) {
         let _ = self.stop.0.send(true);
+        let all = self.permits.acquire_many(self.capacity);
+        tokio::pin!(all);
         tokio::select! {
-            _ = self.permits.acquire_many(self.capacity) => {}
-            () = tokio::time::sleep(grace) => {
-                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway");
-            }
+            _ = &mut all => return,
+            () = tokio::time::sleep(grace) => {}
+        }
+        self.close_tunnels.send_replace(true);
+        if tokio::time::timeout(TUNNELS_CLOSE_WITHIN, all)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "requests still running after the grace period; stopping anyway"
+            );
         }
     }
 }

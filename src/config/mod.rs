@@ -68,6 +68,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// `SHUTDOWN_GRACE_SECS`: how long requests in flight may take once a stop is asked.
     pub shutdown_grace: Duration,
+    /// `WEBSOCKET_IDLE_SECS`: a proxied WebSocket with no bytes either way for this long closes.
+    pub websocket_idle: Duration,
 }
 
 /// The session token's key and lifetime.
@@ -263,6 +265,7 @@ fn server_from(vars: &Vars<'_>, development: bool) -> Result<ServerConfig, Confi
         max_connections: usize::try_from(vars.number("MAX_CONNECTIONS", 1024, 1..=100_000)?)
             .unwrap_or(1024),
         shutdown_grace: Duration::from_secs(vars.number("SHUTDOWN_GRACE_SECS", 10, 0..=600)?),
+        websocket_idle: Duration::from_secs(vars.number("WEBSOCKET_IDLE_SECS", 300, 1..=86_400)?),
     })
 }
 

@@ -144,6 +144,11 @@ pub const VARS: &[Var] = &[
         "open client connections at most; more wait to be accepted (1-100000)",
     ),
     var(
+        "WEBSOCKET_IDLE_SECS",
+        "300",
+        "a proxied WebSocket with no bytes either way for this long is closed (1-86400)",
+    ),
+    var(
         "RATE_LIMIT_LOGIN_PER_MINUTE",
         "20",
         "password sign-in attempts per client address per minute (1-10000)",

@@ -3,27 +3,20 @@
 //! and the first untrusted address is the client (the left part was written by the client
 //! and is worthless). RFC 7239 `Forwarded` is never read.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
+use super::connection::peer;
 use crate::config::{TrustedProxies, canonical};
 use crate::error::context as scope;
 
-tokio::task_local! {
-    /// The TCP peer of the connection being served, set once per connection by the server
-    /// (so no request pays for an extension carrying it).
-    pub static PEER: SocketAddr;
-}
-
-/// The TCP peer of the current connection; loopback outside a served connection (a test
-/// calling the router directly).
-pub fn peer() -> IpAddr {
-    PEER.try_with(|p| p.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
-}
+/// The client address of a request with no known TCP peer (the router called in-process):
+/// the unspecified address, one bucket for every such caller in the rate limits. Never asked
+/// whether it is a trusted proxy: without a peer, nothing a request says is believed.
+pub const UNKNOWN_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// Application state that knows which proxies to trust.
 pub trait ProxyTrust {
@@ -76,8 +69,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         // The envelope found it already; outside one (a test calling the router), find it.
-        Ok(Self(scope::client().unwrap_or_else(|| {
-            client_ip(peer(), &parts.headers, state.trusted_proxies())
+        Ok(Self(scope::client().unwrap_or_else(|| match peer() {
+            Some(peer) => client_ip(peer, &parts.headers, state.trusted_proxies()),
+            None => UNKNOWN_CLIENT,
         })))
     }
 }

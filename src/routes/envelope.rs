@@ -29,7 +29,7 @@ use crate::error::context::InlineText;
 use crate::error::context::{RequestContext, RequestScope, SCOPE};
 use crate::error::{ApiError, AppError, PageError};
 use crate::gateway::request::is_navigation;
-use crate::net::{client_ip, peer};
+use crate::net::{UNKNOWN_CLIENT, client_ip, peer};
 use crate::random::RequestId;
 use crate::telemetry::Metrics;
 use crate::telemetry::access::{self, AccessLine};
@@ -206,18 +206,20 @@ where
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let started = Instant::now();
         let shared = &self.shared;
-        let peer = canonical(peer());
-        let (request_id, client) = if shared.trusted.contains(peer) {
-            let given = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| RequestId::parse(v.as_bytes()));
-            (
-                given.unwrap_or_else(RequestId::next),
-                client_ip(peer, request.headers(), &shared.trusted),
-            )
-        } else {
-            (RequestId::next(), peer)
+        // No known peer (the router called in-process) is never a trusted proxy.
+        let (request_id, client) = match peer().map(canonical) {
+            Some(peer) if shared.trusted.contains(peer) => {
+                let given = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| RequestId::parse(v.as_bytes()));
+                (
+                    given.unwrap_or_else(RequestId::next),
+                    client_ip(peer, request.headers(), &shared.trusted),
+                )
+            }
+            Some(peer) => (RequestId::next(), peer),
+            None => (RequestId::next(), UNKNOWN_CLIENT),
         };
         let (refused, proxied) = self.route_target(&mut request);
         let path = request.uri().path();

@@ -65,7 +65,8 @@ fn answer(
             endpoint,
             policy_name,
             policy,
-            trusted_peer: state.config.server.trusted_proxies.contains(peer()),
+            // No known peer (the router called in-process) is never a trusted proxy.
+            trusted_peer: peer().is_some_and(|p| state.config.server.trusted_proxies.contains(p)),
             headers,
             now: state.clock.now(),
         },

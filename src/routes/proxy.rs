@@ -17,10 +17,12 @@ use crate::app::AppState;
 use crate::config::canonical;
 use crate::error::{ApiError, AppError, PageError};
 use crate::gateway::proxy::headers::Forwarded;
+use crate::gateway::proxy::tunnel::{Bounds, Session};
 use crate::gateway::proxy::{Additions, Failure, Proxy};
 use crate::gateway::request::is_navigation;
 use crate::gateway::{Decision, Endpoint, Target, decide_target};
 use crate::net::{client_ip, peer};
+use crate::session::Claims;
 use crate::uri::{self, Authority};
 
 /// Marks a response that came from an upstream: the envelope leaves its headers alone (the
@@ -76,7 +78,8 @@ impl Front {
                     Err(size) => return identity_too_large(size),
                 };
                 let preflight = reason == "preflight";
-                self.exchange(index, request, &identity, preflight, navigation)
+                let tunnel = tunnel_bounds(state, claims);
+                self.exchange(index, request, &identity, tunnel, preflight, navigation)
                     .await
             }
             Decision::Unauthenticated {
@@ -104,19 +107,22 @@ impl Front {
         index: usize,
         request: Request<Body>,
         identity: &[(header::HeaderName, header::HeaderValue)],
+        tunnel: Bounds<'_>,
         preflight: bool,
         navigation: bool,
     ) -> Response {
         let state = &self.state;
         let route = &self.proxy.routes()[index];
         let trusted_proxies = &state.config.server.trusted_proxies;
-        let peer = canonical(peer());
-        let trusted = trusted_proxies.contains(peer);
+        // No known peer (the router called in-process) is never a trusted proxy.
+        let peer = peer().map(canonical);
+        let trusted = peer.is_some_and(|p| trusted_proxies.contains(p));
         let additions = Additions {
             identity,
+            tunnel,
             forwarded: Forwarded {
                 peer,
-                client: client_ip(peer, request.headers(), trusted_proxies),
+                client: peer.map(|p| client_ip(p, request.headers(), trusted_proxies)),
                 trusted,
                 scheme: if state.https() { "https" } else { "http" },
                 host: request.headers().get(header::HOST).cloned(),
@@ -141,6 +147,21 @@ impl Front {
             }
             Err(failure) => failed(state, &route.name, &failure, navigation),
         }
+    }
+}
+
+/// What ends a tunnel the request may become: its session (none for an anonymous caller),
+/// the idle limit, and what to check them with.
+fn tunnel_bounds<'a>(state: &'a AppState, claims: Option<&'a Claims>) -> Bounds<'a> {
+    Bounds {
+        session: claims.map(|c| Session {
+            revocation_id: c.revocation_id(),
+            exp: c.exp,
+        }),
+        revocations: &state.sessions.revocations,
+        clock: &state.clock,
+        metrics: &state.metrics,
+        idle: state.config.server.websocket_idle,
     }
 }
 

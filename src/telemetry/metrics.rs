@@ -15,6 +15,7 @@ use prometheus_client::registry::{Metric, Registry};
 
 use super::process::ProcessCollector;
 pub use super::token_check::TokenCheck;
+pub use super::tunnels::TunnelMetrics;
 
 type Labels2 = [(&'static str, &'static str); 2];
 type Labels3 = [(&'static str, &'static str); 3];
@@ -62,6 +63,7 @@ pub struct Metrics {
     assertions_signed: Counter,
     upstream_errors: Family<[(&'static str, String); 2], Counter>,
     upstream_cookies_dropped: Family<[(&'static str, String); 1], Counter>,
+    tunnels: TunnelMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -178,6 +180,7 @@ impl Metrics {
             "doorman_upstream_cookies_dropped",
             "Set-Cookie lines for doorman's own cookies that a proxied service sent, dropped, by route",
         );
+        let tunnels = TunnelMetrics::register(r);
         registry.register(
             "doorman_build",
             "The running version",
@@ -203,6 +206,7 @@ impl Metrics {
             assertions_signed,
             upstream_errors,
             upstream_cookies_dropped,
+            tunnels,
         }
     }
 
@@ -335,6 +339,11 @@ impl Metrics {
         self.upstream_cookies_dropped
             .get_or_create(&[("route", route.to_owned())])
             .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+
+    /// The built-in proxy's WebSocket tunnels.
+    pub fn tunnels(&self) -> &TunnelMetrics {
+        &self.tunnels
     }
 
     pub fn assertion_signed(&self) {

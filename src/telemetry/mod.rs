@@ -10,5 +10,6 @@ pub mod metrics;
 mod process;
 mod sink;
 mod token_check;
+mod tunnels;
 
-pub use metrics::{Metrics, TokenCheck};
+pub use metrics::{Metrics, TokenCheck, TunnelMetrics};

@@ -1,9 +1,10 @@
 //! Several doorman instances on one PostgreSQL database, driven over HTTP: a sign-out on one
-//! reaches the others within a second, a callback's state is accepted once across all of
-//! them, the throttle counts across them, refresh rotation and registration race safely, and
-//! the store going away (at start, or mid-run, by killing the server) gives 503s, never 500s,
-//! while signed-in requests keep being answered from memory, and everything recovers when it
-//! comes back. Skipped (with a notice) without a PostgreSQL server, except under `CI=true`.
+//! reaches the others within a second (and closes a WebSocket tunnel open on another), a
+//! callback's state is accepted once across all of them, the throttle counts across them,
+//! refresh rotation and registration race safely, and the store going away (at start, or
+//! mid-run, by killing the server) gives 503s, never 500s, while signed-in requests keep being
+//! answered from memory, and everything recovers when it comes back. Skipped (with a notice)
+//! without a PostgreSQL server, except under `CI=true`.
 
 use std::time::{Duration, Instant};
 
@@ -118,6 +119,34 @@ async fn a_sign_out_on_one_instance_is_refused_on_the_other_within_a_second() {
         "logout propagation A -> B over 5 logouts: median {:?}, max {:?}",
         delays[delays.len() / 2],
         delays[delays.len() - 1]
+    );
+}
+
+#[tokio::test]
+async fn a_sign_out_on_one_instance_closes_a_tunnel_open_on_the_other_within_a_second() {
+    let Some(url) = database().await else { return };
+    let routes = crate::tunnels::routes_file(crate::proxy::upstream().await);
+    let apps = instances(&url, 2, &[("DOORMAN_CONFIG", &routes)]).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    register(a, "ada").await;
+    let token = access_token(&login(a, "ada").await).to_owned();
+    let auth = format!("Bearer {token}");
+    let mut tunnel = crate::tunnels::open(b, "/app/ws", &[("authorization", &auth)]).await;
+    crate::tunnels::echoes(&mut tunnel).await;
+    let out = a
+        .client
+        .post(a.url("/api/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 204);
+    let took = crate::tunnels::closed_within(&mut tunnel, Duration::from_secs(1)).await;
+    eprintln!("a sign-out on A closed the tunnel on B after {took:?}");
+    let metrics = b.state.metrics.render();
+    assert!(
+        metrics.contains(r#"doorman_websocket_tunnels_closed_total{reason="revoked"} 1"#),
+        "{metrics}"
     );
 }
 

@@ -24,8 +24,8 @@ use crate::support::{Jar, STRONG_SECRET, TestApp, location, spawn_app_with};
 
 const MIB: usize = 1024 * 1024;
 
-/// The service behind doorman.
-async fn upstream() -> SocketAddr {
+/// The service behind doorman; `/ws` greets and echoes, `/bye` says bye and closes first.
+pub(crate) async fn upstream() -> SocketAddr {
     async fn echo(
         axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
         request: Request,
@@ -106,12 +106,21 @@ async fn upstream() -> SocketAddr {
             }
         })
     }
+    async fn bye(upgrade: WebSocketUpgrade) -> Response {
+        upgrade.on_upgrade(|mut socket| async move {
+            let _ = socket.send(Message::Text("bye".into())).await;
+            let _ = socket.send(Message::Close(None)).await;
+            // Until the client answers the close and goes.
+            while let Some(Ok(_)) = socket.recv().await {}
+        })
+    }
     let app = Router::new()
         .route("/download", get(download))
         .route("/upload", post(upload))
         .route("/events", get(sse))
         .route("/slow", get(slow))
         .route("/ws", get(ws))
+        .route("/bye", get(bye))
         .fallback(any(echo));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -204,10 +204,11 @@ pub fn remove_doormans_cookies(headers: &mut HeaderMap) {
 
 /// Where the request came from, for the `X-Forwarded-*` headers.
 pub struct Forwarded<'a> {
-    /// The TCP peer.
-    pub peer: std::net::IpAddr,
+    /// The TCP peer; `None` when not known (the router called in-process): then the service
+    /// gets no `X-Forwarded-For` and no `X-Real-IP` rather than an invented address.
+    pub peer: Option<std::net::IpAddr>,
     /// The client's address (`X-Real-IP`): the peer, or what a trusted proxy's chain says.
-    pub client: std::net::IpAddr,
+    pub client: Option<std::net::IpAddr>,
     /// Whether the peer is one of `TRUSTED_PROXIES` (its `X-Forwarded-*` are kept and added to).
     pub trusted: bool,
     /// The scheme to report when no trusted proxy said.
@@ -220,30 +221,36 @@ pub struct Forwarded<'a> {
 
 /// Sets `X-Forwarded-For`, `-Proto`, `-Host`, `-Prefix` and `X-Real-IP`.
 pub fn set_forwarded(headers: &mut HeaderMap, from: &Forwarded<'_>) {
-    let peer = from.peer.to_string();
-    let chain = if from.trusted {
-        let earlier: Vec<&str> = headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if earlier.is_empty() {
-            peer
-        } else {
-            format!("{}, {peer}", earlier.join(", "))
+    let chain = match (from.trusted, from.peer) {
+        (true, Some(peer)) => {
+            let earlier: Vec<&str> = headers
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            if earlier.is_empty() {
+                Some(peer.to_string())
+            } else {
+                Some(format!("{}, {peer}", earlier.join(", ")))
+            }
         }
-    } else {
-        for name in TRUSTED_ONLY {
-            headers.remove(name);
+        (_, peer) => {
+            for name in TRUSTED_ONLY {
+                headers.remove(name);
+            }
+            peer.map(|p| p.to_string())
         }
-        peer
     };
-    if let Ok(value) = HeaderValue::from_str(&from.client.to_string()) {
-        headers.insert(X_REAL_IP, value);
-    }
     headers.remove(&X_FORWARDED_FOR);
-    if let Ok(value) = HeaderValue::from_str(&chain) {
+    headers.remove(&X_REAL_IP);
+    if let Some(value) = chain.and_then(|c| HeaderValue::from_str(&c).ok()) {
         headers.insert(X_FORWARDED_FOR, value);
+    }
+    if let Some(value) = from
+        .client
+        .and_then(|c| HeaderValue::from_str(&c.to_string()).ok())
+    {
+        headers.insert(X_REAL_IP, value);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(
@@ -334,8 +341,8 @@ mod tests {
         set_forwarded(
             &mut untrusted,
             &Forwarded {
-                peer: "203.0.113.9".parse().expect("ip"),
-                client: "203.0.113.9".parse().expect("ip"),
+                peer: Some("203.0.113.9".parse().expect("ip")),
+                client: Some("203.0.113.9".parse().expect("ip")),
                 trusted: false,
                 scheme: "https",
                 host: Some(HeaderValue::from_static("app.example.com")),
@@ -357,8 +364,8 @@ mod tests {
         set_forwarded(
             &mut trusted,
             &Forwarded {
-                peer: "10.0.0.2".parse().expect("ip"),
-                client: "198.51.100.7".parse().expect("ip"),
+                peer: Some("10.0.0.2".parse().expect("ip")),
+                client: Some("198.51.100.7".parse().expect("ip")),
                 trusted: true,
                 scheme: "http",
                 host: None,

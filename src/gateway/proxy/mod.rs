@@ -1,20 +1,22 @@
 //! doorman as the front door: the routes of `[[gateway.route]]`, and forwarding a request
 //! (already allowed, by `routes::proxy`) to its upstream. Bodies stream both ways, never
 //! buffered; the upstream has `timeout` to answer with its headers; a WebSocket upgrade, once
-//! the upstream agrees, becomes a byte tunnel. doorman's own paths (`/auth/`, `/.doorman/`,
-//! `/.well-known/`, `/dev-oidc/`, `/healthz`, `/readyz`) are never proxied.
+//! the upstream agrees, becomes a bounded byte tunnel (`tunnel`). doorman's own paths
+//! (`/auth/`, `/.doorman/`, `/.well-known/`, `/dev-oidc/`, `/healthz`, `/readyz`) are never
+//! proxied.
 
 pub mod headers;
+pub mod tunnel;
 mod upstream;
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::rt::TokioIo;
 
 use std::borrow::Cow;
 
 use self::headers::Forwarded;
+use self::tunnel::Bounds;
 use self::upstream::UpstreamClients;
 use crate::config::{ProxyRoute, PublicUrl, Upstream};
 use crate::uri::Authority;
@@ -63,6 +65,8 @@ pub struct Additions<'a> {
     pub forwarded: Forwarded<'a>,
     /// A CORS preflight: the service gets no `Authorization` and no `Cookie` at all.
     pub strip_credentials: bool,
+    /// What bounds the tunnel, should the request become one.
+    pub tunnel: Bounds<'a>,
 }
 
 /// What the proxy noticed in an upstream's answer, for the caller to count.
@@ -252,7 +256,7 @@ impl Proxy {
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             return match (client_upgrade, hyper::upgrade::on(&mut response)) {
                 (Some(client), upstream) => {
-                    tokio::spawn(tunnel(client, upstream));
+                    tokio::spawn(additions.tunnel.tunnel().run(client, upstream));
                     let (mut parts, _) = response.into_parts();
                     let answered = headers::clean_response(&mut parts.headers, true);
                     Ok((Response::from_parts(parts, Body::empty()), answered))
@@ -312,19 +316,6 @@ fn describe(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Copies bytes both ways between the client and the upstream once both have switched.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
-        tracing::debug!("a WebSocket upgrade did not complete on both sides");
-        return;
-    };
-    let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
-    if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        tracing::debug!(error = %err, "a WebSocket tunnel ended with an error");
-    }
 }
 
 #[cfg(test)]
