@@ -13,8 +13,7 @@ use crate::accounts::{LoginThrottle, PasswordCheck, PasswordHasher, throttle};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ProviderConfig, TrustedProxies};
 use crate::dev_provider::{self, DEV_CLIENT_ID, DevProvider};
-use crate::gateway::Signer;
-use crate::gateway::identity::IdentityCache;
+use crate::gateway::{Gateway, Signer};
 use crate::net::{ProxyTrust, RateLimiter};
 use crate::oidc::Oidc;
 use crate::oidc::http::ProviderHttp;
@@ -64,10 +63,8 @@ pub struct App {
     pub limits: Limiters,
     pub dev: Option<Arc<DevProvider>>,
     pub metrics: Arc<Metrics>,
-    /// Signs the identity the gateway passes to the services behind it.
-    pub signer: Signer,
-    /// The gateway's finished identity headers, reused for 30 s per token and audience.
-    pub identities: IdentityCache,
+    /// Judging requests for other services, and telling them who is calling.
+    pub gateway: Arc<Gateway>,
 }
 
 /// The handlers' state: one shared `App`.
@@ -222,7 +219,15 @@ impl App {
                 tracing::info!(revocations = loaded, "loaded revocations from the store");
             }
         }
+        let gateway = Arc::new(Gateway::new(
+            &config,
+            sessions.clone(),
+            signer(&config)?,
+            metrics.clone(),
+            clock.clone(),
+        ));
         Ok(App {
+            gateway,
             flow_key: crate::oidc::flow::flow_cookie_key(config.session.secret.expose()),
             hasher: PasswordHasher::new(config.accounts.hash_concurrency),
             throttle: LoginThrottle::new(store.clone()),
@@ -237,8 +242,6 @@ impl App {
             clock,
             dev,
             metrics,
-            signer: signer(&config)?,
-            identities: IdentityCache::default(),
             config,
         })
     }

@@ -30,8 +30,8 @@ pub use app::{App, AppState, Deps};
 pub fn build_router(state: AppState) -> routes::envelope::Envelope<axum::Router> {
     let routes = routes::router(state.clone());
     let front = gateway::proxy::Proxy::new(&state.config.gateway.routes, state.config.public_url())
-        .map(|proxy| routes::proxy::Front {
-            state: state.clone(),
+        .map(|proxy| gateway::proxy::Front {
+            gateway: state.gateway.clone(),
             proxy: std::sync::Arc::new(proxy),
         });
     routes::envelope::Envelope::new(routes.router, routes.templates, front, &state)

@@ -20,7 +20,7 @@ use tower::Service;
 use tower_http::timeout::TimeoutBody;
 
 use crate::config::ServerConfig;
-use crate::net::{CONNECTION, Connection, Lease};
+use crate::error::context::{CONNECTION, Connection, Lease};
 
 /// Once the grace period is over and tunnels are told to close, how long the drain waits for
 /// them to let go of their slots (they close at once; this only lets them count it).

@@ -112,8 +112,13 @@ async fn from_loopback<F: std::future::Future>(requests: F) -> F::Output {
     let slot = slots.try_acquire_owned().expect("a slot");
     let (_close, closing) = tokio::sync::watch::channel(false);
     let peer = "127.0.0.1:40000".parse().expect("addr");
-    let connection = doorman::net::Connection::new(peer, doorman::net::Lease::new(slot, closing));
-    doorman::net::CONNECTION.scope(connection, requests).await
+    let connection = doorman::error::context::Connection::new(
+        peer,
+        doorman::error::context::Lease::new(slot, closing),
+    );
+    doorman::error::context::CONNECTION
+        .scope(connection, requests)
+        .await
 }
 
 /// One test, so nothing else allocates while a path is counted (the counter is global).

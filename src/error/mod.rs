@@ -38,6 +38,16 @@ impl AsAppError for PageError {
     }
 }
 
+/// What a refused request needed, as the JSON `required` field shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Required {
+    /// One role (`"required": "admin"`).
+    Role(&'static str),
+    /// Any of these (`"required": ["admin", "ops"]`, possibly empty).
+    AnyOf(Vec<String>),
+}
+
 /// Something a client is told went wrong.
 #[derive(Debug, Clone)]
 pub struct AppError {
@@ -51,8 +61,14 @@ pub struct AppError {
     /// For the log only, never shown: e.g. which check a provider's answer failed.
     pub detail: Option<Cow<'static, str>>,
     pub www_authenticate: Option<&'static str>,
-    /// For `insufficient_role`: the role that was needed.
-    pub required: Option<&'static str>,
+    /// What was needed: the role (`insufficient_role`), or what a gateway policy asks for.
+    pub required: Option<Required>,
+    /// Where a person signs in and comes back (the gateway's 401).
+    pub login_url: Option<String>,
+    /// The finer reason beside `code` (the gateway's 403: `role_required`).
+    pub reason: Option<&'static str>,
+    /// The request headers that were missing or malformed (the gateway's 400).
+    pub missing: Option<Vec<&'static str>>,
     /// For 429/503: seconds until another attempt may succeed (`Retry-After`).
     pub retry_after: Option<u64>,
     /// The page offers "Try signing in again" rather than "Go to the start page".
@@ -76,6 +92,9 @@ impl AppError {
             detail: None,
             www_authenticate: None,
             required: None,
+            login_url: None,
+            reason: None,
+            missing: None,
             retry_after: None,
             offer_sign_in: false,
             event: None,
@@ -106,6 +125,30 @@ impl AppError {
     /// Marks this error as a failed sign-in by `method` (its log line's `event`).
     pub fn login_failed(mut self, method: &'static str) -> Self {
         self.event = Some(("login_failed", method));
+        self
+    }
+
+    /// Where a person signs in and comes back (rendered as `login_url`).
+    pub fn login_url(mut self, url: String) -> Self {
+        self.login_url = Some(url);
+        self
+    }
+
+    /// The finer reason beside the code (rendered as `reason`).
+    pub fn reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// What a policy asks for (rendered as `required`: a list).
+    pub fn requires(mut self, any_of: Vec<String>) -> Self {
+        self.required = Some(Required::AnyOf(any_of));
+        self
+    }
+
+    /// The request headers that were missing or malformed (rendered as `missing`).
+    pub fn missing(mut self, names: Vec<&'static str>) -> Self {
+        self.missing = Some(names);
         self
     }
 
@@ -149,7 +192,7 @@ impl AppError {
     /// 403 for a signed-in caller without the role an endpoint needs.
     pub fn insufficient_role(required: &'static str) -> Self {
         Self {
-            required: Some(required),
+            required: Some(Required::Role(required)),
             ..Self::forbidden(
                 "insufficient_role",
                 "your account does not have the role this endpoint requires",

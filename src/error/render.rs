@@ -8,8 +8,9 @@ use serde::Serialize;
 use super::AppError;
 use crate::error::context::{RequestContext, context as request_context};
 
-/// An `AppError` answered as `{"error","message","request_id"}` (API clients). Boxed: errors
-/// are rare, and a small `Result` keeps every handler's happy path cheap.
+/// An `AppError` answered as `{"error","message","request_id"}` (API clients), plus `reason`,
+/// `required`, `missing` and `login_url` when the error has them. Boxed: errors are rare, and
+/// a small `Result` keeps every handler's happy path cheap.
 #[derive(Debug)]
 pub struct ApiError(pub Box<AppError>);
 
@@ -37,7 +38,13 @@ struct ApiErrorBody<'a> {
     error: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    required: Option<&'a str>,
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required: Option<&'a super::Required>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing: Option<&'a [&'static str]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    login_url: Option<&'a str>,
     request_id: &'a str,
 }
 
@@ -49,7 +56,10 @@ impl IntoResponse for ApiError {
         let body = ApiErrorBody {
             error: err.code,
             message: &err.message,
-            required: err.required,
+            reason: err.reason,
+            required: err.required.as_ref(),
+            missing: err.missing.as_deref(),
+            login_url: err.login_url.as_deref(),
             request_id: ctx.request_id.as_str(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
@@ -139,10 +149,13 @@ fn decorate(response: &mut Response, err: &AppError) {
     }
 }
 
-/// The one log line of a failed request: its status, code and (never secret) detail. A
-/// refused sign-in is `event=login_failed`; any other 401 or 403 is `event=access_denied`.
+/// The one log line of a failed request: its status, reason (the code, or the finer reason
+/// when the error has one) and (never secret) detail. A refused sign-in is
+/// `event=login_failed`; any other 401 or 403 is `event=access_denied`.
 fn log(err: &AppError) {
     let detail = err.detail.as_deref().unwrap_or("");
+    // The finer reason where there is one (the gateway's `role_required`), else the code.
+    let reason = err.reason.unwrap_or(err.code);
     let status = err.status.as_u16();
     let event = err.event.or(match status {
         401 | 403 => Some(("access_denied", "")),
@@ -153,14 +166,14 @@ fn log(err: &AppError) {
             event,
             method = (!method.is_empty()).then_some(method),
             status,
-            reason = err.code,
+            reason,
             detail,
             "request refused"
         );
     } else if err.status.is_server_error() {
-        tracing::error!(status, reason = err.code, detail, "request failed");
+        tracing::error!(status, reason, detail, "request failed");
     } else {
-        tracing::info!(status, reason = err.code, detail, "request refused");
+        tracing::info!(status, reason, detail, "request refused");
     }
 }
 

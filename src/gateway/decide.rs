@@ -1,30 +1,38 @@
-//! The gateway's decision, the same for every proxy protocol: trust, target, preflight,
-//! credentials, policy. What to send back is the caller's job (`routes::gateway`).
+//! The gateway's decision, the same for every proxy protocol: trust, target, one credential,
+//! preflight, credentials, policy. A pure function of the policy, the request's headers, the
+//! sessions and the time; each outcome carries its reason as a type (`reason`). What to send
+//! back is `answer`'s job.
 
 use axum::http::HeaderMap;
 
+use super::reason::{Allowed, DenyReason, NoSession, Unjudgeable};
 use super::request::{self, Endpoint, Target};
 use crate::config::Policy;
-use crate::session::{
-    Authorization, Caller, SessionProblem, Sessions, TokenError, has_several_authorizations,
-    is_bearer,
-};
+use crate::session::{Authorization, Caller, Sessions, has_several_authorizations, is_bearer};
 
 /// What the gateway decided about one request.
 #[derive(Debug)]
 pub enum Decision {
-    /// Let it through; `caller` is `None` for anonymous callers of a public policy and for
-    /// preflights.
-    Allow {
-        caller: Option<Box<Caller>>,
-        target: Target,
-        reason: &'static str,
-    },
+    Allow(Allow),
+    Refuse(Refusal),
+}
+
+/// Let it through.
+#[derive(Debug)]
+pub struct Allow {
+    /// `None` for anonymous callers of a public policy and for preflights.
+    pub caller: Option<Box<Caller>>,
+    pub target: Target,
+    pub reason: Allowed,
+}
+
+/// Do not let it through, and why.
+#[derive(Debug)]
+pub enum Refusal {
     /// Nobody (valid) is signed in.
     Unauthenticated {
         target: Target,
-        /// `no_session`, `token_expired`, `token_invalid`, `revoked`.
-        reason: &'static str,
+        reason: NoSession,
         /// The credential was a Bearer token: the client is a program, never redirected.
         bearer: bool,
         /// A browser navigation, to be sent to sign in.
@@ -32,8 +40,8 @@ pub enum Decision {
     },
     /// Signed in, but the policy does not admit them.
     Forbidden {
-        /// `role_required` or `email_not_allowed`.
-        reason: &'static str,
+        reason: DenyReason,
+        /// What the policy asks for (its roles; empty for the email rule).
         required: Vec<String>,
         navigation: bool,
     },
@@ -42,8 +50,7 @@ pub enum Decision {
     Unavailable,
     /// The proxy's request cannot be judged.
     BadRequest {
-        /// `untrusted_proxy`, `bad_forward_request`, `unknown_policy` or `invalid_request`.
-        error: &'static str,
+        reason: Unjudgeable,
         message: String,
         missing: Vec<&'static str>,
     },
@@ -53,16 +60,34 @@ impl Decision {
     /// The metric's (decision, reason).
     pub fn labels(&self) -> (&'static str, &'static str) {
         match self {
-            Self::Allow { reason, .. } => ("allow", reason),
-            Self::Unauthenticated { reason, .. } => ("unauthenticated", reason),
-            Self::Forbidden { reason, .. } => ("forbidden", reason),
-            Self::Unavailable => ("unavailable", "store_unavailable"),
-            Self::BadRequest { error, .. } => ("bad_request", error),
+            Self::Allow(allow) => ("allow", allow.reason.as_str()),
+            Self::Refuse(Refusal::Unauthenticated { reason, .. }) => {
+                ("unauthenticated", reason.as_str())
+            }
+            Self::Refuse(Refusal::Forbidden { reason, .. }) => ("forbidden", reason.as_str()),
+            Self::Refuse(Refusal::Unavailable) => ("unavailable", "store_unavailable"),
+            Self::Refuse(Refusal::BadRequest { reason, .. }) => ("bad_request", reason.as_str()),
         }
+    }
+
+    fn allow(caller: Option<Box<Caller>>, target: Target, reason: Allowed) -> Self {
+        Self::Allow(Allow {
+            caller,
+            target,
+            reason,
+        })
+    }
+
+    fn bad_request(reason: Unjudgeable, message: String) -> Self {
+        Self::Refuse(Refusal::BadRequest {
+            reason,
+            message,
+            missing: Vec::new(),
+        })
     }
 }
 
-/// What a decision needs.
+/// What a forward-auth decision needs.
 pub struct Ask<'a> {
     pub endpoint: Endpoint,
     pub policy_name: &'a str,
@@ -73,41 +98,39 @@ pub struct Ask<'a> {
     pub now: u64,
 }
 
+/// A forward-auth decision: the policy named in the path, a trusted peer, the original
+/// request rebuilt from the proxy's headers, then `decide_target`.
 pub fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
     let Some(policy) = ask.policy else {
-        return Decision::BadRequest {
-            error: "unknown_policy",
-            message: format!(
+        return Decision::bad_request(
+            Unjudgeable::UnknownPolicy,
+            format!(
                 "no policy `{}` is configured (DOORMAN_CONFIG); the proxy's auth URL names it",
                 ask.policy_name
             ),
-            missing: Vec::new(),
-        };
+        );
     };
     if !ask.trusted_peer {
-        return Decision::BadRequest {
-            error: "untrusted_proxy",
-            message: "this address is not in TRUSTED_PROXIES, so its forwarding headers are not \
-                      believed; add the proxy's address to TRUSTED_PROXIES"
+        return Decision::bad_request(
+            Unjudgeable::UntrustedProxy,
+            "this address is not in TRUSTED_PROXIES, so its forwarding headers are not \
+             believed; add the proxy's address to TRUSTED_PROXIES"
                 .into(),
-            missing: Vec::new(),
-        };
+        );
     }
-    let target = match request::target(ask.endpoint, ask.headers) {
-        Ok(target) => target,
-        Err(missing) => {
-            return Decision::BadRequest {
-                error: "bad_forward_request",
-                message: format!("the proxy did not send {}", missing.join(", ")),
-                missing,
-            };
-        }
-    };
-    decide_target(policy, target, ask.headers, sessions, ask.now)
+    match request::target(ask.endpoint, ask.headers) {
+        Ok(target) => decide_target(policy, target, ask.headers, sessions, ask.now),
+        Err(missing) => Decision::Refuse(Refusal::BadRequest {
+            reason: Unjudgeable::BadForwardRequest,
+            message: format!("the proxy did not send {}", missing.join(", ")),
+            missing,
+        }),
+    }
 }
 
 /// The decision about a known `target` (from forward-auth headers, or, when doorman proxies
-/// itself, the request as it came) under `policy`: preflight, credentials, policy.
+/// itself, the request as it came) under `policy`: one credential, preflight, credentials,
+/// policy.
 pub fn decide_target(
     policy: &Policy,
     target: Target,
@@ -115,55 +138,31 @@ pub fn decide_target(
     sessions: &Sessions,
     now: u64,
 ) -> Decision {
-    let ask = Credentials { headers, now };
-    if has_several_authorizations(ask.headers) {
-        return Decision::BadRequest {
-            error: "invalid_request",
-            message: "more than one Authorization header: send one credential".into(),
-            missing: Vec::new(),
-        };
+    if has_several_authorizations(headers) {
+        return Decision::bad_request(
+            Unjudgeable::InvalidRequest,
+            "more than one Authorization header: send one credential".into(),
+        );
     }
-    if policy.cors_preflight && request::is_preflight(&target, ask.headers) {
-        return Decision::Allow {
-            caller: None,
-            target,
-            reason: "preflight",
-        };
+    if policy.cors_preflight && request::is_preflight(&target, headers) {
+        return Decision::allow(None, target, Allowed::Preflight);
     }
-    let bearer = ask
-        .headers
+    let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .is_some_and(|v| is_bearer(v.as_bytes()));
-    match sessions.authenticate_with(
-        ask.headers,
-        Authorization::BearerOtherSchemesIgnored,
-        ask.now,
-    ) {
-        Ok(caller) => judge(policy, caller, target, ask.headers),
-        Err(SessionProblem::Unavailable) => Decision::Unavailable,
-        Err(_) if policy.public && !bearer => Decision::Allow {
-            caller: None,
-            target,
-            reason: "public",
-        },
-        Err(problem) => Decision::Unauthenticated {
-            target,
-            reason: match problem {
-                SessionProblem::Missing => "no_session",
-                SessionProblem::Token(TokenError::Expired) => "token_expired",
-                SessionProblem::Token(TokenError::Invalid) => "token_invalid",
-                SessionProblem::Revoked => "revoked",
-                SessionProblem::Unavailable => "store_unavailable",
-            },
-            bearer,
-            navigation: !bearer && !policy.api && request::is_navigation(ask.headers),
+    match sessions.authenticate_with(headers, Authorization::BearerOtherSchemesIgnored, now) {
+        Ok(caller) => judge(policy, caller, target, headers),
+        Err(problem) => match NoSession::of(problem) {
+            None => Decision::Refuse(Refusal::Unavailable),
+            Some(_) if policy.public && !bearer => Decision::allow(None, target, Allowed::Public),
+            Some(reason) => Decision::Refuse(Refusal::Unauthenticated {
+                target,
+                reason,
+                bearer,
+                navigation: !bearer && !policy.api && request::is_navigation(headers),
+            }),
         },
     }
-}
-
-struct Credentials<'a> {
-    headers: &'a HeaderMap,
-    now: u64,
 }
 
 /// A signed-in caller against the policy.
@@ -171,22 +170,23 @@ fn judge(policy: &Policy, caller: Caller, target: Target, headers: &HeaderMap) -
     let claims = &caller.claims;
     let navigation = || !policy.api && request::is_navigation(headers);
     if !policy.roles.is_empty() && !policy.roles.iter().any(|r| claims.has_role(r)) {
-        return Decision::Forbidden {
-            reason: "role_required",
+        return Decision::Refuse(Refusal::Forbidden {
+            reason: DenyReason::RoleRequired,
             required: policy.roles.clone(),
             navigation: navigation(),
-        };
+        });
     }
     if !policy.admits_email(claims.email(), claims.email_verified) {
-        return Decision::Forbidden {
-            reason: "email_not_allowed",
+        return Decision::Refuse(Refusal::Forbidden {
+            reason: DenyReason::EmailNotAllowed,
             required: Vec::new(),
             navigation: navigation(),
-        };
+        });
     }
-    Decision::Allow {
-        caller: Some(Box::new(caller)),
-        target,
-        reason: if policy.public { "public" } else { "signed_in" },
-    }
+    let reason = if policy.public {
+        Allowed::Public
+    } else {
+        Allowed::SignedIn
+    };
+    Decision::allow(Some(Box::new(caller)), target, reason)
 }

@@ -9,9 +9,9 @@ use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use super::connection::peer;
 use crate::config::{TrustedProxies, canonical};
 use crate::error::context as scope;
+use crate::error::context::peer;
 
 /// The client address of a request with no known TCP peer (the router called in-process):
 /// the unspecified address, one bucket for every such caller in the rate limits. Never asked

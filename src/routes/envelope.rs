@@ -22,14 +22,15 @@ use futures_util::future::Either;
 use std::borrow::Cow;
 
 use super::headers::{Decisions, secure};
-use super::proxy::{FromUpstream, Front};
 use crate::app::AppState;
 use crate::config::{TrustedProxies, canonical};
 use crate::error::context::InlineText;
+use crate::error::context::peer;
 use crate::error::context::{RequestContext, RequestScope, SCOPE};
 use crate::error::{ApiError, AppError, PageError};
+use crate::gateway::proxy::{FromUpstream, Front};
 use crate::gateway::request::is_navigation;
-use crate::net::{UNKNOWN_CLIENT, client_ip, peer};
+use crate::net::{UNKNOWN_CLIENT, client_ip};
 use crate::random::RequestId;
 use crate::telemetry::Metrics;
 use crate::telemetry::access::{self, AccessLine};

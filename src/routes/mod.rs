@@ -17,7 +17,6 @@ mod json;
 mod outcomes;
 mod pages;
 mod password;
-pub mod proxy;
 
 use axum::Router;
 use axum::routing::{MethodRouter, any, delete, get, post, put};

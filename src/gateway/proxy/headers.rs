@@ -7,6 +7,7 @@
 
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use crate::gateway::passthrough::{app_cookie, is_doormans_cookie};
 use crate::session::is_bearer;
 
 /// Headers meaningful for one connection only.
@@ -173,32 +174,13 @@ pub fn clean_response(headers: &mut HeaderMap, switching: bool) -> super::Answer
     }
 }
 
-/// Whether a cookie name is doorman's (the session, or a sign-in attempt).
-pub fn is_doormans_cookie(name: &str) -> bool {
-    let bare = name
-        .strip_prefix("__Host-")
-        .or_else(|| name.strip_prefix("__Secure-"))
-        .unwrap_or(name);
-    bare == "access_token" || bare.starts_with("doorman_flow_")
-}
-
-/// The `Cookie` header without doorman's own cookies (removed when nothing else is left).
+/// The `Cookie` header without doorman's own cookies (removed when nothing else is left):
+/// the same rule, and the same code, as forward-auth's `X-Doorman-Cookie`.
 pub fn remove_doormans_cookies(headers: &mut HeaderMap) {
-    let kept: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .filter(|pair| !is_doormans_cookie(pair.split('=').next().unwrap_or("").trim()))
-        .map(str::to_owned)
-        .collect();
+    let kept = app_cookie(headers);
     headers.remove(header::COOKIE);
-    if !kept.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
-    {
-        headers.insert(header::COOKIE, value);
+    if !kept.is_empty() {
+        headers.insert(header::COOKIE, kept);
     }
 }
 

@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use self::frames::Frames;
 use crate::clock::Clock;
-use crate::net::Lease;
+use crate::error::context::Lease;
 use crate::session::RevocationSet;
 use crate::telemetry::Metrics;
 
@@ -110,7 +110,7 @@ impl Bounds<'_> {
             clock: self.clock.clone(),
             metrics: self.metrics.clone(),
             idle_secs: self.idle.as_secs().max(1),
-            lease: crate::net::lease(),
+            lease: crate::error::context::lease(),
         }
     }
 }

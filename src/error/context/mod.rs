@@ -1,8 +1,19 @@
-//! What is known about the request being served, for as long as it is served: its id, the
-//! client address (from the trusted chain), whether the development provider is on, and,
-//! once an extractor has checked the session, who is signed in. The envelope sets it; pages,
-//! errors and log lines read it. A task-local, so no request carries it in an extension.
-//! It sits in the bottom room beside the errors that render it, so every room may read it.
+//! The one home of what is known about the request being served, for as long as it is
+//! served, in two task-locals set at two moments (so no request carries either in an
+//! extension):
+//! - the connection it came on (`connection`): its TCP peer and its slot under the connection
+//!   cap, set once per connection by the server; outside a served connection there is none,
+//!   and nothing here invents one;
+//! - the request itself (`SCOPE`): its id, the client address (from the trusted chain),
+//!   whether the development provider is on, and, once an extractor has checked the session,
+//!   who is signed in; set by the envelope.
+//!
+//! Pages, errors and log lines read it. It sits in the bottom room beside the errors that
+//! render it, so every room may read it.
+
+mod connection;
+
+pub use connection::{CONNECTION, Connection, Lease, lease, peer};
 
 use std::cell::RefCell;
 use std::net::IpAddr;

@@ -14,7 +14,6 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::gateway::proxy::headers::is_doormans_cookie;
 use crate::session::is_bearer;
 
 pub(super) const X_DOORMAN_COOKIE: HeaderName = HeaderName::from_static("x-doorman-cookie");
@@ -24,7 +23,7 @@ pub(super) const X_DOORMAN_AUTHORIZATION: HeaderName =
 pub(super) const EMPTY: HeaderValue = HeaderValue::from_static("");
 
 /// The client's cookies without doorman's, `; `-joined; empty when none is left.
-pub(super) fn app_cookie(headers: &HeaderMap) -> HeaderValue {
+pub fn app_cookie(headers: &HeaderMap) -> HeaderValue {
     let lines = headers.get_all(header::COOKIE);
     let (mut kept, mut bytes, mut unchanged) = (0usize, 0usize, true);
     for (index, line) in lines.iter().enumerate() {
@@ -79,6 +78,15 @@ pub(super) fn app_authorization(headers: &HeaderMap) -> HeaderValue {
         (Some(value), None) if !is_bearer(value.as_bytes()) => value.clone(),
         _ => EMPTY,
     }
+}
+
+/// Whether a cookie name is doorman's (the session, or a sign-in attempt).
+pub fn is_doormans_cookie(name: &str) -> bool {
+    let bare = name
+        .strip_prefix("__Host-")
+        .or_else(|| name.strip_prefix("__Secure-"))
+        .unwrap_or(name);
+    bare == "access_token" || bare.starts_with("doorman_flow_")
 }
 
 fn pairs(line: &[u8]) -> impl Iterator<Item = &[u8]> {
