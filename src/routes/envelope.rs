@@ -6,13 +6,14 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::http::{HeaderValue, Method, Request};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
@@ -21,7 +22,9 @@ use tower::Service;
 use futures_util::future::Either;
 use std::borrow::Cow;
 
-use super::headers::{Decisions, secure};
+use super::headers::{Decisions, REQUEST_ID, secure};
+use super::templates::RouteIndex;
+pub use super::templates::UNMATCHED;
 use crate::app::AppState;
 use crate::config::{TrustedProxies, canonical};
 use crate::error::context::InlineText;
@@ -36,48 +39,8 @@ use crate::telemetry::Metrics;
 use crate::telemetry::access::{self, AccessLine};
 use crate::uri::{self, TargetError};
 
-pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// A proxied request's future.
 pub type Proxied = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-/// The label of a path no route matched.
-pub const UNMATCHED: &str = "unmatched";
-/// Routes whose requests are not logged unless `LOG_HEALTH_CHECKS=true`.
-const QUIET: &[&str] = &["/healthz", "/readyz"];
-
-/// The route templates, matched the way the router matches them.
-struct RouteIndex {
-    matcher: matchit::Router<usize>,
-    /// Per template: whether its requests stay out of the access log.
-    quiet: Vec<bool>,
-    /// The index of `UNMATCHED`.
-    unmatched: usize,
-}
-
-impl RouteIndex {
-    fn new(templates: &[&'static str]) -> Self {
-        let mut matcher = matchit::Router::new();
-        for (i, template) in templates.iter().enumerate() {
-            // The router's own templates, which it accepted (proxy routes are found apart).
-            if template.starts_with('/') {
-                let _ = matcher.insert(*template, i);
-            }
-        }
-        Self {
-            matcher,
-            quiet: templates.iter().map(|t| QUIET.contains(t)).collect(),
-            unmatched: templates.len().saturating_sub(1),
-        }
-    }
-
-    fn find(&self, path: &str) -> usize {
-        self.matcher
-            .at(path)
-            .map(|m| *m.value)
-            .unwrap_or(self.unmatched)
-    }
-}
 
 struct Shared {
     routes: RouteIndex,
@@ -207,21 +170,7 @@ where
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let started = Instant::now();
         let shared = &self.shared;
-        // No known peer (the router called in-process) is never a trusted proxy.
-        let (request_id, client) = match peer().map(canonical) {
-            Some(peer) if shared.trusted.contains(peer) => {
-                let given = request
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| RequestId::parse(v.as_bytes()));
-                (
-                    given.unwrap_or_else(RequestId::next),
-                    client_ip(peer, request.headers(), &shared.trusted),
-                )
-            }
-            Some(peer) => (RequestId::next(), peer),
-            None => (RequestId::next(), UNKNOWN_CLIENT),
-        };
+        let (request_id, client) = shared.identify(&request);
         let (refused, proxied) = self.route_target(&mut request);
         let path = request.uri().path();
         let route = match (refused, proxied) {
@@ -265,6 +214,28 @@ where
             route,
             decisions,
             logged,
+        }
+    }
+}
+
+impl Shared {
+    /// The request's id and client address: a trusted proxy's `X-Request-Id` and
+    /// `X-Forwarded-For` are believed, nobody else's. No known peer (the router called
+    /// in-process) is never a trusted proxy.
+    fn identify(&self, request: &Request<Body>) -> (RequestId, IpAddr) {
+        match peer().map(canonical) {
+            Some(peer) if self.trusted.contains(peer) => {
+                let given = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| RequestId::parse(v.as_bytes()));
+                (
+                    given.unwrap_or_else(RequestId::next),
+                    client_ip(peer, request.headers(), &self.trusted),
+                )
+            }
+            Some(peer) => (RequestId::next(), peer),
+            None => (RequestId::next(), UNKNOWN_CLIENT),
         }
     }
 }

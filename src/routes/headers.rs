@@ -1,12 +1,13 @@
 //! The security headers doorman puts on its own answers (never on a proxied service's), and
 //! what decides them from the path: which may leave a referrer, which may be cached.
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 
 use crate::random::RequestId;
 
-use super::envelope::REQUEST_ID;
+/// The request id, on every answer (and, from a trusted proxy, on the way in).
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const CONTENT_SECURITY_POLICY: HeaderValue = HeaderValue::from_static(
     "default-src 'self'; img-src 'self' https:; frame-ancestors 'none'; object-src 'none'; \

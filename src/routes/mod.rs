@@ -17,6 +17,7 @@ mod json;
 mod outcomes;
 mod pages;
 mod password;
+mod templates;
 
 use axum::Router;
 use axum::routing::{MethodRouter, any, delete, get, post, put};

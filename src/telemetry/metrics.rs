@@ -16,6 +16,7 @@ use prometheus_client::registry::{Metric, Registry};
 use super::process::ProcessCollector;
 pub use super::token_check::TokenCheck;
 pub use super::tunnels::TunnelMetrics;
+pub use super::upstream::UpstreamMetrics;
 
 type Labels2 = [(&'static str, &'static str); 2];
 type Labels3 = [(&'static str, &'static str); 3];
@@ -61,8 +62,7 @@ pub struct Metrics {
     /// The most frequent decision's counter per endpoint (allowed, signed in), resolved once.
     signed_in_allowed: [OnceLock<Counter>; 3],
     assertions_signed: Counter,
-    upstream_errors: Family<[(&'static str, String); 2], Counter>,
-    upstream_cookies_dropped: Family<[(&'static str, String); 1], Counter>,
+    upstream: UpstreamMetrics,
     tunnels: TunnelMetrics,
 }
 
@@ -170,16 +170,7 @@ impl Metrics {
             "doorman_assertions_signed",
             "Upstream identity assertions signed (cached ones are reused, not counted)",
         );
-        let upstream_errors = registered(
-            r,
-            "doorman_upstream_errors",
-            "Proxied requests that failed, by route and kind (unreachable, timeout)",
-        );
-        let upstream_cookies_dropped = registered(
-            r,
-            "doorman_upstream_cookies_dropped",
-            "Set-Cookie lines for doorman's own cookies that a proxied service sent, dropped, by route",
-        );
+        let upstream = UpstreamMetrics::register(r);
         let tunnels = TunnelMetrics::register(r);
         registry.register(
             "doorman_build",
@@ -204,8 +195,7 @@ impl Metrics {
             authz_decisions,
             signed_in_allowed: Default::default(),
             assertions_signed,
-            upstream_errors,
-            upstream_cookies_dropped,
+            upstream,
             tunnels,
         }
     }
@@ -327,18 +317,9 @@ impl Metrics {
             .inc();
     }
 
-    /// A proxied request to route `route` failed: `kind` is unreachable or timeout.
-    pub fn upstream_error(&self, route: &str, kind: &'static str) {
-        self.upstream_errors
-            .get_or_create(&[("route", route.to_owned()), ("kind", kind.to_owned())])
-            .inc();
-    }
-
-    /// Route `route`'s service tried to set doorman's own cookies `count` times in one answer.
-    pub fn upstream_cookie_dropped(&self, route: &str, count: usize) {
-        self.upstream_cookies_dropped
-            .get_or_create(&[("route", route.to_owned())])
-            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    /// The front door's services: their failures, and the cookies they may not set.
+    pub fn upstream(&self) -> &UpstreamMetrics {
+        &self.upstream
     }
 
     /// The built-in proxy's WebSocket tunnels.

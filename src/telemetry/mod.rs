@@ -11,5 +11,6 @@ mod process;
 mod sink;
 mod token_check;
 mod tunnels;
+mod upstream;
 
-pub use metrics::{Metrics, TokenCheck, TunnelMetrics};
+pub use metrics::{Metrics, TokenCheck, TunnelMetrics, UpstreamMetrics};

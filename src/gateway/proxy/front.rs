@@ -173,7 +173,8 @@ impl Front {
                     );
                     self.gateway
                         .metrics
-                        .upstream_cookie_dropped(&route.name, answered.cookies_dropped);
+                        .upstream()
+                        .cookies_dropped(&route.name, answered.cookies_dropped);
                 }
                 response.extensions_mut().insert(FromUpstream);
                 response
@@ -186,7 +187,10 @@ impl Front {
     fn failed(&self, route: &str, failure: &Failure, navigation: bool) -> Response {
         let err = failure_error(route, failure);
         if !matches!(failure, Failure::ClientBody(_)) {
-            self.gateway.metrics.upstream_error(route, failure.kind());
+            self.gateway
+                .metrics
+                .upstream()
+                .failed(route, failure.kind());
         }
         if navigation {
             PageError::from(err).into_response()
