@@ -12,6 +12,7 @@ mod flow;
 mod gateway;
 mod multi_instance;
 mod operability;
+mod postgres_tls;
 mod proptest_parsers;
 mod proxy;
 mod registration;
