@@ -6,6 +6,7 @@
 )]
 
 pub mod accounts;
+pub mod instances;
 pub mod postgres;
 pub mod process;
 pub mod test_provider;
