@@ -16,6 +16,7 @@ mod postgres_tls;
 mod proptest_parsers;
 mod proxy;
 mod registration;
+mod revocation_hints;
 mod security_login_flow;
 mod security_session;
 mod security_web;
