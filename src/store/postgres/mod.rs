@@ -143,7 +143,7 @@ impl PgStore {
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
             .application_name(&settings.application_name);
-        let description = format!("{} ({})", describe(&config), mode.describe());
+        let description = format!("{}, {}", describe(&config), mode.describe());
         let tls = tls(settings.ca_file.as_deref())?;
         let manager = Manager::from_config(
             config.clone(),
