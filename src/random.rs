@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use base64::Engine;
 use rand::RngCore;
 
+/// The length of every [`token_id`]: the longest id a revocation can name.
+pub const TOKEN_ID_LEN: usize = 32;
+
 /// 128 random bits as 32 lower-case hex characters: token ids (`jti`), session ids (`sid`),
 /// one-time codes.
 pub fn token_id() -> String {
@@ -111,7 +114,7 @@ mod tests {
     #[test]
     fn token_ids_are_128_bit_hex_and_differ() {
         let a = token_id();
-        assert_eq!(a.len(), 32);
+        assert_eq!(a.len(), TOKEN_ID_LEN);
         assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(a, token_id());
     }

@@ -1,17 +1,18 @@
 //! `doorman check`: what a deploy pipeline runs before switching traffic. It validates the
-//! configuration, opens and migrates (or checks) the store, verifies the redirect URI's shape,
-//! runs provider discovery and fetches the provider's keys, printing one line per check; it
-//! exits 0 only when every check passes (1 when one fails, 2 when the configuration is
-//! unusable).
+//! configuration, says how the connection to PostgreSQL is protected (TLS, or why not), opens
+//! and migrates (or checks) the store with the settings `serve` uses, verifies the redirect
+//! URI's shape, runs provider discovery and fetches the provider's keys, printing one line per
+//! check; it exits 0 only when every check passes (1 when one fails, 2 when the configuration
+//! is unusable).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigError, ProviderConfig};
+use crate::config::{Config, ConfigError, DatabaseTls, ProviderConfig};
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
-use crate::store::Store;
+use crate::store::{PgSettings, Store};
 use crate::telemetry::Metrics;
 
 /// The outcome of one check, as printed.
@@ -47,6 +48,9 @@ pub async fn check(config: Result<Config, ConfigError>) -> ExitCode {
         }
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if let Some(mode) = database_tls(&config) {
+        verdict.line("database TLS", Ok(mode));
+    }
     verdict.line("store", store(&config, clock.now()).await);
     verdict.line("redirect URI", redirect_uri(&config));
     match &config.provider {
@@ -101,9 +105,18 @@ fn describe(config: &Config) -> String {
     )
 }
 
+/// The PostgreSQL settings `serve` would use (its CA file above all), for one connection.
+fn pg_settings(config: &Config) -> PgSettings {
+    PgSettings {
+        pool_size: 1,
+        ca_file: config.store.ca_file.clone(),
+        application_name: "doorman-check".into(),
+    }
+}
+
 async fn store(config: &Config, now: u64) -> Result<String, String> {
     let url = crate::store::redacted(&config.accounts.database_url);
-    let store = Store::open(&config.accounts.database_url, now)
+    let store = Store::open_with(&config.accounts.database_url, now, &pg_settings(config))
         .map_err(|err| format!("cannot open `{url}`: {err}"))?;
     store
         .migrate(now)
@@ -114,6 +127,22 @@ async fn store(config: &Config, now: u64) -> Result<String, String> {
         .await
         .map_err(|err| format!("`{url}` does not answer: {err}"))?;
     Ok(format!("`{url}` opened, schema current"))
+}
+
+/// The effective TLS mode to PostgreSQL (`None` for SQLite), whatever the store answered.
+fn database_tls(config: &Config) -> Option<String> {
+    let url = &config.accounts.database_url;
+    if !crate::store::is_postgres_url(url) {
+        return None;
+    }
+    // The configuration was validated, so the URL parses; the rule is the store's own.
+    let mode = crate::config::postgres_url(url).ok()?.tls;
+    let roots = match (&config.store.ca_file, mode) {
+        (Some(file), DatabaseTls::Required) => format!(", trusting DATABASE_CA_FILE `{file}`"),
+        (None, DatabaseTls::Required) => ", trusting the Mozilla roots".into(),
+        _ => String::new(),
+    };
+    Some(format!("{}{roots}", mode.describe()))
 }
 
 /// The redirect URI doorman sends is `PUBLIC_URL` + `/auth/callback`, exactly; it must be

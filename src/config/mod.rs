@@ -4,6 +4,7 @@
 //! read the source to get the service running. Nothing else in the crate reads the environment.
 //! This is the bottom floor: it imports nothing of doorman's above it.
 
+mod database;
 mod proxies;
 mod secrets;
 mod urls;
@@ -20,6 +21,7 @@ mod routes;
 mod store;
 mod telemetry;
 
+pub use database::{DatabaseTls, PostgresUrl, is_postgres_url, postgres_url};
 pub use gateway::{
     GatewayConfig, HostPattern, IdentityHeaderSets, Policy, parse_file, parse_policies,
 };
@@ -304,10 +306,14 @@ fn accounts_from(vars: &Vars<'_>, access: &AccessLists) -> Result<AccountsConfig
         ));
     }
     let cores = std::thread::available_parallelism().map_or(2, usize::from) as u64;
+    let database_url = vars
+        .get("DATABASE_URL")
+        .unwrap_or_else(|| "doorman.db".to_owned());
+    if is_postgres_url(&database_url) {
+        postgres_url(&database_url).map_err(|message| ConfigError::new("DATABASE_URL", message))?;
+    }
     Ok(AccountsConfig {
-        database_url: vars
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| "doorman.db".to_owned()),
+        database_url,
         allow_registration,
         admin_emails: vars.list("ADMIN_EMAILS"),
         hash_concurrency: usize::try_from(vars.number(

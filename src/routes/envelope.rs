@@ -171,6 +171,8 @@ where
         let started = Instant::now();
         let shared = &self.shared;
         let (request_id, client) = shared.identify(&request);
+        // The log shows the path as the client sent it; everything else sees its normal form.
+        let sent = access::enabled().then(|| InlineText::new(request.uri().path()));
         let (refused, proxied) = self.route_target(&mut request);
         let path = request.uri().path();
         let route = match (refused, proxied) {
@@ -179,12 +181,12 @@ where
             (None, None) => shared.routes.find(path),
         };
         let decisions = Decisions::for_path(path);
-        let logged = ((shared.log_health_checks || !shared.routes.quiet[route])
-            && access::enabled())
-        .then(|| Logged {
-            method: request.method().clone(),
-            path: InlineText::new(path),
-        });
+        let logged = sent
+            .filter(|_| shared.log_health_checks || !shared.routes.quiet[route])
+            .map(|path| Logged {
+                method: request.method().clone(),
+                path,
+            });
         let scope = RequestScope::new(
             RequestContext {
                 request_id,

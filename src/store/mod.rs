@@ -74,6 +74,14 @@ impl Store {
         matches!(self.backend, Backend::Postgres(_))
     }
 
+    /// How the connections to a PostgreSQL store are protected; `None` for SQLite.
+    pub fn tls_mode(&self) -> Option<crate::config::DatabaseTls> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.tls_mode()),
+        }
+    }
+
     /// What the store is, for logs and `doorman check`; never a password.
     pub fn description(&self) -> String {
         match &self.backend {

@@ -1,11 +1,14 @@
 //! How one event becomes one line: JSON (every value escaped, so no field can forge a line)
-//! or pretty (control characters quoted; colour only when asked). Time is RFC 3339 in UTC.
+//! or pretty (values with control, line-breaking or bidi characters quoted; colour only when
+//! asked). What is escaped is `escape`'s. Time is RFC 3339 in UTC.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level};
+
+use super::escape::{JsonEscaped, escape_into, is_unsafe};
 
 pub(super) fn json_line(buf: &mut Vec<u8>, event: &Event<'_>, request_id: Option<&str>) {
     let meta = event.metadata();
@@ -149,15 +152,16 @@ impl Visit for PrettyFields {
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         let text = format!("{value:?}");
-        // Control characters never reach a line as they are: they could forge one.
+        // Control, line-breaking and bidi characters never reach a line as they are: they
+        // could forge one, or reorder what a reader sees.
         let safe = |s: &str| {
             !s.is_empty()
                 && !s
                     .chars()
-                    .any(|c| c.is_control() || c == ' ' || c == '"' || c == '=')
+                    .any(|c| is_unsafe(c) || c == ' ' || c == '"' || c == '=')
         };
         if field.name() == "message" {
-            self.message = if text.chars().any(char::is_control) {
+            self.message = if text.chars().any(is_unsafe) {
                 format!("{text:?}")
             } else {
                 text
@@ -179,54 +183,12 @@ pub(super) fn json_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
 }
 
-/// Whether a byte cannot stand as it is inside a JSON string (or would let a terminal act).
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
-}
-
-fn escape_into(buf: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| needs_escape(b)) {
-        buf.extend_from_slice(bytes);
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !needs_escape(b) {
-            continue;
-        }
-        buf.extend_from_slice(&bytes[start..i]);
-        match b {
-            b'"' => buf.extend_from_slice(b"\\\""),
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            b'\r' => buf.extend_from_slice(b"\\r"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            other => {
-                let _ = write!(Bytes(buf), "\\u{other:04x}");
-            }
-        }
-        start = i + 1;
-    }
-    buf.extend_from_slice(&bytes[start..]);
-}
-
 /// `fmt::Write` into a byte buffer.
 pub(super) struct Bytes<'a>(pub(super) &'a mut Vec<u8>);
 
 impl std::fmt::Write for Bytes<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
-/// `fmt::Write` into a byte buffer, escaped for the inside of a JSON string.
-struct JsonEscaped<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for JsonEscaped<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        escape_into(self.0, s);
         Ok(())
     }
 }
@@ -345,10 +307,13 @@ mod tests {
     #[test]
     fn json_strings_cannot_break_out_of_their_line() {
         let mut buf = Vec::new();
-        json_str(&mut buf, "a\"b\\c\nd\u{1b}[31m\u{7f}é");
+        let tricky = "a\"b\\c\nd\u{1b}[31m\u{7f}é\u{85}\u{2028}\u{2029}\u{202e}\u{2066}";
+        json_str(&mut buf, tricky);
         let text = String::from_utf8(buf).expect("utf8");
         assert!(!text.contains('\n') && !text.contains('\u{1b}'));
+        assert_eq!(text.lines().count(), 1);
+        assert!(!text.contains(['\u{85}', '\u{2028}', '\u{2029}', '\u{202e}', '\u{2066}']));
         let back: String = serde_json::from_str(&text).expect("valid JSON");
-        assert_eq!(back, "a\"b\\c\nd\u{1b}[31m\u{7f}é");
+        assert_eq!(back, tricky);
     }
 }

@@ -3,6 +3,7 @@
 //! context from `error`), so every domain room may record into it.
 
 pub mod access;
+mod escape;
 pub mod events;
 mod format;
 pub mod logs;

@@ -4,6 +4,11 @@
 //! last poll, so a notification missed while the connection was down is repaired. The
 //! ordering that makes it correct (listen first, then read everything) is the caller's
 //! (`session::sync`).
+//!
+//! A notification is only a hint. Any role that can connect may `NOTIFY`, so its payload is
+//! never applied as it is: the ids it names (no longer than doorman's own) are read back from
+//! the `revocations` table, on the listening connection, and only the rows found there, with
+//! their own expiry, are revocations. Writing that table needs privileges `NOTIFY` does not.
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -12,32 +17,66 @@ use tokio_postgres::AsyncMessage;
 use super::super::{Revocation, StoreError};
 use super::tokens::CHANNEL;
 use super::{PgStore, bounded, secs, unsigned};
+use crate::random::TOKEN_ID_LEN;
 
 /// Notifications buffered at most; past this they are dropped (the next poll repairs).
 const FEED_BUFFER: usize = 10_000;
+/// Hints checked against the table in one query at most.
+const HINTS_PER_READ: usize = 256;
 /// Re-read this much of the past at each poll: a row's `changed_at` is when its transaction
 /// began, which may be before the previous poll even though it committed after.
 const OVERLAP_MICROS: i64 = 30_000_000;
 
-/// A live `LISTEN`: revocations as they are committed, until the connection ends.
+/// A live `LISTEN`: the ids other instances announce as revoked, until the connection ends.
 pub struct RevocationFeed {
-    rx: mpsc::Receiver<Revocation>,
-    _client: tokio_postgres::Client,
+    rx: mpsc::Receiver<String>,
+    client: tokio_postgres::Client,
 }
 
 impl RevocationFeed {
-    /// The next revocation; `None` when the connection has ended (listen again, then resync).
-    pub async fn next(&mut self) -> Option<Revocation> {
-        self.rx.recv().await
+    /// The ids announced since the last call (waiting for at least one, then taking what has
+    /// arrived, up to a batch), unchecked; `None` when the connection has ended (listen
+    /// again, then resync).
+    pub async fn next_hints(&mut self) -> Option<Vec<String>> {
+        let mut ids = vec![self.rx.recv().await?];
+        while ids.len() < HINTS_PER_READ {
+            match self.rx.try_recv() {
+                Ok(id) if ids.contains(&id) => {}
+                Ok(id) => ids.push(id),
+                Err(_) => break,
+            }
+        }
+        Some(ids)
+    }
+
+    /// The revocations in force at `now` that the table holds for `ids`: what a notification
+    /// may be believed about.
+    pub async fn confirm(&self, ids: &[String], now: u64) -> Result<Vec<Revocation>, StoreError> {
+        bounded(async {
+            let rows = self
+                .client
+                .query(
+                    "SELECT id, expires_at FROM revocations WHERE id = ANY($1) AND expires_at > $2",
+                    &[&ids, &secs(now)],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| Revocation {
+                    id: r.get(0),
+                    expires_at: unsigned(r.get(1)),
+                })
+                .collect())
+        })
+        .await
     }
 }
 
-fn parse(payload: &str) -> Option<Revocation> {
-    let (id, expires_at) = payload.split_once(' ')?;
-    Some(Revocation {
-        id: id.to_owned(),
-        expires_at: expires_at.parse().ok()?,
-    })
+/// The id a payload (`<id> <expires_at>`, as `tokens::record_revocations` sends it) names, if
+/// it could be one of doorman's. The expiry is the sender's word and is not read.
+fn parse(payload: &str) -> Option<&str> {
+    let id = payload.split(' ').next()?;
+    (!id.is_empty() && id.len() <= TOKEN_ID_LEN).then_some(id)
 }
 
 impl PgStore {
@@ -57,8 +96,8 @@ impl PgStore {
             while let Some(message) = messages.next().await {
                 match message {
                     Ok(AsyncMessage::Notification(n)) => {
-                        if let Some(revocation) = parse(n.payload()) {
-                            let _ = tx.try_send(revocation);
+                        if let Some(id) = parse(n.payload()) {
+                            let _ = tx.try_send(id.to_owned());
                         }
                     }
                     Ok(_) => {}
@@ -74,10 +113,7 @@ impl PgStore {
             Ok(())
         })
         .await?;
-        Ok(RevocationFeed {
-            rx,
-            _client: client,
-        })
+        Ok(RevocationFeed { rx, client })
     }
 
     /// The revocations in force at `now` that changed since `cursor` (the database's clock, in
@@ -129,15 +165,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn payloads_are_an_id_and_an_expiry() {
+    fn a_payload_gives_only_an_id_of_doormans_length_and_never_an_expiry() {
+        let sid = crate::random::token_id();
+        assert_eq!(parse(&format!("{sid} 1800000000")), Some(sid.as_str()));
         assert_eq!(
-            parse("abc 1800000000"),
-            Some(Revocation {
-                id: "abc".into(),
-                expires_at: 1_800_000_000
-            })
+            parse(&format!("{sid} 18446744073709551615")),
+            Some(sid.as_str())
         );
-        assert_eq!(parse("no-expiry"), None);
-        assert_eq!(parse("abc soon"), None);
+        assert_eq!(parse(&sid), Some(sid.as_str()), "an expiry is not needed");
+        assert_eq!(parse(&format!("{} 1800000000", "a".repeat(7900))), None);
+        assert_eq!(
+            parse(&format!("{sid}0 1800000000")),
+            None,
+            "one character too long"
+        );
+        assert_eq!(parse(" 1800000000"), None);
+        assert_eq!(parse(""), None);
     }
 }

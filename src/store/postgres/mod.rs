@@ -1,5 +1,6 @@
 //! The PostgreSQL backend, for several doorman instances on one shared store: a pool of
-//! connections (deadpool), TLS with rustls when the URL asks for it, migrations applied once
+//! connections (deadpool), TLS with rustls unless the database is local (the rule is
+//! `config::postgres_url`'s: no plaintext fallback, ever), migrations applied once
 //! under an advisory lock however many instances start together, and every operation bounded
 //! by a timeout, so a store that is down or stuck gives a clear 503, never a hang. The
 //! revocation feed (LISTEN/NOTIFY plus a cursor on the database clock) is in `feed`.
@@ -17,6 +18,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::StoreError;
+use crate::config::{DatabaseTls, PostgresUrl, postgres_url};
 
 pub use feed::RevocationFeed;
 
@@ -36,7 +38,7 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
         let Some(db) = err.as_db_error() else {
             // No SQLSTATE: the connection broke or could not be made.
-            return StoreError::Unavailable(err.to_string());
+            return StoreError::Unavailable(with_causes(&err));
         };
         let code = db.code().code();
         match code {
@@ -54,8 +56,24 @@ impl From<tokio_postgres::Error> for StoreError {
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(err: deadpool_postgres::PoolError) -> Self {
-        StoreError::Unavailable(err.to_string())
+        StoreError::Unavailable(with_causes(&err))
     }
+}
+
+/// `err` and what caused it, so "error performing TLS handshake" says why ("server does not
+/// support TLS").
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        let next_text = next.to_string();
+        if !text.ends_with(&next_text) {
+            text.push_str(": ");
+            text.push_str(&next_text);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 /// Connection settings beyond the URL.
@@ -75,13 +93,7 @@ pub struct PgStore {
     tls: MakeRustlsConnect,
     migrated: Arc<AtomicBool>,
     description: String,
-}
-
-/// `verify-full`/`verify-ca` are what rustls always does (it checks the certificate and the
-/// host name), so they mean `require` to tokio-postgres, which knows only that name.
-fn normalise_sslmode(url: &str) -> String {
-    url.replace("sslmode=verify-full", "sslmode=require")
-        .replace("sslmode=verify-ca", "sslmode=require")
+    mode: DatabaseTls,
 }
 
 fn tls(ca_file: Option<&str>) -> Result<MakeRustlsConnect, StoreError> {
@@ -116,18 +128,22 @@ impl PgStore {
     /// The pool for `url` (`postgres://` or `postgresql://`). Makes no connection yet: a
     /// store that is down when doorman starts is not an error here.
     pub fn connect(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config =
-            normalise_sslmode(url)
-                .parse()
-                .map_err(|e: tokio_postgres::Error| {
-                    StoreError::Internal(format!("DATABASE_URL: {e}"))
-                })?;
+        let PostgresUrl {
+            mut config,
+            tls: mode,
+        } = postgres_url(url).map_err(|e| StoreError::Internal(format!("DATABASE_URL: {e}")))?;
+        if mode == DatabaseTls::DisabledOnLoopback {
+            tracing::warn!(
+                "DATABASE_URL has sslmode=disable: the connection to PostgreSQL (on this \
+                 machine) is not encrypted, password included"
+            );
+        }
         config
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
             .application_name(&settings.application_name);
-        let description = describe(&config);
+        let description = format!("{}, {}", describe(&config), mode.describe());
         let tls = tls(settings.ca_file.as_deref())?;
         let manager = Manager::from_config(
             config.clone(),
@@ -150,12 +166,18 @@ impl PgStore {
             tls,
             migrated: Arc::new(AtomicBool::new(false)),
             description,
+            mode,
         })
     }
 
-    /// `host/dbname` as user, for logs: never the password.
+    /// `host/dbname` as user, and the TLS mode, for logs: never the password.
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// How the connections are protected (`doorman check` prints it).
+    pub fn tls_mode(&self) -> DatabaseTls {
+        self.mode
     }
 
     pub fn is_migrated(&self) -> bool {

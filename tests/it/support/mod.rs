@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod front;
+pub mod instances;
 pub mod postgres;
 pub mod process;
 pub mod test_provider;
