@@ -119,7 +119,7 @@ impl From<RegistrationError> for AppError {
     }
 }
 
-crate::renders_as_app_error!(RegistrationError);
+crate::error::renders_as_app_error!(RegistrationError);
 
 /// A self-registration request, already trimmed.
 pub struct Registration<'a> {
@@ -220,7 +220,7 @@ impl From<PasswordLoginError> for AppError {
     }
 }
 
-crate::renders_as_app_error!(PasswordLoginError);
+crate::error::renders_as_app_error!(PasswordLoginError);
 
 /// The brakes password sign-in runs through.
 pub struct PasswordCheck<'a> {

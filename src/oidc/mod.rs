@@ -118,7 +118,7 @@ impl From<SignInError> for AppError {
     }
 }
 
-crate::renders_as_app_error!(SignInError);
+crate::error::renders_as_app_error!(SignInError);
 
 /// Shared by the auth routes: the provider handle and the issuer as configured.
 pub struct Oidc {

@@ -207,5 +207,5 @@ impl From<SessionError> for AppError {
     }
 }
 
-crate::renders_as_app_error!(SessionProblem);
-crate::renders_as_app_error!(SessionError);
+crate::error::renders_as_app_error!(SessionProblem);
+crate::error::renders_as_app_error!(SessionError);
