@@ -1,7 +1,7 @@
 //! The only code that talks to the identity provider: discovery (`provider`), its keys
 //! (`keys`, held and re-fetched on an unverifiable token by `key_cache`), the outbound client (`http`), the per-attempt flow cookie (`flow`), the callback's
 //! checks (`callback`), the code exchange (`exchange`), ID-token verification (`id_token`,
-//! with Google's legacy issuer in `legacy`), UserInfo (`userinfo`), the access lists
+//! with Google's legacy issuer in `legacy`, both on `jose`), UserInfo (`userinfo`), the access lists
 //! (`policy`), and the service the routes call (`sign_in`).
 //!
 //! Checks run cheapest and most decisive first, and nothing reaches the provider before the
@@ -12,6 +12,7 @@ mod exchange;
 pub mod flow;
 pub mod http;
 mod id_token;
+mod jose;
 mod key_cache;
 pub mod keys;
 mod legacy;
