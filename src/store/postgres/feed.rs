@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
 use super::super::{Revocation, StoreError};
-use super::tokens::CHANNEL;
+use super::sessions::CHANNEL;
 use super::{PgStore, bounded, secs, unsigned};
 
 /// Notifications buffered at most; past this they are dropped (the next poll repairs).
