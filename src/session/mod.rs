@@ -202,7 +202,11 @@ impl From<SessionError> for AppError {
     fn from(err: SessionError) -> Self {
         match err {
             SessionError::Store(err) => err.into(),
-            SessionError::Mint(reason) => AppError::internal(reason),
+            // The log line gets the whole chain ("…: <serde's reason>"), the client the
+            // generic message.
+            mint @ SessionError::Mint(_) => {
+                AppError::internal(format!("{:#}", anyhow::Error::new(mint)))
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::identity::Identity;
 pub const MAX_TOKEN_BYTES: usize = 3072;
 
 /// Clock skew tolerated on `iat` from other instances sharing the secret.
-const IAT_SKEW_SECS: u64 = 60;
+pub(super) const IAT_SKEW_SECS: u64 = 60;
 /// The largest payload a token under `MAX_TOKEN_BYTES` can carry, decoded.
 const MAX_PAYLOAD_BYTES: usize = MAX_TOKEN_BYTES / 4 * 3;
 
