@@ -140,7 +140,7 @@ pub async fn register(
 ) -> Result<User, RegistrationError> {
     validate_new_account(req.username, req.email, req.name, &req.password)
         .map_err(|(code, message)| RegistrationError::Invalid(code, message))?;
-    if !lists.names_email(req.email) {
+    if !lists.email.names(req.email) {
         return Err(RegistrationError::NotAllowed);
     }
     if store.username_taken(req.username).await? {
@@ -285,6 +285,7 @@ pub async fn authenticate_password(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EmailList;
 
     #[tokio::test]
     async fn a_taken_name_or_a_refused_email_is_answered_before_any_hash() {
@@ -315,7 +316,7 @@ mod tests {
             Err(RegistrationError::Taken)
         ));
         let closed = AccessLists {
-            emails: vec!["other@example.com".into()],
+            email: EmailList::new(["other@example.com"], [""; 0]),
             ..AccessLists::default()
         };
         assert!(matches!(
