@@ -1,13 +1,23 @@
 //! Accounts: everybody doorman knows, local (username + password) or from the OpenID provider,
 //! with their roles; registration and password sign-in, and the brakes on both (a bounded
-//! hashing service, a failure throttle). Persistence is the store's job.
+//! hashing service, a failure throttle); the admission of a provider account (`admission`),
+//! API clients' token pairs (`api_tokens`) and the admin's view (`directory`). Persistence is
+//! the store's job; sessions are `session`'s, started and ended from here.
 
+mod admission;
+mod api_tokens;
+mod directory;
 pub mod hasher;
 pub mod password;
 pub mod throttle;
 
 use std::net::IpAddr;
 
+pub use admission::admit_provider_account;
+pub use api_tokens::{
+    Refreshed, TokenPair, end_session_of_refresh_token, refresh_api_session, start_api_session,
+};
+pub use directory::{delete_user, has_local_accounts, list_users, set_roles};
 pub use hasher::{HashError, PasswordHasher};
 pub use throttle::{AttemptKeys, LoginThrottle};
 

@@ -102,7 +102,10 @@ mod tests {
             assert!(list.admits(Some(email), true), "{email}");
         }
         assert!(!list.names("ada@example.org.evil"));
-        assert!(!list.admits(Some("ADA@EXAMPLE.ORG"), false), "verified or not at all");
+        assert!(
+            !list.admits(Some("ADA@EXAMPLE.ORG"), false),
+            "verified or not at all"
+        );
         assert!(!list.admits(None, true));
     }
 }

@@ -49,7 +49,10 @@ async fn the_held_token_keeps_working(s: Store) {
     else {
         panic!("a token the previous version issued rotates");
     };
-    assert_eq!((user.username.as_deref(), sid.as_str()), (Some("ada"), "sid-old"));
+    assert_eq!(
+        (user.username.as_deref(), sid.as_str()),
+        (Some("ada"), "sid-old")
+    );
     assert_eq!(
         s.refresh_token_session(&new_token).await.expect("lookup"),
         Some("sid-old".into()),
