@@ -104,6 +104,7 @@ pub async fn finish_login(
     let params = match parse_callback_query(query.as_deref()) {
         Ok(params) => params,
         Err(err) => {
+            // Too malformed to judge, it still ends every attempt it names.
             let jar = attempts.end_attempts_named_in(query.as_deref());
             let err = login_failed(&state, LoginMethod::Oidc, PageError::from(err));
             return (jar, err).into_response();
