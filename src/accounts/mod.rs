@@ -326,7 +326,7 @@ mod tests {
             Err(RegistrationError::Taken)
         ));
         let closed = AccessLists {
-            email: EmailList::new(["other@example.com"], [""; 0]),
+            email: EmailList::new(["other@example.com"], Vec::<String>::new()),
             ..AccessLists::default()
         };
         assert!(matches!(
