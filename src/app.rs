@@ -15,7 +15,7 @@ use crate::config::{Config, ProviderConfig, TrustedProxies};
 use crate::dev_provider::{self, DEV_CLIENT_ID, DevProvider};
 use crate::gateway::{Gateway, Signer};
 use crate::net::{ProxyTrust, RateLimiter};
-use crate::oidc::Oidc;
+use crate::oidc::SignInService;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
 use crate::session::{CookieScope, Outbox, RevocationSet, SessionContext, SessionTokens, Sessions};
@@ -24,6 +24,8 @@ use crate::telemetry::Metrics;
 
 /// How often expired revocations, sessions and counters are swept, and failed writes retried.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
+/// A store that takes longer than this to answer `SELECT 1` counts as failing (readiness).
+const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a test may replace; `Deps::default()` is production.
 #[derive(Clone)]
@@ -55,7 +57,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub store: Store,
     pub sessions: Sessions,
-    pub oidc: Oidc,
+    /// Sign-in through the provider: `/auth/login` and `/auth/callback`.
+    pub sign_in: SignInService,
     pub flow_key: Key,
     pub provider_name: &'static str,
     pub hasher: PasswordHasher,
@@ -172,45 +175,60 @@ fn provider_name(provider: &ProviderConfig) -> &'static str {
     }
 }
 
+/// The store `DATABASE_URL` names, opened (and, for SQLite, migrated).
+fn open_store(config: &Config, now: u64) -> anyhow::Result<Store> {
+    let pg = PgSettings {
+        pool_size: config.store.pool_size,
+        ca_file: config.store.ca_file.clone(),
+        application_name: format!(
+            "doorman/{}",
+            crate::random::token_id().get(..8).unwrap_or("")
+        ),
+    };
+    let store = Store::open_with(&config.accounts.database_url, now, &pg).map_err(|err| {
+        anyhow::anyhow!(
+            "DATABASE_URL: cannot open the store `{}`: {err}",
+            crate::store::redacted(&config.accounts.database_url)
+        )
+    })?;
+    tracing::info!(store = %store.description(), "store opened");
+    Ok(store)
+}
+
+/// The session service, its revocation set still empty.
+fn sessions(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    store: &Store,
+    metrics: &Arc<Metrics>,
+) -> Sessions {
+    Sessions {
+        tokens: Arc::new(SessionTokens::new(
+            &config.session,
+            config.public_url().origin(),
+        )),
+        revocations: Arc::new(RevocationSet::default()),
+        cookie: CookieScope::new(
+            config.public_url().is_https(),
+            config.gateway.cookie_domain.as_deref(),
+        ),
+        clock: clock.clone(),
+        store: store.clone(),
+        outbox: Arc::new(Outbox::default()),
+        metrics: metrics.clone(),
+        max_staleness: config.store.revocation_max_staleness.map(|d| d.as_secs()),
+    }
+}
+
 impl App {
     /// Opens the store (loading its revocations), builds the provider client (and, in
     /// development, the built-in provider). Starts nothing: see [`App::spawn_background`].
     pub async fn new(config: Config, deps: Deps) -> anyhow::Result<App> {
         let clock = deps.clock;
-        let pg = PgSettings {
-            pool_size: config.store.pool_size,
-            ca_file: config.store.ca_file.clone(),
-            application_name: format!(
-                "doorman/{}",
-                crate::random::token_id().get(..8).unwrap_or("")
-            ),
-        };
-        let store =
-            Store::open_with(&config.accounts.database_url, clock.now(), &pg).map_err(|err| {
-                anyhow::anyhow!(
-                    "DATABASE_URL: cannot open the store `{}`: {err}",
-                    crate::store::redacted(&config.accounts.database_url)
-                )
-            })?;
-        tracing::info!(store = %store.description(), "store opened");
+        let store = open_store(&config, clock.now())?;
         let metrics = Metrics::new();
         let (provider, dev) = provider(&config, &clock, &metrics).await?;
-        let sessions = Sessions {
-            tokens: Arc::new(SessionTokens::new(
-                &config.session,
-                config.public_url().origin(),
-            )),
-            revocations: Arc::new(RevocationSet::default()),
-            cookie: CookieScope::new(
-                config.public_url().is_https(),
-                config.gateway.cookie_domain.as_deref(),
-            ),
-            clock: clock.clone(),
-            store: store.clone(),
-            outbox: Arc::new(Outbox::default()),
-            metrics: metrics.clone(),
-            max_staleness: config.store.revocation_max_staleness.map(|d| d.as_secs()),
-        };
+        let sessions = sessions(&config, &clock, &store, &metrics);
         // A shared store is reached in the background (it may be down right now); SQLite,
         // opened above, is read at once.
         if !store.is_shared() {
@@ -231,10 +249,13 @@ impl App {
             flow_key: crate::oidc::flow::flow_cookie_key(config.session.secret.expose()),
             hasher: PasswordHasher::new(config.accounts.hash_concurrency),
             throttle: LoginThrottle::new(store.clone()),
-            oidc: Oidc {
+            sign_in: SignInService::new(
                 provider,
-                issuer: config.issuer(),
-            },
+                config.issuer(),
+                config.access.clone(),
+                config.accounts.admin_emails.clone(),
+                sessions.clone(),
+            ),
             provider_name: provider_name(&config.provider),
             limits: Limiters::new(&config, &metrics),
             sessions,
@@ -249,7 +270,7 @@ impl App {
     /// Starts provider discovery and the periodic maintenance (sweeping expired state,
     /// retrying revocations the store refused).
     pub fn spawn_background(self: &Arc<Self>) {
-        self.oidc.provider.clone().spawn_discovery();
+        self.sign_in.provider.clone().spawn_discovery();
         if self.store.is_shared() {
             self.sessions.spawn_sync(self.config.store.revocation_poll);
         }
@@ -287,6 +308,19 @@ impl App {
         self.sessions.flush().await;
         if let Err(err) = self.store.checkpoint().await {
             tracing::warn!(error = %err, "writing out the store at shutdown failed");
+        }
+    }
+
+    /// Whether the store answers a query now, within [`STORE_CHECK_TIMEOUT`]; `Err` says why
+    /// not (for `/readyz` and its operator).
+    pub async fn check_store(&self) -> Result<(), String> {
+        match tokio::time::timeout(STORE_CHECK_TIMEOUT, self.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(format!("the store does not answer: {err}")),
+            Err(_) => Err(format!(
+                "the store did not answer within {} s",
+                STORE_CHECK_TIMEOUT.as_secs()
+            )),
         }
     }
 

@@ -1,13 +1,23 @@
 //! Accounts: everybody doorman knows, local (username + password) or from the OpenID provider,
 //! with their roles; registration and password sign-in, and the brakes on both (a bounded
-//! hashing service, a failure throttle). Persistence is the store's job.
+//! hashing service, a failure throttle); the admission of a provider account (`admission`),
+//! API clients' token pairs (`api_tokens`) and the admin's view (`directory`). Persistence is
+//! the store's job; sessions are `session`'s, started and ended from here.
 
+mod admission;
+mod api_tokens;
+mod directory;
 pub mod hasher;
 pub mod password;
 pub mod throttle;
 
 use std::net::IpAddr;
 
+pub use admission::admit_provider_account;
+pub use api_tokens::{
+    Refreshed, TokenPair, end_session_of_refresh_token, refresh_api_session, start_api_session,
+};
+pub use directory::{delete_user, has_local_accounts, list_users, set_roles};
 pub use hasher::{HashError, PasswordHasher};
 pub use throttle::{AttemptKeys, LoginThrottle};
 
@@ -119,7 +129,7 @@ impl From<RegistrationError> for AppError {
     }
 }
 
-crate::renders_as_app_error!(RegistrationError);
+crate::error::renders_as_app_error!(RegistrationError);
 
 /// A self-registration request, already trimmed.
 pub struct Registration<'a> {
@@ -140,7 +150,7 @@ pub async fn register(
 ) -> Result<User, RegistrationError> {
     validate_new_account(req.username, req.email, req.name, &req.password)
         .map_err(|(code, message)| RegistrationError::Invalid(code, message))?;
-    if !lists.names_email(req.email) {
+    if !lists.email.names(req.email) {
         return Err(RegistrationError::NotAllowed);
     }
     if store.username_taken(req.username).await? {
@@ -220,7 +230,7 @@ impl From<PasswordLoginError> for AppError {
     }
 }
 
-crate::renders_as_app_error!(PasswordLoginError);
+crate::error::renders_as_app_error!(PasswordLoginError);
 
 /// The brakes password sign-in runs through.
 pub struct PasswordCheck<'a> {
@@ -285,6 +295,7 @@ pub async fn authenticate_password(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EmailList;
 
     #[tokio::test]
     async fn a_taken_name_or_a_refused_email_is_answered_before_any_hash() {
@@ -315,7 +326,7 @@ mod tests {
             Err(RegistrationError::Taken)
         ));
         let closed = AccessLists {
-            emails: vec!["other@example.com".into()],
+            email: EmailList::new(["other@example.com"], Vec::<String>::new()),
             ..AccessLists::default()
         };
         assert!(matches!(

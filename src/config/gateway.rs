@@ -9,53 +9,55 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use url::Url;
 
+use super::email_list::EmailList;
 use super::urls::PublicUrl;
 use super::vars::{ConfigError, Vars};
 use crate::identity::is_valid_role;
 
 /// Who may pass one named policy.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     /// The caller needs one of these roles (none listed: any role, or none).
-    #[serde(default)]
     pub roles: Vec<String>,
-    /// The caller's verified email must be one of these, or in one of `domains` (neither
-    /// listed: any email).
-    #[serde(default)]
-    pub emails: Vec<String>,
-    #[serde(default)]
-    pub domains: Vec<String>,
+    /// `emails` and `domains`: the caller's verified email must be one of the emails or at one
+    /// of the domains (neither listed: any email).
+    pub email: EmailList,
     /// Anonymous callers pass too; the identity is passed on when there is one.
-    #[serde(default)]
     pub public: bool,
     /// Never send anyone to sign in: 401 JSON even for a browser navigation.
-    #[serde(default)]
     pub api: bool,
     /// CORS preflights (`OPTIONS` with `Access-Control-Request-Method`, which carry no
     /// credentials) pass, with empty identity headers.
-    #[serde(default)]
     pub cors_preflight: bool,
     /// The assertion's `aud`; by default the protected origin.
-    #[serde(default)]
     pub audience: Option<String>,
 }
 
 impl Policy {
     /// Whether `email` (verified) is admitted by the email and domain lists.
     pub fn admits_email(&self, email: Option<&str>, verified: bool) -> bool {
-        if self.emails.is_empty() && self.domains.is_empty() {
-            return true;
-        }
-        let Some(email) = email.filter(|_| verified) else {
-            return false;
-        };
-        let email = email.to_ascii_lowercase();
-        self.emails.contains(&email)
-            || email
-                .rsplit_once('@')
-                .is_some_and(|(_, domain)| self.domains.iter().any(|d| d == domain))
+        self.email.admits(email, verified)
     }
+}
+
+/// A `[gateway.policy.<name>]` table as the file writes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyEntry {
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    emails: Vec<String>,
+    #[serde(default)]
+    domains: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    api: bool,
+    #[serde(default)]
+    cors_preflight: bool,
+    #[serde(default)]
+    audience: Option<String>,
 }
 
 /// A host a sign-in may return to: `app.example.com`, `*.example.com` (any subdomain), with
@@ -150,7 +152,7 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct GatewaySection {
     #[serde(default)]
-    policy: BTreeMap<String, Policy>,
+    policy: BTreeMap<String, PolicyEntry>,
     #[serde(default)]
     route: Vec<super::routes::RouteEntry>,
 }
@@ -170,57 +172,62 @@ pub fn parse_policies(path: &str, text: &str) -> Result<BTreeMap<String, Policy>
 
 type Parsed = (BTreeMap<String, Policy>, Vec<super::routes::ProxyRoute>);
 
+/// One policy table, checked; `Err` says what is wrong, to follow the table's name.
+fn policy_from(entry: PolicyEntry) -> Result<Policy, String> {
+    if let Some(bad) = entry.roles.iter().find(|r| !is_valid_role(r)) {
+        return Err(format!(" roles: `{bad}` is not a role name"));
+    }
+    let email = EmailList::new(entry.emails, entry.domains);
+    if entry.public && !(entry.roles.is_empty() && email.is_open()) {
+        return Err(
+            ": a public policy admits everybody, so it cannot also list roles, emails or domains"
+                .into(),
+        );
+    }
+    if let Some(bad) = email.emails().iter().find(|e| !e.contains('@')) {
+        return Err(format!(" emails: `{bad}` is not an email"));
+    }
+    if let Some(bad) = email
+        .domains()
+        .iter()
+        .find(|d| d.is_empty() || d.contains('@'))
+    {
+        return Err(format!(" domains: `{bad}` is not a domain"));
+    }
+    if let Some(audience) = &entry.audience
+        && Url::parse(audience).is_err()
+    {
+        return Err(format!(" audience: `{audience}` is not a URL"));
+    }
+    Ok(Policy {
+        roles: entry.roles,
+        email,
+        public: entry.public,
+        api: entry.api,
+        cors_preflight: entry.cors_preflight,
+        audience: entry.audience,
+    })
+}
+
 /// The policies and routes in `text` (the file at `path`), checked.
 pub fn parse_file(path: &str, text: &str) -> Result<Parsed, ConfigError> {
     let file_error =
         |message: String| ConfigError::new("DOORMAN_CONFIG", format!("{path}: {message}"));
     let file: File = basic_toml::from_str(text).map_err(|e| file_error(e.to_string()))?;
-    let (mut policies, routes) = file
+    let (entries, routes) = file
         .gateway
         .map(|g| (g.policy, g.route))
         .unwrap_or_default();
-    for (name, policy) in &mut policies {
+    let mut policies = BTreeMap::new();
+    for (name, entry) in entries {
         let at = format!("[gateway.policy.{name}]");
-        if !is_valid_policy_name(name) {
+        if !is_valid_policy_name(&name) {
             return Err(file_error(format!(
                 "{at}: policy names are 1 to 64 characters from a-z, 0-9, '_' and '-'"
             )));
         }
-        if let Some(bad) = policy.roles.iter().find(|r| !is_valid_role(r)) {
-            return Err(file_error(format!(
-                "{at} roles: `{bad}` is not a role name"
-            )));
-        }
-        if policy.public
-            && !(policy.roles.is_empty() && policy.emails.is_empty() && policy.domains.is_empty())
-        {
-            return Err(file_error(format!(
-                "{at}: a public policy admits everybody, so it cannot also list roles, emails or domains"
-            )));
-        }
-        for email in &mut policy.emails {
-            *email = email.trim().to_ascii_lowercase();
-            if !email.contains('@') {
-                return Err(file_error(format!(
-                    "{at} emails: `{email}` is not an email"
-                )));
-            }
-        }
-        for domain in &mut policy.domains {
-            *domain = domain.trim().trim_start_matches('@').to_ascii_lowercase();
-            if domain.is_empty() || domain.contains('@') {
-                return Err(file_error(format!(
-                    "{at} domains: `{domain}` is not a domain"
-                )));
-            }
-        }
-        if let Some(audience) = &policy.audience
-            && Url::parse(audience).is_err()
-        {
-            return Err(file_error(format!(
-                "{at} audience: `{audience}` is not a URL"
-            )));
-        }
+        let policy = policy_from(entry).map_err(|m| file_error(format!("{at}{m}")))?;
+        policies.insert(name, policy);
     }
     policies.entry("default".into()).or_default();
     let routes = super::routes::routes(routes, &policies).map_err(file_error)?;
@@ -343,7 +350,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(ok["admins"].roles, ["admin"]);
-        assert_eq!(ok["team"].domains, ["example.com"]);
+        assert_eq!(ok["team"].email.domains(), ["example.com"]);
         assert_eq!(ok["default"], Policy::default());
 
         let typo = parse_policies("d.toml", "[gateway.policy.admins]\nrolez = [\"admin\"]\n")
@@ -369,8 +376,7 @@ mod tests {
     #[test]
     fn email_lists_admit_verified_emails_and_whole_domains_only() {
         let policy = Policy {
-            emails: vec!["ada@example.org".into()],
-            domains: vec!["example.com".into()],
+            email: EmailList::new(["ada@example.org"], ["example.com"]),
             ..Policy::default()
         };
         assert!(policy.admits_email(Some("Ada@Example.org"), true));

@@ -250,7 +250,6 @@ impl AppError {
 }
 
 /// Lets a room's error type become either rendering with `?`, through its `AppError` mapping.
-#[macro_export]
 macro_rules! renders_as_app_error {
     ($ty:ty) => {
         impl From<$ty> for $crate::error::ApiError {
@@ -265,3 +264,7 @@ macro_rules! renders_as_app_error {
         }
     };
 }
+
+// Exported by path (`crate::error::renders_as_app_error!`), not at the crate root, so the
+// rooms that use it are seen importing `error`, which is where it lives.
+pub(crate) use renders_as_app_error;

@@ -11,8 +11,9 @@
 
 use openidconnect::CsrfToken;
 
+use super::SignInError;
 use super::flow::FlowState;
-use super::{Oidc, SignInError};
+use super::provider::ProviderHandle;
 use crate::config::Issuer;
 
 /// The parameters of `/auth/callback`, each at most once.
@@ -60,14 +61,15 @@ pub fn parse_callback_query(query: Option<&str>) -> Result<CallbackParams, SignI
 /// else (in particular before the provider is even looked up), then against the provider.
 /// Returns the authorization code to exchange.
 pub async fn check_callback(
-    oidc: &Oidc,
+    provider: &ProviderHandle,
+    issuer: &Issuer,
     params: &CallbackParams,
     flow: Option<&FlowState>,
     now: u64,
 ) -> Result<String, SignInError> {
     check_attempt(params, flow, now)?;
-    let provider = oidc.provider.get().await?;
-    check_answer(params, &oidc.issuer, provider.requires_iss_parameter)
+    let provider = provider.get().await?;
+    check_answer(params, issuer, provider.requires_iss_parameter)
 }
 
 /// The state names the attempt whose flow cookie came along, and that attempt is fresh.

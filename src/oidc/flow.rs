@@ -1,7 +1,7 @@
 //! The state of one sign-in attempt, carried between `/auth/login` and `/auth/callback` in an
-//! encrypted cookie of its own, so that two tabs signing in at once never overwrite each other
-//! (at most a few at a time: the oldest give way). Also `ReturnTo`, the only kind of `next`
-//! path a sign-in ever returns to.
+//! encrypted cookie of its own: what it holds, the cookie's name and attributes, and its key.
+//! The jar of a browser's attempts (begin, take, evict) is `flow_jar`. Also `ReturnTo`, the
+//! only kind of `next` path a sign-in ever returns to.
 
 use crate::config::HostPattern;
 use axum_extra::extract::cookie::{Cookie, Key, SameSite};
@@ -52,12 +52,12 @@ pub fn flow_cookie(flow: &FlowState, https: bool) -> Result<Cookie<'static>, Sig
         .build())
 }
 
-pub fn flow_cookie_removal(state: &str, https: bool) -> Cookie<'static> {
+pub(super) fn flow_cookie_removal(state: &str, https: bool) -> Cookie<'static> {
     removal_named(flow_cookie_name(state, https), https)
 }
 
 /// A cookie that replaces the flow cookie `name` with an empty, already-expired one.
-pub fn removal_named(name: String, https: bool) -> Cookie<'static> {
+pub(super) fn removal_named(name: String, https: bool) -> Cookie<'static> {
     Cookie::build(name)
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -70,7 +70,7 @@ pub fn removal_named(name: String, https: bool) -> Cookie<'static> {
 /// every request to doorman, and proxies refuse oversized `Cookie` headers.
 pub const MAX_ATTEMPTS: usize = 3;
 
-pub fn is_flow_cookie(name: &str) -> bool {
+pub(super) fn is_flow_cookie(name: &str) -> bool {
     name.strip_prefix("__Host-")
         .unwrap_or(name)
         .starts_with(FLOW_COOKIE_PREFIX)
@@ -79,7 +79,7 @@ pub fn is_flow_cookie(name: &str) -> bool {
 /// Which of the existing attempts' cookies (name, creation time if it still decrypts) to drop
 /// so that, with one more, at most [`MAX_ATTEMPTS`] remain: unreadable ones first, then the
 /// oldest.
-pub fn evictions(mut existing: Vec<(String, Option<u64>)>) -> Vec<String> {
+pub(super) fn evictions(mut existing: Vec<(String, Option<u64>)>) -> Vec<String> {
     let keep = MAX_ATTEMPTS - 1;
     if existing.len() <= keep {
         return Vec::new();

@@ -4,25 +4,18 @@
 //! same checks; both share the key selection, the re-fetch on an unverifiable token, and the
 //! identity that comes out.
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
 use openidconnect::{ClaimsVerificationError, JsonWebKey, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
 use super::SignInError;
+use super::jose::{CLOCK_SKEW_SECS, MAX_ID_TOKEN_AGE_SECS, checked_header, jose_segment};
 use super::key_cache::Failure;
 use super::keys::Keys;
 use super::legacy;
 use super::provider::{Provider, ProviderHandle};
 use crate::identity::Identity;
-
-/// Exp is checked with this much leeway for clock skew between us and the provider.
-pub(super) const CLOCK_SKEW_SECS: i64 = 60;
-/// An ID token issued longer ago than this is not a fresh answer to our request.
-pub(super) const MAX_ID_TOKEN_AGE_SECS: i64 = 600;
-/// JOSE headers that point at keys elsewhere or demand extensions: never honoured.
-pub(super) const DANGEROUS_JOSE_HEADERS: &[&str] = &["jku", "x5u", "jwk", "crit"];
 
 /// The token endpoint's ID token, in the form it came.
 pub enum RawIdToken {
@@ -83,18 +76,6 @@ pub async fn verify(
         handle.client_id().as_str(),
         now,
     )
-}
-
-/// The JOSE header, refused if it points at keys elsewhere or demands extensions.
-pub(super) fn checked_header(raw: &str) -> Result<Map<String, Value>, SignInError> {
-    let header = jose_segment(raw, 0)?;
-    if let Some(h) = DANGEROUS_JOSE_HEADERS
-        .iter()
-        .find(|h| header.contains_key(**h))
-    {
-        return Err(SignInError::InvalidIdToken(format!("header_{h}")));
-    }
-    Ok(header)
 }
 
 /// The openidconnect crate's verifier, tried with each candidate key in turn: the key the
@@ -196,16 +177,6 @@ pub(super) fn finish(
         },
         hosted_domain: text("hd"),
     })
-}
-
-/// Decodes segment `index` of a compact JWS as a JSON object (unverified).
-pub(super) fn jose_segment(jwt: &str, index: usize) -> Result<Map<String, Value>, SignInError> {
-    let malformed = || SignInError::InvalidIdToken("malformed".into());
-    let segment = jwt.split('.').nth(index).ok_or_else(malformed)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| malformed())?;
-    serde_json::from_slice(&bytes).map_err(|_| malformed())
 }
 
 fn claims_error_code(err: &ClaimsVerificationError) -> &'static str {

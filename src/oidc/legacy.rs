@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::SignInError;
-use super::id_token::{CLOCK_SKEW_SECS, MAX_ID_TOKEN_AGE_SECS, jose_segment};
+use super::jose::{CLOCK_SKEW_SECS, MAX_ID_TOKEN_AGE_SECS, jose_segment};
 use super::key_cache::Failure;
 use crate::config::Issuer;
 
@@ -164,7 +164,7 @@ mod tests {
 
     /// The whole legacy path as `id_token::verify` runs it, minus the key cache.
     fn check(token: &str) -> Result<crate::identity::Identity, SignInError> {
-        let header = super::super::id_token::checked_header(token)?;
+        let header = super::super::jose::checked_header(token)?;
         let kid = header.get("kid").and_then(Value::as_str);
         let now = u64::try_from(NOW).expect("positive");
         let claims = verify(token, &jwks(), kid, CLIENT, "n-1", now).map_err(|f| match f {

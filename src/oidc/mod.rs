@@ -1,8 +1,11 @@
 //! The only code that talks to the identity provider: discovery (`provider`), its keys
-//! (`keys`, held and re-fetched on an unverifiable token by `key_cache`), the outbound client (`http`), the per-attempt flow cookie (`flow`), the callback's
-//! checks (`callback`), the code exchange (`exchange`), ID-token verification (`id_token`,
-//! with Google's legacy issuer in `legacy`), UserInfo (`userinfo`), the access lists
-//! (`policy`), and the service the routes call (`sign_in`).
+//! (`keys`, held and re-fetched on an unverifiable token by `key_cache`), the outbound client
+//! (`http`), the per-attempt flow cookie (`flow`) and a browser's jar of them (`flow_jar`),
+//! the callback's checks (`callback`), the code exchange (`exchange`), ID-token verification
+//! (`id_token`, with Google's legacy issuer in `legacy`, both on `jose`), UserInfo
+//! (`userinfo`), the access lists (`policy`), and the service the routes call (`sign_in`:
+//! it also admits the person as a user and starts their session, through `accounts` and
+//! `session`).
 //!
 //! Checks run cheapest and most decisive first, and nothing reaches the provider before the
 //! browser's answer has proven it belongs to an attempt we started.
@@ -10,26 +13,26 @@
 pub mod callback;
 mod exchange;
 pub mod flow;
+mod flow_jar;
 pub mod http;
 mod id_token;
+mod jose;
 mod key_cache;
 pub mod keys;
 mod legacy;
 pub mod metadata;
 pub mod policy;
 pub mod provider;
-pub mod sign_in;
+mod sign_in;
 mod userinfo;
-
-use std::sync::Arc;
 
 use axum::http::StatusCode;
 
+pub use flow_jar::FlowJar;
 pub use legacy::issuer_matches;
+pub use sign_in::{FinishError, SignInService, SignedIn};
 
-use crate::config::Issuer;
 use crate::error::AppError;
-use provider::ProviderHandle;
 
 /// Why a sign-in attempt failed. Each variant's payload is a reason code for the log, never
 /// token material.
@@ -118,11 +121,4 @@ impl From<SignInError> for AppError {
     }
 }
 
-crate::renders_as_app_error!(SignInError);
-
-/// Shared by the auth routes: the provider handle and the issuer as configured.
-pub struct Oidc {
-    pub provider: Arc<ProviderHandle>,
-    /// The configured issuer, as the `iss` callback parameter must name it.
-    pub issuer: Issuer,
-}
+crate::error::renders_as_app_error!(SignInError);

@@ -4,7 +4,7 @@
 //! Emails count only when the provider verified them, and `hd` only from the signed ID token
 //! (never from userinfo or the request), so neither can be claimed by the user.
 
-use super::SignInError as AuthError;
+use super::SignInError;
 use crate::config::AccessLists;
 use crate::identity::Identity;
 
@@ -14,7 +14,7 @@ pub fn check(
     lists: &AccessLists,
     identity: &Identity,
     hosted_domain: Option<&str>,
-) -> Result<(), AuthError> {
+) -> Result<(), SignInError> {
     if !lists.hosted_domains.is_empty() {
         let allowed = hosted_domain.is_some_and(|hd| {
             lists
@@ -23,27 +23,28 @@ pub fn check(
                 .any(|d| d.eq_ignore_ascii_case(hd))
         });
         if !allowed {
-            return Err(AuthError::NotAllowed("hosted_domain"));
+            return Err(SignInError::NotAllowed("hosted_domain"));
         }
     }
-    if lists.email_domains.is_empty() && lists.emails.is_empty() {
+    if lists.email.is_open() {
         return Ok(());
     }
     let email = identity
         .email
         .as_deref()
         .filter(|_| identity.email_verified)
-        .ok_or(AuthError::NotAllowed("email_unverified"))?;
-    if lists.names_email(email) {
+        .ok_or(SignInError::NotAllowed("email_unverified"))?;
+    if lists.email.names(email) {
         Ok(())
     } else {
-        Err(AuthError::NotAllowed("email_not_allowed"))
+        Err(SignInError::NotAllowed("email_not_allowed"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EmailList;
 
     fn person(email: &str, verified: bool) -> Identity {
         Identity {
@@ -71,8 +72,7 @@ mod tests {
     #[test]
     fn domains_and_emails_admit_only_verified_matches() {
         let policy = AccessLists {
-            email_domains: vec!["example.com".into()],
-            emails: vec!["guest@partner.test".into()],
+            email: EmailList::new(["guest@partner.test"], ["example.com"]),
             hosted_domains: vec![],
         };
         assert_eq!(
@@ -85,17 +85,46 @@ mod tests {
         );
         assert_eq!(
             check(&policy, &person("ada@example.com", false), None),
-            Err(AuthError::NotAllowed("email_unverified"))
+            Err(SignInError::NotAllowed("email_unverified"))
         );
         assert_eq!(
             check(&policy, &person("eve@example.com.evil.test", true), None),
-            Err(AuthError::NotAllowed("email_not_allowed"))
+            Err(SignInError::NotAllowed("email_not_allowed"))
         );
         assert_eq!(
             check(&policy, &person("eve@sub.example.com", true), None),
-            Err(AuthError::NotAllowed("email_not_allowed")),
+            Err(SignInError::NotAllowed("email_not_allowed")),
             "subdomains are not the domain"
         );
+    }
+
+    #[test]
+    fn sign_in_and_a_gateway_policy_agree_on_mixed_case_emails() {
+        // The same lists, typed in mixed case once as variables and once in a policy file.
+        let config = crate::config::Config::from_lookup(|name| match name {
+            "ALLOWED_EMAILS" => Some("Ada@Example.ORG".into()),
+            "ALLOWED_EMAIL_DOMAINS" => Some("@Partner.Example".into()),
+            _ => None,
+        })
+        .expect("config");
+        let policies = crate::config::parse_policies(
+            "p.toml",
+            "[gateway.policy.team]\nemails = [\"Ada@Example.ORG\"]\ndomains = [\"@Partner.Example\"]\n",
+        )
+        .expect("policies");
+        for (email, admitted) in [
+            ("ada@example.org", true),
+            ("ADA@EXAMPLE.ORG", true),
+            ("aDa@ExAmPlE.oRg", true),
+            ("Bob@PARTNER.example", true),
+            ("bob@Sub.Partner.Example", false),
+            ("Ada@Example.ORG.evil.test", false),
+            ("Eve@Example.ORG", false),
+        ] {
+            let signs_in = check(&config.access, &person(email, true), None).is_ok();
+            let passes = policies["team"].admits_email(Some(email), true);
+            assert_eq!((signs_in, passes), (admitted, admitted), "{email}");
+        }
     }
 
     #[test]
@@ -114,7 +143,7 @@ mod tests {
         );
         assert_eq!(
             check(&policy, &person("ada@example.com", true), None),
-            Err(AuthError::NotAllowed("hosted_domain")),
+            Err(SignInError::NotAllowed("hosted_domain")),
             "a personal account with the right email domain is not a Workspace account"
         );
     }

@@ -1,20 +1,163 @@
-//! The sign-in service: start an attempt (the provider URL and the state to remember), and
-//! complete one (code exchange → ID token → UserInfo → access policy) once the callback has
-//! passed every check in `callback`.
+//! The sign-in service, the one thing `/auth/login` and `/auth/callback` call: begin an
+//! attempt (the provider URL and the state to remember), and finish one, in this order:
+//!
+//! 1. the callback's checks, before the provider is even asked (`callback`);
+//! 2. the attempt's `state` is claimed once, in the store, so across instances (the replay
+//!    guard);
+//! 3. the code is redeemed: exchange → ID token → UserInfo → access lists;
+//! 4. the person is admitted as a user (`accounts::admit_provider_account`);
+//! 5. a session starts (`session`), whose cookie the handler sets.
+
+use std::sync::Arc;
 
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope};
+use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::flow::{FlowState, ReturnTo};
+use super::callback::{CallbackParams, check_callback};
+use super::flow::{FLOW_TTL_SECS, FlowState, ReturnTo};
 use super::id_token::{self, Verified};
 use super::provider::{Provider, ProviderHandle};
 use super::{SignInError, exchange, policy, userinfo};
-use crate::config::AccessLists;
+use crate::accounts::admit_provider_account;
+use crate::config::{AccessLists, Issuer};
+use crate::error::AppError;
 use crate::identity::Identity;
+use crate::session::{Minted, SessionError, Sessions};
+use crate::store::{Store, StoreError};
 
-/// Starts an attempt: the provider URL to send the browser to and the state to remember.
-pub fn begin(provider: &Provider, return_to: ReturnTo, now: u64) -> (Url, FlowState) {
+/// Everything a sign-in through the provider needs, built once.
+pub struct SignInService {
+    pub provider: Arc<ProviderHandle>,
+    /// The configured issuer, as the `iss` callback parameter must name it.
+    pub issuer: Issuer,
+    /// `ALLOWED_*`: who may sign in.
+    access: AccessLists,
+    /// `ADMIN_EMAILS`: who is an admin from their first sign-in.
+    admin_emails: Vec<String>,
+    store: Store,
+    sessions: Sessions,
+}
+
+/// A finished sign-in: the new session, and where the attempt asked to return (as stored; to
+/// be judged again before use).
+pub struct SignedIn {
+    pub session: Minted,
+    pub return_to: String,
+}
+
+/// Why a sign-in could not be finished: the attempt or the provider's answer, or doorman's
+/// own store or session token.
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    #[error(transparent)]
+    Refused(#[from] SignInError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+impl From<FinishError> for AppError {
+    fn from(err: FinishError) -> Self {
+        match err {
+            FinishError::Refused(err) => err.into(),
+            FinishError::Store(err) => err.into(),
+            FinishError::Session(err) => err.into(),
+        }
+    }
+}
+
+crate::error::renders_as_app_error!(FinishError);
+
+impl SignInService {
+    pub fn new(
+        provider: Arc<ProviderHandle>,
+        issuer: Issuer,
+        access: AccessLists,
+        admin_emails: Vec<String>,
+        sessions: Sessions,
+    ) -> Self {
+        Self {
+            provider,
+            issuer,
+            access,
+            admin_emails,
+            store: sessions.store.clone(),
+            sessions,
+        }
+    }
+
+    /// Starts an attempt: the provider URL to send the browser to and the state to remember.
+    pub async fn begin(
+        &self,
+        return_to: ReturnTo,
+        now: u64,
+    ) -> Result<(Url, FlowState), SignInError> {
+        let provider = self.provider.get().await?;
+        Ok(authorization_request(&provider, return_to, now))
+    }
+
+    /// Finishes the attempt `flow` (`None`: its cookie did not come, or no longer decrypts)
+    /// with the provider's answer `params`, as the module lists.
+    pub async fn finish(
+        &self,
+        params: &CallbackParams,
+        flow: Option<&FlowState>,
+        now: u64,
+    ) -> Result<SignedIn, FinishError> {
+        let code = check_callback(&self.provider, &self.issuer, params, flow, now).await?;
+        let flow = flow.ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
+        self.claim_state_once(flow).await?;
+        let identity = self.redeem(code, flow, now).await?;
+        let user = admit_provider_account(&self.store, identity, &self.admin_emails, now).await?;
+        let session = self.sessions.start(&user, None).await?;
+        Ok(SignedIn {
+            session,
+            return_to: flow.return_to.clone(),
+        })
+    }
+
+    /// The replay guard: the attempt's `state` is accepted once, in the store (so whichever
+    /// instance a replay reaches), for as long as the attempt could still be fresh. Only its
+    /// digest is stored.
+    async fn claim_state_once(&self, flow: &FlowState) -> Result<(), FinishError> {
+        let digest: [u8; 32] = Sha256::digest(flow.state.as_bytes()).into();
+        let expires = flow.created_at + FLOW_TTL_SECS + 1;
+        if self.store.claim_once(digest, expires).await? {
+            Ok(())
+        } else {
+            Err(SignInError::InvalidCallback("replayed_state").into())
+        }
+    }
+
+    /// Redeems the code and validates everything that comes back: exchange, ID token,
+    /// UserInfo, the access lists. Returns who signed in, as the provider vouches.
+    async fn redeem(
+        &self,
+        code: String,
+        flow: &FlowState,
+        now: u64,
+    ) -> Result<Identity, SignInError> {
+        let handle = &self.provider;
+        let provider = handle.get().await?;
+        let tokens = exchange::exchange_code(handle, &provider, code, &flow.pkce_verifier).await?;
+        let Verified {
+            mut identity,
+            hosted_domain,
+        } = id_token::verify(handle, &provider, &tokens.id_token, &flow.nonce, now).await?;
+        // Profile claims may live only at the UserInfo endpoint (OIDC Core §5.4).
+        userinfo::enrich(handle, &provider, &tokens.access_token, &mut identity).await?;
+        // Only https pictures are ever shown; anything else would be mixed content or a tracker.
+        identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
+        policy::check(&self.access, &identity, hosted_domain.as_deref())?;
+        Ok(identity)
+    }
+}
+
+/// The provider URL for a new attempt (PKCE, a fresh state and nonce) and the attempt's state.
+fn authorization_request(provider: &Provider, return_to: ReturnTo, now: u64) -> (Url, FlowState) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = provider
         .client
@@ -35,26 +178,4 @@ pub fn begin(provider: &Provider, return_to: ReturnTo, now: u64) -> (Url, FlowSt
         created_at: now,
     };
     (url, flow)
-}
-
-/// Exchanges the code and validates everything that comes back, returning who signed in.
-pub async fn complete(
-    handle: &ProviderHandle,
-    lists: &AccessLists,
-    code: String,
-    flow: &FlowState,
-    now: u64,
-) -> Result<Identity, SignInError> {
-    let provider = handle.get().await?;
-    let tokens = exchange::exchange_code(handle, &provider, code, &flow.pkce_verifier).await?;
-    let Verified {
-        mut identity,
-        hosted_domain,
-    } = id_token::verify(handle, &provider, &tokens.id_token, &flow.nonce, now).await?;
-    // Profile claims may live only at the UserInfo endpoint (OIDC Core §5.4).
-    userinfo::enrich(handle, &provider, &tokens.access_token, &mut identity).await?;
-    // Only https pictures are ever shown; anything else would be mixed content or a tracker.
-    identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
-    policy::check(lists, &identity, hosted_domain.as_deref())?;
-    Ok(identity)
 }

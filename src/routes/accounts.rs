@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::json::{ApiBody, ApiJson, parse_json};
 use super::outcomes::{login_failed, login_failed_because, login_succeeded};
-use crate::accounts::{self, REFRESH_TOKEN_TTL_SECS, Registration, identity_of};
+use crate::accounts::{self, Refreshed, Registration, TokenPair};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, AppError};
 use crate::net::ClientIp;
 use crate::session::{Authorization, TokenSource, is_same_origin};
-use crate::store::{RefreshOutcome, Revocation, User};
+use crate::store::User;
 use crate::telemetry::events::{self, LoginMethod};
 
 #[derive(Deserialize)]
@@ -135,23 +135,20 @@ pub async fn password_login(
                 });
                 login_failed(&state, LoginMethod::Password, err)
             })?;
-    let identity = identity_of(&user, state.config.public_url().origin());
-    let minted = state
-        .sessions
-        .start(&identity, Some(now + REFRESH_TOKEN_TTL_SECS))
-        .await?;
-    let sid = minted.claims.sid.clone().unwrap_or_default();
-    let refresh_token = state
-        .store
-        .issue_refresh_token(user.id, &sid, REFRESH_TOKEN_TTL_SECS, now)
-        .await?;
-    login_succeeded(&state, LoginMethod::Password, &minted.claims.sub);
-    Ok(Json(TokenResponse {
-        access_token: minted.token,
+    let issuer = state.config.public_url().origin();
+    let pair =
+        accounts::start_api_session(&state.store, &state.sessions, &user, issuer, now).await?;
+    login_succeeded(&state, LoginMethod::Password, &pair.access.claims.sub);
+    Ok(Json(token_response(&state, pair)))
+}
+
+fn token_response(state: &AppState, pair: TokenPair) -> TokenResponse {
+    TokenResponse {
+        access_token: pair.access.token,
         token_type: "Bearer",
         expires_in: state.sessions.tokens.ttl_secs(),
-        refresh_token,
-    }))
+        refresh_token: pair.refresh_token,
+    }
 }
 
 #[derive(Deserialize)]
@@ -176,35 +173,16 @@ pub async fn refresh(
     if req.refresh_token.is_empty() || req.refresh_token.len() > 256 {
         return Err(invalid_grant());
     }
-    let now = state.clock.now();
-    let revoke_for = state.sessions.revocation_lifetime();
-    let outcome = state
-        .store
-        .rotate_refresh_token(&req.refresh_token, REFRESH_TOKEN_TTL_SECS, now, revoke_for)
-        .await?;
-    match outcome {
-        RefreshOutcome::Rotated {
-            user,
-            new_token,
-            sid,
-        } => {
-            let identity = identity_of(&user, state.config.public_url().origin());
-            let minted = state.sessions.continue_session(&identity, sid)?;
-            login_succeeded(&state, LoginMethod::Refresh, &minted.claims.sub);
-            Ok(Json(TokenResponse {
-                access_token: minted.token,
-                token_type: "Bearer",
-                expires_in: state.sessions.tokens.ttl_secs(),
-                refresh_token: new_token,
-            }))
+    let issuer = state.config.public_url().origin();
+    let (store, sessions, now) = (&state.store, &state.sessions, state.clock.now());
+    match accounts::refresh_api_session(store, sessions, &req.refresh_token, issuer, now).await? {
+        Refreshed::Pair(pair) => {
+            login_succeeded(&state, LoginMethod::Refresh, &pair.access.claims.sub);
+            Ok(Json(token_response(&state, *pair)))
         }
-        RefreshOutcome::Invalid => Err(login_failed(&state, LoginMethod::Refresh, invalid_grant())),
-        RefreshOutcome::Reused { sid } => {
+        Refreshed::Invalid => Err(login_failed(&state, LoginMethod::Refresh, invalid_grant())),
+        Refreshed::Reused => {
             events::token_reuse_detected(&state.metrics, 1);
-            state.sessions.apply(&[Revocation {
-                id: sid,
-                expires_at: now + revoke_for,
-            }]);
             Err(login_failed_because(
                 &state,
                 LoginMethod::Refresh,
@@ -250,16 +228,9 @@ pub async fn api_logout(
     if let Some(token) = req
         .refresh_token
         .filter(|t| !t.is_empty() && t.len() <= 256)
-        && let Some(sid) = state.store.refresh_token_session(&token).await?
     {
-        let expires_at = state.clock.now() + state.sessions.revocation_lifetime();
-        state
-            .sessions
-            .revoke(vec![Revocation {
-                id: sid,
-                expires_at,
-            }])
-            .await;
+        let now = state.clock.now();
+        accounts::end_session_of_refresh_token(&state.store, &state.sessions, &token, now).await?;
     }
     if let Some(user) = user {
         state.sessions.end(&user.claims).await;

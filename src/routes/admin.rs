@@ -9,6 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::json::ApiJson;
+use crate::accounts;
 use crate::app::AppState;
 use crate::error::context::{RequestContext, context};
 use crate::error::{ApiError, ApiResult, AppError, PageResult, render_page};
@@ -23,7 +24,7 @@ pub async fn list_users(
     _admin: RequireRole<Admin>,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(state.store.list_users().await?))
+    Ok(Json(accounts::list_users(&state.store).await?))
 }
 
 fn user_id(raw: &str) -> ApiResult<i64> {
@@ -57,20 +58,7 @@ pub async fn set_roles(
             "roles must be at most 16 names of 1 to 32 characters from a-z, 0-9, '_' and '-'",
         )));
     }
-    let sessions = &state.sessions;
-    let (user, revoked) = state
-        .store
-        .set_roles(
-            id,
-            req.roles,
-            sessions.clock.now(),
-            sessions.revocation_lifetime(),
-        )
-        .await?;
-    sessions.apply(&revoked);
-    state
-        .metrics
-        .sessions_revoked("roles_changed", revoked.len());
+    let user = accounts::set_roles(&state.store, &state.sessions, id, req.roles).await?;
     tracing::info!(admin = %admin.0.claims.sub(), user_id = id, roles = ?user.roles, "roles changed");
     Ok(Json(user))
 }
@@ -83,15 +71,7 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = user_id(&id)?;
-    let sessions = &state.sessions;
-    let revoked = state
-        .store
-        .delete_user(id, sessions.clock.now(), sessions.revocation_lifetime())
-        .await?;
-    sessions.apply(&revoked);
-    state
-        .metrics
-        .sessions_revoked("user_deleted", revoked.len());
+    accounts::delete_user(&state.store, &state.sessions, id).await?;
     tracing::info!(admin = %admin.0.claims.sub(), user_id = id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -108,7 +88,7 @@ pub async fn admin_page(
     _admin: RequireRole<Admin, PageUser>,
     State(state): State<AppState>,
 ) -> PageResult<Response> {
-    let users = state.store.list_users().await?;
+    let users = accounts::list_users(&state.store).await?;
     render_page(&AdminPage {
         ctx: context(),
         users,

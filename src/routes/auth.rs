@@ -1,27 +1,23 @@
-//! `/auth/*`: the browser side of the OpenID Connect flow, and signing out.
+//! `/auth/*`: the browser side of the OpenID Connect flow, and signing out. Each sign-in
+//! handler reads its request, calls the sign-in service (`oidc::SignInService`), and answers
+//! with the cookies the attempt's jar (`oidc::FlowJar`) and the new session need.
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::PrivateCookieJar;
-use axum_extra::extract::cookie::{Cookie, CookieJar};
-use sha2::{Digest, Sha256};
+use axum_extra::extract::cookie::CookieJar;
 
 use super::outcomes::{login_failed, login_succeeded};
 use crate::app::AppState;
 use crate::error::context::{RequestContext, context};
 use crate::error::{AppError, PageError, PageResult, render_page};
-use crate::identity::Identity;
 use crate::net::ClientIp;
-use crate::oidc::callback::{CallbackParams, check_callback, parse_callback_query};
-use crate::oidc::flow::{
-    FLOW_TTL_SECS, FlowState, ReturnTo, evictions, flow_cookie, flow_cookie_name,
-    flow_cookie_removal, is_flow_cookie, removal_named,
-};
-use crate::oidc::{SignInError, sign_in};
+use crate::oidc::callback::parse_callback_query;
+use crate::oidc::flow::ReturnTo;
+use crate::oidc::{FlowJar, SignedIn};
 use crate::session::{Authorization, SameOrigin, removal_cookie, session_cookie};
-use crate::store::OidcSignIn;
 use crate::telemetry::events::{self, LoginMethod};
 
 /// In development, the built-in provider's guard also covers starting and finishing a
@@ -79,28 +75,9 @@ pub async fn start_login(
     RawQuery(query): RawQuery,
 ) -> PageResult<(CookieJar, PrivateCookieJar, Redirect)> {
     admit(&state, &headers, client)?;
-    let provider = state.oidc.provider.get().await?;
-    let (url, flow) = sign_in::begin(
-        &provider,
-        requested_return(&state, query.as_deref()),
-        state.clock.now(),
-    );
-    let existing = jar
-        .iter()
-        .filter(|c| is_flow_cookie(c.name()))
-        .map(|c| {
-            let created = private
-                .get(c.name())
-                .and_then(|c| serde_json::from_str::<FlowState>(c.value()).ok())
-                .map(|f| f.created_at);
-            (c.name().to_owned(), created)
-        })
-        .collect();
-    let https = state.https();
-    let jar = evictions(existing)
-        .into_iter()
-        .fold(jar, |jar, name| jar.remove(removal_named(name, https)));
-    let private = private.add(flow_cookie(&flow, https).map_err(AppError::from)?);
+    let return_to = requested_return(&state, query.as_deref());
+    let (url, flow) = state.sign_in.begin(return_to, state.clock.now()).await?;
+    let (jar, private) = FlowJar::new(private, jar, state.https()).begin(&flow)?;
     Ok((jar, private, Redirect::to(url.as_str())))
 }
 
@@ -117,102 +94,49 @@ pub async fn finish_login(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     private: PrivateCookieJar,
-    // Removal goes through the plain jar: a flow cookie that no longer decrypts (tampered,
-    // or from before a key change) is consumed too.
     jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Response {
     if let Err(refused) = admit(&state, &headers, client) {
         return refused.into_response();
     }
-    let https = state.https();
+    let attempts = FlowJar::new(private, jar, state.https());
     let params = match parse_callback_query(query.as_deref()) {
         Ok(params) => params,
         Err(err) => {
-            // A malformed answer still ends every attempt it names.
-            let jar = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-                .filter(|(k, _)| k == "state")
-                .take(4)
-                .fold(jar, |jar, (_, s)| {
-                    jar.remove(flow_cookie_removal(&s, https))
-                });
+            // Too malformed to judge, it still ends every attempt it names.
+            let jar = attempts.end_attempts_named_in(query.as_deref());
             let err = login_failed(&state, LoginMethod::Oidc, PageError::from(err));
             return (jar, err).into_response();
         }
     };
-    let (flow, jar) = take_flow(params.state.as_deref(), &private, jar, https);
-    match complete(&state, &params, flow.as_ref()).await {
-        Ok((cookie, return_to)) => (
-            jar.add(cookie),
-            Redirect::to(stored_return(&state, &return_to).as_str()),
-        )
-            .into_response(),
-        Err(err) => (jar, login_failed(&state, LoginMethod::Oidc, err)).into_response(),
+    let (flow, jar) = attempts.take(params.state.as_deref());
+    match state
+        .sign_in
+        .finish(&params, flow.as_ref(), state.clock.now())
+        .await
+    {
+        Ok(signed_in) => signed_in_answer(&state, jar, signed_in).into_response(),
+        Err(err) => {
+            let err = login_failed(&state, LoginMethod::Oidc, PageError::from(err));
+            (jar, err).into_response()
+        }
     }
 }
 
-/// The attempt `state` names (if its cookie still decrypts), and the jar that removes that
-/// cookie whatever happens next.
-fn take_flow(
-    state: Option<&str>,
-    private: &PrivateCookieJar,
-    jar: CookieJar,
-    https: bool,
-) -> (Option<FlowState>, CookieJar) {
-    let Some(state) = state else {
-        return (None, jar);
-    };
-    let flow = private
-        .get(&flow_cookie_name(state, https))
-        .and_then(|cookie| serde_json::from_str(cookie.value()).ok());
-    (flow, jar.remove(flow_cookie_removal(state, https)))
-}
-
-/// Finishes a sign-in: the callback's checks, the state's single use (in the store, so
-/// across instances), the provider round trip, the user record, a new session. Returns the
-/// session cookie and where to go.
-async fn complete(
+/// The session cookie (beside the attempt's removal in `jar`), and a 303 to where the
+/// attempt asked to return, judged again.
+fn signed_in_answer(
     state: &AppState,
-    params: &CallbackParams,
-    flow: Option<&FlowState>,
-) -> PageResult<(Cookie<'static>, String)> {
-    let now = state.clock.now();
-    let code = check_callback(&state.oidc, params, flow, now).await?;
-    let flow = flow.ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
-    let digest: [u8; 32] = Sha256::digest(flow.state.as_bytes()).into();
-    let expires = flow.created_at + FLOW_TTL_SECS + 1;
-    if !state.store.claim_once(digest, expires).await? {
-        return Err(SignInError::InvalidCallback("replayed_state").into());
-    }
-    let mut identity =
-        sign_in::complete(&state.oidc.provider, &state.config.access, code, flow, now).await?;
-    let sign_in = OidcSignIn {
-        issuer: &identity.issuer,
-        subject: &identity.subject,
-        email: identity.email.as_deref(),
-        email_verified: identity.email_verified,
-        name: identity.name.as_deref(),
-        admin_if_new: is_admin_email(&state.config.accounts.admin_emails, &identity),
-    };
-    let user = state.store.upsert_oidc(sign_in, now).await?;
-    identity.user_id = Some(user.id);
-    identity.roles = user.roles;
-    let minted = state.sessions.start(&identity, None).await?;
-    login_succeeded(state, LoginMethod::Oidc, &minted.claims.sub);
+    jar: CookieJar,
+    signed_in: SignedIn,
+) -> (CookieJar, Redirect) {
+    let SignedIn { session, return_to } = signed_in;
+    login_succeeded(state, LoginMethod::Oidc, &session.claims.sub);
     let ttl = state.sessions.tokens.ttl_secs();
-    Ok((
-        session_cookie(minted.token, ttl, &state.sessions.cookie),
-        flow.return_to.clone(),
-    ))
-}
-
-/// `ADMIN_EMAILS` trusts an email only when the provider verified it.
-fn is_admin_email(admin_emails: &[String], identity: &Identity) -> bool {
-    identity.email_verified
-        && identity
-            .email
-            .as_deref()
-            .is_some_and(|email| admin_emails.iter().any(|a| a.eq_ignore_ascii_case(email)))
+    let cookie = session_cookie(session.token, ttl, &state.sessions.cookie);
+    let to = stored_return(state, &return_to);
+    (jar.add(cookie), Redirect::to(to.as_str()))
 }
 
 #[derive(Template)]

@@ -7,20 +7,17 @@
 //! tokens and keep working, so taking every instance out of a load balancer would turn a
 //! sign-in outage into a total one. Provider trouble shows in `doorman_provider_requests_total`.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
-
-/// A store that takes longer than this to answer `SELECT 1` counts as failing.
-const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::oidc::provider::ProviderHandle;
+use crate::session::Sessions;
 
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    let provider = if state.oidc.provider.is_ready() {
+    let provider = if state.sign_in.provider.is_ready() {
         "ready"
     } else {
         "discovering"
@@ -28,32 +25,43 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "status": "ok", "provider": provider }))
 }
 
+/// A check's outcome: `Err` says what is wrong.
+type Check = Result<(), String>;
+
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let store = match tokio::time::timeout(STORE_CHECK_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(format!("the store does not answer: {err}")),
-        Err(_) => Err(format!(
-            "the store did not answer within {} s",
-            STORE_CHECK_TIMEOUT.as_secs()
-        )),
-    };
-    let provider = &state.oidc.provider;
-    let discovery = if provider.is_ready() {
+    let provider = &state.sign_in.provider;
+    readiness([
+        ("store", state.check_store().await),
+        (
+            "revocations",
+            revocations(&state.sessions, state.clock.now()),
+        ),
+        ("provider_discovery", discovery(provider)),
+        ("provider_keys", keys(provider)),
+    ])
+}
+
+fn discovery(provider: &ProviderHandle) -> Check {
+    if provider.is_ready() {
         Ok(())
     } else {
         Err(format!(
             "discovery of {} has not succeeded yet",
             provider.issuer()
         ))
-    };
-    let keys = if provider.has_keys() {
+    }
+}
+
+fn keys(provider: &ProviderHandle) -> Check {
+    if provider.has_keys() {
         Ok(())
     } else {
         Err("the provider's signing keys are not loaded".to_owned())
-    };
-    let sessions = &state.sessions;
-    let now = state.clock.now();
-    let revocations = if !sessions.revocations.is_ready() {
+    }
+}
+
+fn revocations(sessions: &Sessions, now: u64) -> Check {
+    if !sessions.revocations.is_ready() {
         Err("the revocation set has not been read from the store yet".to_owned())
     } else if let Some(max) = sessions.max_staleness
         && sessions.revocations.age(now) > max
@@ -64,15 +72,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         ))
     } else {
         Ok(())
-    };
+    }
+}
+
+/// 200 `ready` when every check passes; otherwise 503 `not_ready`, naming the failing ones.
+fn readiness(outcomes: [(&'static str, Check); 4]) -> (StatusCode, Json<Value>) {
     let mut checks = Map::new();
     let mut failing = Vec::new();
-    for (name, outcome) in [
-        ("store", store),
-        ("revocations", revocations),
-        ("provider_discovery", discovery),
-        ("provider_keys", keys),
-    ] {
+    for (name, outcome) in outcomes {
         match outcome {
             Ok(()) => {
                 checks.insert(name.into(), json!({ "ok": true }));

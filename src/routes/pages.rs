@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
+use crate::accounts;
 use crate::app::AppState;
 use crate::error::context::{RequestContext, context};
 use crate::error::{AppError, PageError, PageResult, render_page};
@@ -81,7 +82,7 @@ pub async fn home(State(state): State<AppState>, user: Option<PageUser>) -> Page
         user: user.as_ref().map(|u| UserView::from_claims(&u.claims)),
         provider_name: state.provider_name,
         ttl_minutes: state.sessions.tokens.ttl_secs() / 60,
-        password_sign_in: signed_out && state.store.has_local_accounts().await.unwrap_or_else(|err| {
+        password_sign_in: signed_out && accounts::has_local_accounts(&state.store).await.unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot tell whether local accounts exist; hiding the password form");
             false
         }),

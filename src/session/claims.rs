@@ -1,13 +1,56 @@
-//! The claims of a verified session token, kept compact: every string lives in one buffer
-//! (one allocation per request instead of one per claim), read through accessors. Parsed once,
-//! borrowing from the decoded payload wherever the JSON has no escapes.
+//! The two shapes of a session token's claims: `SessionClaims`, what doorman mints (plain
+//! owned fields, serialised into the token), and `Claims`, what a verified token carries, kept
+//! compact: every string lives in one buffer (one allocation per request instead of one per
+//! claim), read through accessors. Parsed once, borrowing from the decoded payload wherever
+//! the JSON has no escapes.
 
 use std::borrow::Cow;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::token::SessionClaims;
+/// The claims doorman puts in its session token; also what `/api/user` shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// doorman's `PUBLIC_URL`.
+    pub iss: String,
+    /// doorman's `PUBLIC_URL`: the token is for doorman and the services behind it.
+    pub aud: String,
+    /// The provider's subject identifier; unique together with `idp`.
+    pub sub: String,
+    /// The identity provider's issuer.
+    pub idp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    /// doorman's user id (accounts store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<i64>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub iat: u64,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    pub jti: String,
+    /// The session this token belongs to: every token of one sign-in (and, for API clients,
+    /// its refresh tokens) shares it, and revoking it ends them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl SessionClaims {
+    /// What a revocation of a token with these claims is recorded under: its session, or
+    /// (for a token minted without one) the token itself.
+    pub fn revocation_id(&self) -> &str {
+        self.sid.as_deref().unwrap_or(&self.jti)
+    }
+}
 
 /// `start..end` in `Claims::text`.
 type Span = (u32, u32);

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
 
-pub use claims::{Claims, RolesJson};
+pub use claims::{Claims, RolesJson, SessionClaims};
 pub use cookie::{
     COOKIE_NAME, CookieScope, DOMAIN_COOKIE_NAME, HOST_COOKIE_NAME, cookie_name, removal_cookie,
     session_cookie,
@@ -34,7 +34,7 @@ pub use extract::{
 };
 pub use revocation::RevocationSet;
 pub use service::{Minted, Outbox, SessionError};
-pub use token::{MAX_TOKEN_BYTES, SessionClaims, SessionTokens, TokenError};
+pub use token::{MAX_TOKEN_BYTES, SessionTokens, TokenError};
 
 use crate::clock::Clock;
 use crate::error::AppError;
@@ -202,10 +202,14 @@ impl From<SessionError> for AppError {
     fn from(err: SessionError) -> Self {
         match err {
             SessionError::Store(err) => err.into(),
-            SessionError::Mint(reason) => AppError::internal(reason),
+            // The log line gets the whole chain ("…: <serde's reason>"), the client the
+            // generic message.
+            mint @ SessionError::Mint(_) => {
+                AppError::internal(format!("{:#}", anyhow::Error::new(mint)))
+            }
         }
     }
 }
 
-crate::renders_as_app_error!(SessionProblem);
-crate::renders_as_app_error!(SessionError);
+crate::error::renders_as_app_error!(SessionProblem);
+crate::error::renders_as_app_error!(SessionError);

@@ -7,7 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::token::{SessionClaims, SessionTokens};
+use super::claims::SessionClaims;
+use super::token::SessionTokens;
 use crate::config::Config;
 
 const NOW: u64 = 1_800_000_000;

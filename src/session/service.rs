@@ -2,8 +2,9 @@
 //! session, so it can be revoked with its user), and revoke one — at once in memory, and in
 //! the store, retried until it lands if the store is down.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
+use super::token::IAT_SKEW_SECS;
 use super::{Claims, SessionClaims, Sessions};
 use crate::identity::Identity;
 use crate::random::token_id;
@@ -17,8 +18,8 @@ pub struct Minted {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("minting the session token failed: {0}")]
-    Mint(String),
+    #[error("minting the session token failed")]
+    Mint(#[source] serde_json::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -26,6 +27,14 @@ pub enum SessionError {
 /// Revocations not yet written to the store.
 #[derive(Default)]
 pub struct Outbox(Mutex<Vec<Revocation>>);
+
+impl Outbox {
+    /// The waiting revocations. A panic while the lock was held cannot leave the list half
+    /// changed (it is only extended or drained), so a poisoned lock is used as it is.
+    fn pending(&self) -> MutexGuard<'_, Vec<Revocation>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl Sessions {
     /// Starts a session for `identity`: a new `sid`, recorded in the store (for a known user)
@@ -45,10 +54,7 @@ impl Sessions {
                 .create_session(&sid, uid, now, lasts_until.unwrap_or(claims.exp))
                 .await?;
         }
-        let token = self
-            .tokens
-            .mint(&claims)
-            .map_err(|e| SessionError::Mint(e.to_string()))?;
+        let token = self.tokens.mint(&claims).map_err(SessionError::Mint)?;
         Ok(Minted { token, claims })
     }
 
@@ -61,17 +67,14 @@ impl Sessions {
         let claims = self
             .tokens
             .claims_for(identity, self.clock.now(), token_id(), Some(sid));
-        let token = self
-            .tokens
-            .mint(&claims)
-            .map_err(|e| SessionError::Mint(e.to_string()))?;
+        let token = self.tokens.mint(&claims).map_err(SessionError::Mint)?;
         Ok(Minted { token, claims })
     }
 
     /// How long a revocation made now must last: every token it covers was minted by now,
     /// so none outlives the session lifetime (plus the skew `iat` is allowed).
     pub fn revocation_lifetime(&self) -> u64 {
-        self.tokens.ttl_secs() + 60
+        self.tokens.ttl_secs() + IAT_SKEW_SECS
     }
 
     /// Ends the session `claims` belongs to (or, for a token without one, the token): refused
@@ -91,11 +94,7 @@ impl Sessions {
         self.apply(&revocations);
         if let Err(err) = self.store.revoke(&revocations, now).await {
             tracing::warn!(error = %err, "recording a revocation failed; it is kept and retried");
-            self.outbox
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(revocations);
+            self.outbox.pending().extend(revocations);
         }
     }
 
@@ -111,7 +110,7 @@ impl Sessions {
     pub async fn flush(&self) {
         let now = self.clock.now();
         let pending: Vec<Revocation> = {
-            let mut outbox = self.outbox.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut outbox = self.outbox.pending();
             outbox.retain(|r| r.expires_at > now);
             outbox.drain(..).collect()
         };
@@ -120,11 +119,7 @@ impl Sessions {
         }
         if let Err(err) = self.store.revoke(&pending, now).await {
             tracing::warn!(error = %err, pending = pending.len(), "revocations still wait for the store");
-            self.outbox
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(pending);
+            self.outbox.pending().extend(pending);
         }
     }
 
@@ -135,5 +130,25 @@ impl Sessions {
         self.apply(&live);
         self.revocations.mark_synced(now);
         Ok(live.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AppError;
+
+    #[test]
+    fn a_failed_mint_is_a_500_whose_log_detail_keeps_the_reason() {
+        let reason = serde_json::from_str::<u8>("not json").expect_err("a serde error");
+        let shown = reason.to_string();
+        let err = AppError::from(SessionError::Mint(reason));
+        assert_eq!(err.status.as_u16(), 500);
+        let detail = err.detail.as_deref().unwrap_or_default();
+        assert!(
+            detail.starts_with("minting the session token failed: ") && detail.ends_with(&shown),
+            "{detail}"
+        );
+        assert!(!err.message.contains(&shown), "the client never sees it");
     }
 }

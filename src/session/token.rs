@@ -1,9 +1,7 @@
 //! Minting and verifying the session JWT: HS256 pinned (`jws`), every registered claim
 //! required, time checked against a `now` the caller passes so that tests need no clock.
 
-use serde::{Deserialize, Serialize};
-
-use super::claims::Claims;
+use super::claims::{Claims, SessionClaims};
 use super::jws::{self, Hs256Key};
 use super::verified::Verified;
 use crate::config::SessionConfig;
@@ -14,7 +12,7 @@ use crate::identity::Identity;
 pub const MAX_TOKEN_BYTES: usize = 3072;
 
 /// Clock skew tolerated on `iat` from other instances sharing the secret.
-const IAT_SKEW_SECS: u64 = 60;
+pub(super) const IAT_SKEW_SECS: u64 = 60;
 /// The largest payload a token under `MAX_TOKEN_BYTES` can carry, decoded.
 const MAX_PAYLOAD_BYTES: usize = MAX_TOKEN_BYTES / 4 * 3;
 
@@ -22,49 +20,6 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_EMAIL_CHARS: usize = 254;
 const MAX_PICTURE_CHARS: usize = 1024;
 const MAX_SUBJECT_CHARS: usize = 255;
-
-/// The claims doorman puts in its session token; also what `/api/user` shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionClaims {
-    /// doorman's `PUBLIC_URL`.
-    pub iss: String,
-    /// doorman's `PUBLIC_URL`: the token is for doorman and the services behind it.
-    pub aud: String,
-    /// The provider's subject identifier; unique together with `idp`.
-    pub sub: String,
-    /// The identity provider's issuer.
-    pub idp: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub email_verified: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub picture: Option<String>,
-    /// doorman's user id (accounts store).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid: Option<i64>,
-    #[serde(default)]
-    pub roles: Vec<String>,
-    pub iat: u64,
-    pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
-    pub jti: String,
-    /// The session this token belongs to: every token of one sign-in (and, for API clients,
-    /// its refresh tokens) shares it, and revoking it ends them all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-}
-
-impl SessionClaims {
-    /// What a revocation of a token with these claims is recorded under: its session, or
-    /// (for a token minted without one) the token itself.
-    pub fn revocation_id(&self) -> &str {
-        self.sid.as_deref().unwrap_or(&self.jti)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {

@@ -46,4 +46,4 @@ impl From<StoreError> for crate::error::AppError {
     }
 }
 
-crate::renders_as_app_error!(StoreError);
+crate::error::renders_as_app_error!(StoreError);

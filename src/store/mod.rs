@@ -216,7 +216,7 @@ impl Store {
     }
 
     /// Spends `token` and issues its successor, or reports why it cannot be used. Reuse of a
-    /// spent token revokes the session (its family), recorded as lasting `revoke_for` seconds.
+    /// spent token revokes its session, recorded as lasting `revoke_for` seconds.
     pub async fn rotate_refresh_token(
         &self,
         token: &str,
@@ -232,8 +232,7 @@ impl Store {
         dispatch!(self.refresh_token_session(token))
     }
 
-    /// Records revocations (idempotent) and ends the refresh-token families of those that are
-    /// sessions.
+    /// Records revocations (idempotent) and ends the refresh tokens of those that are sessions.
     pub async fn revoke(&self, revocations: &[Revocation], now: u64) -> Result<(), StoreError> {
         dispatch!(self.revoke(revocations.to_vec(), now))
     }

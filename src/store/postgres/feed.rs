@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
 use super::super::{Revocation, StoreError};
-use super::tokens::CHANNEL;
+use super::sessions::CHANNEL;
 use super::{PgStore, bounded, secs, unsigned};
 use crate::random::TOKEN_ID_LEN;
 

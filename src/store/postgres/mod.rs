@@ -7,6 +7,7 @@
 
 mod ephemeral;
 mod feed;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -22,10 +23,16 @@ use crate::config::{DatabaseTls, PostgresUrl, postgres_url};
 
 pub use feed::RevocationFeed;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/postgres/0001_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/0001_schema.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/0002_refresh_token_sid.sql"),
+    ),
+];
 
 /// Taken while migrating, so instances that start together migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x646f_6f72_6d61_6e01;

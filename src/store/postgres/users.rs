@@ -7,7 +7,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::super::{LocalCredentials, NewLocalUser, OidcSignIn, Revocation, StoreError, User};
-use super::tokens::revoke_user_sessions;
+use super::sessions::revoke_user_sessions;
 use super::{PgStore, bounded, secs};
 use crate::identity::ADMIN_ROLE;
 

@@ -2,6 +2,7 @@
 //! in `migrations/sqlite/` are applied at start, each once, in order.
 
 mod ephemeral;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -21,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../migrations/sqlite/0002_sessions.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_refresh_token_sid.sql"),
     ),
 ];
 

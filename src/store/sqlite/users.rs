@@ -3,7 +3,7 @@
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::super::{LocalCredentials, NewLocalUser, OidcSignIn, Revocation, StoreError, User};
-use super::tokens::revoke_user_sessions;
+use super::sessions::revoke_user_sessions;
 use super::{SqliteStore, secs};
 use crate::identity::ADMIN_ROLE;
 

@@ -12,6 +12,15 @@ fn sqlite() -> Store {
 
 /// A fresh, migrated PostgreSQL database, or `None` (with a notice) when there is no server.
 async fn postgres() -> Option<Store> {
+    let url = empty_postgres().await?;
+    let store = Store::open(&url, NOW).expect("a pool");
+    store.migrate(NOW).await.expect("migrated");
+    Some(store)
+}
+
+/// The URL of a new, empty PostgreSQL database, or `None` (with a notice) when there is no
+/// server.
+async fn empty_postgres() -> Option<String> {
     let Ok(admin) = std::env::var("DOORMAN_TEST_DATABASE_URL") else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -30,9 +39,7 @@ async fn postgres() -> Option<Store> {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create a test database");
-    let store = Store::open(&with_database(&admin, &name), NOW).expect("a pool");
-    store.migrate(NOW).await.expect("migrated");
-    Some(store)
+    Some(with_database(&admin, &name))
 }
 
 /// `url` (`postgres://user@host/db?…`) naming database `name` instead.
@@ -96,6 +103,7 @@ fn oidc<'a>(issuer: &'a str, subject: &'a str, email: &'a str, admin: bool) -> O
 }
 
 mod accounts;
+mod migration;
 mod tokens;
 
 /// Says once per test binary, on the real stderr (test output capture does not hide it),

@@ -1,0 +1,114 @@
+//! Sessions and revocations in PostgreSQL. A revocation is written and announced
+//! (`NOTIFY doorman_revocations`) in the same transaction, so every instance hears of it once
+//! it is committed, never before; the session's refresh tokens (which carry its `sid`) end in
+//! the same transaction.
+
+use deadpool_postgres::GenericClient;
+
+use super::super::{Revocation, StoreError};
+use super::{PgStore, bounded, secs, unsigned};
+
+/// The channel every instance listens on; the payload is `<id> <expires_at>`.
+pub(super) const CHANNEL: &str = "doorman_revocations";
+
+/// Records revocations, ends the refresh tokens of those that are sessions, and announces
+/// each one (delivered to listeners at commit).
+pub(super) async fn record_revocations(
+    c: &impl GenericClient,
+    revocations: &[Revocation],
+    now: u64,
+) -> Result<(), StoreError> {
+    for r in revocations {
+        c.execute(
+            "INSERT INTO revocations (id, expires_at, revoked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET expires_at = greatest(revocations.expires_at, excluded.expires_at),
+                 changed_at = now()",
+            &[&r.id, &secs(r.expires_at), &secs(now)],
+        )
+        .await?;
+        c.execute(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL",
+            &[&secs(now), &r.id],
+        )
+        .await?;
+        c.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&CHANNEL, &format!("{} {}", r.id, r.expires_at)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Revokes every live session of `user_id` (see the SQLite backend for the lifetimes).
+pub(super) async fn revoke_user_sessions(
+    c: &impl GenericClient,
+    user_id: i64,
+    now: u64,
+    revoke_for: u64,
+) -> Result<Vec<Revocation>, StoreError> {
+    let revocations: Vec<Revocation> = c
+        .query(
+            "SELECT sid, expires_at FROM sessions WHERE user_id = $1 AND expires_at > $2",
+            &[&user_id, &secs(now)],
+        )
+        .await?
+        .iter()
+        .map(|r| Revocation {
+            id: r.get(0),
+            expires_at: unsigned(r.get(1)).min(now + revoke_for),
+        })
+        .collect();
+    record_revocations(c, &revocations, now).await?;
+    Ok(revocations)
+}
+
+impl PgStore {
+    pub async fn create_session(
+        &self,
+        sid: &str,
+        user_id: i64,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        bounded(async {
+            c.execute(
+                "INSERT INTO sessions (sid, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                &[&sid, &user_id, &secs(now), &secs(expires_at)],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn revoke(&self, revocations: Vec<Revocation>, now: u64) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        bounded(async {
+            let tx = c.transaction().await?;
+            record_revocations(&tx, &revocations, now).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn live_revocations(&self, now: u64) -> Result<Vec<Revocation>, StoreError> {
+        let c = self.client().await?;
+        bounded(async {
+            Ok(c.query(
+                "SELECT id, expires_at FROM revocations WHERE expires_at > $1",
+                &[&secs(now)],
+            )
+            .await?
+            .iter()
+            .map(|r| Revocation {
+                id: r.get(0),
+                expires_at: unsigned(r.get(1)),
+            })
+            .collect())
+        })
+        .await
+    }
+}
