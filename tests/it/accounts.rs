@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 async fn registration_creates_a_local_account_and_never_returns_the_hash() {
     let app = spawn_accounts_app(&[]).await;
 
-    let response = post_json(&app, "/api/register", &registration("ada_l")).await;
+    let response = app.post_json("/api/register", &registration("ada_l")).await;
 
     assert_eq!(response.headers()["cache-control"], "no-store");
     let (status, user) = status_json(response).await;
@@ -55,7 +55,7 @@ async fn registration_refuses_each_bad_field_with_a_400_that_names_it() {
         let mut body = base.clone();
         body[field] = value.clone();
 
-        let (status, error) = status_json(post_json(&app, "/api/register", &body).await).await;
+        let (status, error) = status_json(app.post_json("/api/register", &body).await).await;
 
         assert_api_error(status, &error, 400, code);
         let message = error["message"].as_str().expect("message");
@@ -64,7 +64,7 @@ async fn registration_refuses_each_bad_field_with_a_400_that_names_it() {
             "{field}={value}: the message names the field: {message}"
         );
     }
-    let (status, _) = status_json(post_json(&app, "/api/register", &base).await).await;
+    let (status, _) = status_json(app.post_json("/api/register", &base).await).await;
     assert_eq!(status, 201, "none of the refused attempts took the name");
 }
 
@@ -78,7 +78,7 @@ async fn the_weak_password_message_says_what_is_wrong() {
     ] {
         let mut body = registration("grace");
         body["password"] = json!(password);
-        let (_, error) = status_json(post_json(&app, "/api/register", &body).await).await;
+        let (_, error) = status_json(app.post_json("/api/register", &body).await).await;
         assert!(
             error["message"].as_str().is_some_and(|m| m.contains(says)),
             "{password}: {error}"
@@ -89,12 +89,12 @@ async fn the_weak_password_message_says_what_is_wrong() {
 #[tokio::test]
 async fn a_taken_username_is_409_whatever_its_case() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "linus").await;
+    app.register("linus").await;
 
     for taken in ["linus", "LINUS", " Linus "] {
         let mut body = registration("other");
         body["username"] = json!(taken);
-        let (status, error) = status_json(post_json(&app, "/api/register", &body).await).await;
+        let (status, error) = status_json(app.post_json("/api/register", &body).await).await;
         assert_api_error(status, &error, 409, "username_taken");
     }
 }
@@ -104,10 +104,10 @@ async fn registration_can_be_switched_off() {
     let app = spawn_accounts_app(&[("ALLOW_REGISTRATION", "false")]).await;
 
     let (status, error) =
-        status_json(post_json(&app, "/api/register", &registration("ada_l")).await).await;
+        status_json(app.post_json("/api/register", &registration("ada_l")).await).await;
 
     assert_api_error(status, &error, 403, "registration_closed");
-    let (status, _) = status_json(login_as(&app, "ada_l", PASSWORD).await).await;
+    let (status, _) = status_json(app.login_as("ada_l", PASSWORD).await).await;
     assert_eq!(status, 401, "no account was made");
 }
 
@@ -116,9 +116,9 @@ async fn registration_can_be_switched_off() {
 #[tokio::test]
 async fn login_with_json_returns_a_bearer_pair_whose_jwt_carries_the_account() {
     let app = spawn_accounts_app(&[]).await;
-    let user = register(&app, "ada_l").await;
+    let user = app.register("ada_l").await;
 
-    let response = login_as(&app, "ada_l", PASSWORD).await;
+    let response = app.login_as("ada_l", PASSWORD).await;
 
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert!(
@@ -145,18 +145,20 @@ async fn login_with_json_returns_a_bearer_pair_whose_jwt_carries_the_account() {
 #[tokio::test]
 async fn the_bearer_token_opens_the_protected_api() {
     let app = spawn_accounts_app(&[]).await;
-    let user = register(&app, "ada_l").await;
-    let tokens = login(&app, "ada_l").await;
+    let user = app.register("ada_l").await;
+    let tokens = app.login("ada_l").await;
 
-    let (status, me) =
-        status_json(get_bearer(&app, "/api/user", access_token(&tokens)).await).await;
+    let (status, me) = status_json(app.get_bearer("/api/user", access_token(&tokens)).await).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["uid"], user["id"]);
     assert_eq!(me["roles"], json!([]));
     assert_eq!(me["email"], "ada_l@example.com");
 
-    let (status, resource) =
-        status_json(get_bearer(&app, "/api/protected", access_token(&tokens)).await).await;
+    let (status, resource) = status_json(
+        app.get_bearer("/api/protected", access_token(&tokens))
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{resource}");
     assert!(
         resource["message"]
@@ -164,14 +166,14 @@ async fn the_bearer_token_opens_the_protected_api() {
             .is_some_and(|m| m.contains("Test ada_l"))
     );
 
-    let (status, error) = status_json(get_bearer(&app, "/api/user", "not.a.jwt").await).await;
+    let (status, error) = status_json(app.get_bearer("/api/user", "not.a.jwt").await).await;
     assert_api_error(status, &error, 401, "invalid_token");
 }
 
 #[tokio::test]
 async fn login_with_http_basic_works_and_usernames_are_case_insensitive() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
 
     let response = app
         .client
@@ -190,13 +192,13 @@ async fn login_with_http_basic_works_and_usernames_are_case_insensitive() {
 #[tokio::test]
 async fn bad_credentials_get_the_same_401_whether_or_not_the_user_exists() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
 
-    let wrong_password = login_as(&app, "ada_l", "not-the-password-1").await;
-    let unknown_user = login_as(&app, "nobody_here", PASSWORD).await;
-    let sql_user = login_as(&app, "' OR 1=1 --", PASSWORD).await;
-    let sql_password = login_as(&app, "ada_l", "' OR '1'='1").await;
-    let huge_user = login_as(&app, &"x".repeat(60_000), PASSWORD).await;
+    let wrong_password = app.login_as("ada_l", "not-the-password-1").await;
+    let unknown_user = app.login_as("nobody_here", PASSWORD).await;
+    let sql_user = app.login_as("' OR 1=1 --", PASSWORD).await;
+    let sql_password = app.login_as("ada_l", "' OR '1'='1").await;
+    let huge_user = app.login_as(&"x".repeat(60_000), PASSWORD).await;
 
     let mut bodies = Vec::new();
     for response in [
@@ -225,8 +227,11 @@ async fn bad_credentials_get_the_same_401_whether_or_not_the_user_exists() {
 async fn malformed_login_requests_are_400_naming_the_problem() {
     let app = spawn_accounts_app(&[]).await;
 
-    let (status, error) =
-        status_json(post_json(&app, "/api/login", &json!({ "username": "ada_l" })).await).await;
+    let (status, error) = status_json(
+        app.post_json("/api/login", &json!({ "username": "ada_l" }))
+            .await,
+    )
+    .await;
     assert_api_error(status, &error, 400, "invalid_request");
     assert!(
         error["message"]
@@ -235,8 +240,7 @@ async fn malformed_login_requests_are_400_naming_the_problem() {
     );
 
     let (status, error) = status_json(
-        post_json(
-            &app,
+        app.post_json(
             "/api/login",
             &json!({ "username": "ada_l", "password": 12 }),
         )
@@ -260,7 +264,7 @@ async fn malformed_login_requests_are_400_naming_the_problem() {
             .is_some_and(|m| m.contains("Basic"))
     );
 
-    let (status, error) = status_json(post_raw(&app, "/api/login", None, "").await).await;
+    let (status, error) = status_json(app.post_raw("/api/login", None, "").await).await;
     assert_api_error(status, &error, 415, "unsupported_media_type");
 }
 
@@ -269,11 +273,11 @@ async fn malformed_login_requests_are_400_naming_the_problem() {
 #[tokio::test]
 async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
-    let first = login(&app, "ada_l").await;
-    let other_login = login(&app, "ada_l").await;
+    app.register("ada_l").await;
+    let first = app.login("ada_l").await;
+    let other_login = app.login("ada_l").await;
 
-    let (status, second) = refresh(&app, refresh_token(&first)).await;
+    let (status, second) = app.refresh(refresh_token(&first)).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["token_type"], "Bearer");
     assert_eq!(second["expires_in"], 3600);
@@ -282,21 +286,21 @@ async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
         jwt_payload(access_token(&second))["jti"],
         jwt_payload(access_token(&first))["jti"]
     );
-    let (status, _) = status_json(get_bearer(&app, "/api/user", access_token(&second)).await).await;
+    let (status, _) = status_json(app.get_bearer("/api/user", access_token(&second)).await).await;
     assert_eq!(status, 200);
 
-    let (status, error) = refresh(&app, refresh_token(&first)).await;
+    let (status, error) = app.refresh(refresh_token(&first)).await;
     assert_api_error(status, &error, 401, "invalid_grant");
 
-    let (status, error) = refresh(&app, refresh_token(&second)).await;
+    let (status, error) = app.refresh(refresh_token(&second)).await;
     assert_api_error(status, &error, 401, "invalid_grant");
     assert_eq!(
-        refresh(&app, refresh_token(&second)).await.0,
+        app.refresh(refresh_token(&second)).await.0,
         401,
         "the successor died with its family"
     );
 
-    let (status, _) = refresh(&app, refresh_token(&other_login)).await;
+    let (status, _) = app.refresh(refresh_token(&other_login)).await;
     assert_eq!(status, 200, "another login's family is untouched");
 }
 
@@ -304,11 +308,10 @@ async fn refresh_rotates_the_pair_and_reuse_revokes_the_whole_family() {
 async fn made_up_empty_or_huge_refresh_tokens_are_invalid_grant() {
     let app = spawn_accounts_app(&[]).await;
     for token in [String::new(), "made-up".to_owned(), "A".repeat(5000)] {
-        let (status, error) = refresh(&app, &token).await;
+        let (status, error) = app.refresh(&token).await;
         assert_api_error(status, &error, 401, "invalid_grant");
     }
-    let (status, error) =
-        status_json(post_json(&app, "/api/token/refresh", &json!({})).await).await;
+    let (status, error) = status_json(app.post_json("/api/token/refresh", &json!({})).await).await;
     assert_api_error(status, &error, 400, "invalid_request");
     assert!(
         error["message"]
@@ -320,9 +323,9 @@ async fn made_up_empty_or_huge_refresh_tokens_are_invalid_grant() {
 #[tokio::test]
 async fn logout_revokes_the_access_token_and_the_refresh_family() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
-    let tokens = login(&app, "ada_l").await;
-    let (_, rotated) = refresh(&app, refresh_token(&tokens)).await;
+    app.register("ada_l").await;
+    let tokens = app.login("ada_l").await;
+    let (_, rotated) = app.refresh(refresh_token(&tokens)).await;
 
     let response = app
         .client
@@ -335,9 +338,9 @@ async fn logout_revokes_the_access_token_and_the_refresh_family() {
 
     assert_eq!(response.status(), 204);
     let (status, error) =
-        status_json(get_bearer(&app, "/api/user", access_token(&rotated)).await).await;
+        status_json(app.get_bearer("/api/user", access_token(&rotated)).await).await;
     assert_api_error(status, &error, 401, "invalid_token");
-    let (status, error) = refresh(&app, refresh_token(&rotated)).await;
+    let (status, error) = app.refresh(refresh_token(&rotated)).await;
     assert_api_error(status, &error, 401, "invalid_grant");
 
     let again = app
@@ -353,9 +356,9 @@ async fn logout_revokes_the_access_token_and_the_refresh_family() {
 #[tokio::test]
 async fn logout_without_a_body_ends_the_whole_session_refresh_tokens_included() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
-    let tokens = login(&app, "ada_l").await;
-    let other_session = login(&app, "ada_l").await;
+    app.register("ada_l").await;
+    let tokens = app.login("ada_l").await;
+    let other_session = app.login("ada_l").await;
 
     let response = app
         .client
@@ -367,15 +370,15 @@ async fn logout_without_a_body_ends_the_whole_session_refresh_tokens_included() 
 
     assert_eq!(response.status(), 204);
     assert_eq!(
-        get_bearer(&app, "/api/user", access_token(&tokens))
+        app.get_bearer("/api/user", access_token(&tokens))
             .await
             .status(),
         401
     );
-    let (status, body) = refresh(&app, refresh_token(&tokens)).await;
+    let (status, body) = app.refresh(refresh_token(&tokens)).await;
     assert_api_error(status, &body, 401, "invalid_grant");
     assert_eq!(
-        get_bearer(&app, "/api/user", access_token(&other_session))
+        app.get_bearer("/api/user", access_token(&other_session))
             .await
             .status(),
         200,
@@ -386,8 +389,8 @@ async fn logout_without_a_body_ends_the_whole_session_refresh_tokens_included() 
 #[tokio::test]
 async fn logout_with_a_bad_body_is_refused_and_revokes_nothing() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
-    let tokens = login(&app, "ada_l").await;
+    app.register("ada_l").await;
+    let tokens = app.login("ada_l").await;
 
     let response = app
         .client
@@ -418,7 +421,7 @@ async fn logout_with_a_bad_body_is_refused_and_revokes_nothing() {
     );
 
     assert_eq!(
-        get_bearer(&app, "/api/user", access_token(&tokens))
+        app.get_bearer("/api/user", access_token(&tokens))
             .await
             .status(),
         200
@@ -462,15 +465,15 @@ async fn admin_emails_never_apply_to_a_self_registered_unverified_email() {
     let mut impostor = registration("boss");
     impostor["email"] = json!("boss@example.com");
 
-    let (status, user) = status_json(post_json(&app, "/api/register", &impostor).await).await;
+    let (status, user) = status_json(app.post_json("/api/register", &impostor).await).await;
 
     assert_eq!(status, 201, "{user}");
     assert_eq!(user["roles"], json!([]));
     assert_eq!(user["email_verified"], false);
-    let tokens = login(&app, "boss").await;
+    let tokens = app.login("boss").await;
     assert_eq!(jwt_payload(access_token(&tokens))["roles"], json!([]));
     assert_eq!(
-        get_bearer(&app, "/api/admin/users", access_token(&tokens))
+        app.get_bearer("/api/admin/users", access_token(&tokens))
             .await
             .status(),
         403
@@ -480,12 +483,15 @@ async fn admin_emails_never_apply_to_a_self_registered_unverified_email() {
 #[tokio::test]
 async fn non_admins_get_403_insufficient_role_on_the_admin_api() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
-    register(&app, "ada_l").await;
-    let tokens = login(&app, "ada_l").await;
+    app.register("ada_l").await;
+    let tokens = app.login("ada_l").await;
     let provider_user = app.sign_in("Grace", "grace@example.com").await;
 
-    let (status, error) =
-        status_json(get_bearer(&app, "/api/admin/users", access_token(&tokens)).await).await;
+    let (status, error) = status_json(
+        app.get_bearer("/api/admin/users", access_token(&tokens))
+            .await,
+    )
+    .await;
     assert_api_error(status, &error, 403, "insufficient_role");
     assert_eq!(error["required"], "admin");
 
@@ -516,7 +522,7 @@ async fn the_admin_page_is_for_admins_a_403_page_for_others_and_sign_in_for_nobo
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
     let mut user = registration("bobby");
     user["name"] = json!("Bobby <b>Tables</b>'); DROP TABLE users;--");
-    let (status, _) = status_json(post_json(&app, "/api/register", &user).await).await;
+    let (status, _) = status_json(app.post_json("/api/register", &user).await).await;
     assert_eq!(status, 201);
     let admin = app.sign_in("The Boss", "boss@example.com").await;
     let someone = app.sign_in("Grace", "grace@example.com").await;
@@ -572,9 +578,9 @@ async fn delete_user(app: &TestApp, admin: &str, id: &Value) -> (StatusCode, Val
 #[tokio::test]
 async fn a_role_change_ends_the_users_sessions_at_once_and_the_next_sign_in_carries_it() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
-    let admin = admin_token(&app, "boss@example.com").await;
-    let user = register(&app, "ada_l").await;
-    let tokens = login(&app, "ada_l").await;
+    let admin = app.admin_token("boss@example.com").await;
+    let user = app.register("ada_l").await;
+    let tokens = app.login("ada_l").await;
 
     let (status, updated) = put_roles(
         &app,
@@ -587,18 +593,18 @@ async fn a_role_change_ends_the_users_sessions_at_once_and_the_next_sign_in_carr
     assert_eq!(updated["roles"], json!(["admin", "editor"]));
 
     let (status, body) =
-        status_json(get_bearer(&app, "/api/user", access_token(&tokens)).await).await;
+        status_json(app.get_bearer("/api/user", access_token(&tokens)).await).await;
     assert_api_error(status, &body, 401, "invalid_token");
-    let (status, body) = refresh(&app, refresh_token(&tokens)).await;
+    let (status, body) = app.refresh(refresh_token(&tokens)).await;
     assert_api_error(status, &body, 401, "invalid_grant");
 
-    let next = login(&app, "ada_l").await;
+    let next = app.login("ada_l").await;
     assert_eq!(
         jwt_payload(access_token(&next))["roles"],
         json!(["admin", "editor"])
     );
     assert_eq!(
-        get_bearer(&app, "/api/admin/users", access_token(&next))
+        app.get_bearer("/api/admin/users", access_token(&next))
             .await
             .status(),
         200,
@@ -608,7 +614,7 @@ async fn a_role_change_ends_the_users_sessions_at_once_and_the_next_sign_in_carr
     let (status, _) = put_roles(&app, &admin, &user["id"], json!([])).await;
     assert_eq!(status, 200);
     assert_eq!(
-        get_bearer(&app, "/api/admin/users", access_token(&next))
+        app.get_bearer("/api/admin/users", access_token(&next))
             .await
             .status(),
         401,
@@ -619,10 +625,10 @@ async fn a_role_change_ends_the_users_sessions_at_once_and_the_next_sign_in_carr
 #[tokio::test]
 async fn a_demoted_admin_cannot_use_an_old_token_to_promote_themselves_back() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
-    let boss = admin_token(&app, "boss@example.com").await;
-    let alice = register(&app, "alice").await;
+    let boss = app.admin_token("boss@example.com").await;
+    let alice = app.register("alice").await;
     put_roles(&app, &boss, &alice["id"], json!(["admin"])).await;
-    let alice_token = access_token(&login(&app, "alice").await).to_owned();
+    let alice_token = access_token(&app.login("alice").await).to_owned();
 
     let (status, _) = put_roles(&app, &boss, &alice["id"], json!([])).await;
     assert_eq!(status, 200);
@@ -630,7 +636,7 @@ async fn a_demoted_admin_cannot_use_an_old_token_to_promote_themselves_back() {
     assert_eq!(status, 401, "her old token is dead");
 
     // Even a token minted by hand with the admin claim is checked against the store.
-    let fresh = access_token(&login(&app, "alice").await).to_owned();
+    let fresh = access_token(&app.login("alice").await).to_owned();
     let (status, body) = put_roles(&app, &fresh, &alice["id"], json!(["admin"])).await;
     assert_api_error(status, &body, 403, "insufficient_role");
 }
@@ -638,29 +644,29 @@ async fn a_demoted_admin_cannot_use_an_old_token_to_promote_themselves_back() {
 #[tokio::test]
 async fn a_deleted_users_tokens_stop_working_at_once() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
-    let boss = admin_token(&app, "boss@example.com").await;
-    let mallory = register(&app, "mallory").await;
+    let boss = app.admin_token("boss@example.com").await;
+    let mallory = app.register("mallory").await;
     put_roles(&app, &boss, &mallory["id"], json!(["admin"])).await;
-    let tokens = login(&app, "mallory").await;
+    let tokens = app.login("mallory").await;
 
     let (status, _) = delete_user(&app, &boss, &mallory["id"]).await;
     assert_eq!(status, 204);
     assert_eq!(
-        get_bearer(&app, "/api/admin/users", access_token(&tokens))
+        app.get_bearer("/api/admin/users", access_token(&tokens))
             .await
             .status(),
         401
     );
-    let (status, _) = refresh(&app, refresh_token(&tokens)).await;
+    let (status, _) = app.refresh(refresh_token(&tokens)).await;
     assert_eq!(status, 401);
 }
 
 #[tokio::test]
 async fn admin_emails_grant_admin_at_the_first_sign_in_only_so_a_demotion_sticks() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com,second@example.com")]).await;
-    let boss = admin_token(&app, "boss@example.com").await;
-    let second = admin_token(&app, "second@example.com").await;
-    let (_, users) = status_json(get_bearer(&app, "/api/admin/users", &boss).await).await;
+    let boss = app.admin_token("boss@example.com").await;
+    let second = app.admin_token("second@example.com").await;
+    let (_, users) = status_json(app.get_bearer("/api/admin/users", &boss).await).await;
     let second_id = users
         .as_array()
         .expect("users")
@@ -672,13 +678,13 @@ async fn admin_emails_grant_admin_at_the_first_sign_in_only_so_a_demotion_sticks
     let (status, _) = put_roles(&app, &boss, &second_id, json!([])).await;
     assert_eq!(status, 200);
     assert_eq!(
-        get_bearer(&app, "/api/admin/users", &second).await.status(),
+        app.get_bearer("/api/admin/users", &second).await.status(),
         401
     );
-    let again = admin_token(&app, "second@example.com").await;
+    let again = app.admin_token("second@example.com").await;
     assert_eq!(jwt_payload(&again)["roles"], json!([]), "no admin again");
     assert_eq!(
-        get_bearer(&app, "/api/admin/users", &again).await.status(),
+        app.get_bearer("/api/admin/users", &again).await.status(),
         403
     );
 }
@@ -686,8 +692,8 @@ async fn admin_emails_grant_admin_at_the_first_sign_in_only_so_a_demotion_sticks
 #[tokio::test]
 async fn the_last_admin_can_neither_drop_the_role_nor_be_deleted() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
-    let boss = admin_token(&app, "boss@example.com").await;
-    let (_, users) = status_json(get_bearer(&app, "/api/admin/users", &boss).await).await;
+    let boss = app.admin_token("boss@example.com").await;
+    let (_, users) = status_json(app.get_bearer("/api/admin/users", &boss).await).await;
     let boss_id = users[0]["id"].clone();
 
     let (status, body) = put_roles(&app, &boss, &boss_id, json!(["viewer"])).await;
@@ -695,7 +701,7 @@ async fn the_last_admin_can_neither_drop_the_role_nor_be_deleted() {
     let (status, body) = delete_user(&app, &boss, &boss_id).await;
     assert_api_error(status, &body, 409, "last_admin");
     assert_eq!(
-        get_bearer(&app, "/api/admin/users", &boss).await.status(),
+        app.get_bearer("/api/admin/users", &boss).await.status(),
         200,
         "nothing changed"
     );
@@ -704,8 +710,8 @@ async fn the_last_admin_can_neither_drop_the_role_nor_be_deleted() {
 #[tokio::test]
 async fn the_admin_api_refuses_bad_ids_bad_roles_and_unknown_users() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
-    let admin = admin_token(&app, "boss@example.com").await;
-    let user = register(&app, "ada_l").await;
+    let admin = app.admin_token("boss@example.com").await;
+    let user = app.register("ada_l").await;
     let roles_url = |id: &str| app.url(&format!("/api/admin/users/{id}/roles"));
     let put = |url: String, body: serde_json::Value| {
         app.client.put(url).bearer_auth(&admin).json(&body).send()
@@ -759,7 +765,7 @@ async fn the_admin_api_refuses_bad_ids_bad_roles_and_unknown_users() {
     .await;
     assert_api_error(status, &error, 404, "not_found");
 
-    let (_, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    let (_, users) = status_json(app.get_bearer("/api/admin/users", &admin).await).await;
     let ada = users
         .as_array()
         .expect("list")
@@ -772,9 +778,9 @@ async fn the_admin_api_refuses_bad_ids_bad_roles_and_unknown_users() {
 #[tokio::test]
 async fn deleting_a_user_ends_their_password_and_refresh_tokens() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
-    let admin = admin_token(&app, "boss@example.com").await;
-    let user = register(&app, "ada_l").await;
-    let tokens = login(&app, "ada_l").await;
+    let admin = app.admin_token("boss@example.com").await;
+    let user = app.register("ada_l").await;
+    let tokens = app.login("ada_l").await;
     let url = app.url(&format!("/api/admin/users/{}", user["id"]));
 
     let response = app
@@ -786,11 +792,11 @@ async fn deleting_a_user_ends_their_password_and_refresh_tokens() {
         .expect("delete");
 
     assert_eq!(response.status(), 204);
-    let (status, error) = refresh(&app, refresh_token(&tokens)).await;
+    let (status, error) = app.refresh(refresh_token(&tokens)).await;
     assert_api_error(status, &error, 401, "invalid_grant");
-    let (status, _) = status_json(login_as(&app, "ada_l", PASSWORD).await).await;
+    let (status, _) = status_json(app.login_as("ada_l", PASSWORD).await).await;
     assert_eq!(status, 401);
-    let (_, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    let (_, users) = status_json(app.get_bearer("/api/admin/users", &admin).await).await;
     assert!(
         !users.to_string().contains("ada_l"),
         "gone from the list: {users}"
@@ -804,7 +810,7 @@ async fn deleting_a_user_ends_their_password_and_refresh_tokens() {
         .expect("delete again");
     let (status, error) = status_json(again).await;
     assert_api_error(status, &error, 404, "not_found");
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
 }
 
 // ---------- the home page's password form ----------
@@ -850,7 +856,7 @@ async fn the_password_form_appears_only_once_local_accounts_exist() {
         "provider users are not local accounts"
     );
 
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     let html = app
         .get("/", &Jar::default())
         .await
@@ -871,7 +877,7 @@ async fn the_password_form_appears_only_once_local_accounts_exist() {
 #[tokio::test]
 async fn the_password_form_signs_in_with_the_same_session_cookie() {
     let app = spawn_accounts_app(&[]).await;
-    let user = register(&app, "ada_l").await;
+    let user = app.register("ada_l").await;
 
     let response = form_post(&app, Some(&app.base), "ada_l", PASSWORD)
         .send()
@@ -911,7 +917,7 @@ async fn the_password_form_signs_in_with_the_same_session_cookie() {
 #[tokio::test]
 async fn the_password_form_refuses_other_sites_and_wrong_passwords() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
 
     for (origin, fetch_site) in [
         (Some("https://evil.example"), None),
@@ -983,12 +989,15 @@ async fn create_user_makes_an_account_that_can_sign_in_with_its_roles() {
 
     let app =
         spawn_accounts_app(&[("DATABASE_URL", &database), ("ALLOW_REGISTRATION", "false")]).await;
-    let tokens = login(&app, "ci-bot").await;
+    let tokens = app.login("ci-bot").await;
     let claims = jwt_payload(access_token(&tokens));
     assert_eq!(claims["roles"], json!(["admin", "deployer"]));
     assert_eq!(claims["name"], "CI Bot");
-    let (status, users) =
-        status_json(get_bearer(&app, "/api/admin/users", access_token(&tokens)).await).await;
+    let (status, users) = status_json(
+        app.get_bearer("/api/admin/users", access_token(&tokens))
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{users}");
     assert_eq!(users[0]["username"], "ci-bot");
 }
@@ -1019,7 +1028,7 @@ async fn create_user_reads_the_password_from_stdin() {
         String::from_utf8_lossy(&output.stderr)
     );
     let app = spawn_accounts_app(&[("DATABASE_URL", &database)]).await;
-    let tokens = login(&app, "oncall").await;
+    let tokens = app.login("oncall").await;
     assert_eq!(jwt_payload(access_token(&tokens))["name"], "oncall");
 }
 

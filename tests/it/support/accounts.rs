@@ -38,38 +38,6 @@ pub async fn status_json(response: reqwest::Response) -> (StatusCode, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-pub async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .json(body)
-        .send()
-        .await
-        .expect("request")
-}
-
-/// `POST` with a raw body and content type, for the malformed-input cases.
-pub async fn post_raw(
-    app: &TestApp,
-    path: &str,
-    content_type: Option<&str>,
-    body: impl Into<reqwest::Body>,
-) -> reqwest::Response {
-    let mut request = app.client.post(app.url(path)).body(body);
-    if let Some(ct) = content_type {
-        request = request.header("content-type", ct);
-    }
-    request.send().await.expect("request")
-}
-
-pub async fn get_bearer(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request")
-}
-
 pub fn registration(username: &str) -> Value {
     json!({
         "username": username,
@@ -77,30 +45,6 @@ pub fn registration(username: &str) -> Value {
         "password": PASSWORD,
         "name": format!("Test {username}"),
     })
-}
-
-/// Registers `username` with [`PASSWORD`]; returns the created user.
-pub async fn register(app: &TestApp, username: &str) -> Value {
-    let (status, body) =
-        status_json(post_json(app, "/api/register", &registration(username)).await).await;
-    assert_eq!(status, 201, "registering {username}: {body}");
-    body
-}
-
-pub async fn login_as(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
-    post_json(
-        app,
-        "/api/login",
-        &json!({ "username": username, "password": password }),
-    )
-    .await
-}
-
-/// Signs in with [`PASSWORD`]; returns the token response.
-pub async fn login(app: &TestApp, username: &str) -> Value {
-    let (status, body) = status_json(login_as(app, username, PASSWORD).await).await;
-    assert_eq!(status, 200, "signing in as {username}: {body}");
-    body
 }
 
 pub fn access_token(tokens: &Value) -> &str {
@@ -111,25 +55,6 @@ pub fn refresh_token(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().expect("a refresh_token")
 }
 
-pub async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    status_json(
-        post_json(
-            app,
-            "/api/token/refresh",
-            &json!({ "refresh_token": token }),
-        )
-        .await,
-    )
-    .await
-}
-
-/// An admin for `app`: a development-provider sign-in whose email is in `ADMIN_EMAILS`.
-/// Returns the session cookie's value, usable as a Bearer token too.
-pub async fn admin_token(app: &TestApp, email: &str) -> String {
-    let jar = app.sign_in("The Admin", email).await;
-    jar.get("access_token").expect("session cookie").to_owned()
-}
-
 /// A client without redirects that connects from `127.0.0.<last>` (Linux routes all of
 /// 127.0.0.0/8 to the loopback interface), so the server sees another client address.
 pub fn client_from(last: u8) -> reqwest::Client {
@@ -138,20 +63,6 @@ pub fn client_from(last: u8) -> reqwest::Client {
         .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
         .build()
         .expect("client")
-}
-
-pub async fn login_from(
-    client: &reqwest::Client,
-    app: &TestApp,
-    username: &str,
-    password: &str,
-) -> reqwest::Response {
-    client
-        .post(app.url("/api/login"))
-        .json(&json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .expect("login")
 }
 
 /// The error body every `/api` failure shares: a code, a message for people, a request id.
@@ -168,8 +79,92 @@ pub fn assert_api_error(status: StatusCode, body: &Value, expected_status: u16, 
     );
 }
 
-/// A session token for user `uid` (or nobody) with `roles`, minted by `app` itself: the
-/// shortcut for tests that are not about signing in.
-pub fn minted_token(app: &TestApp, uid: Option<i64>, roles: &[&str]) -> String {
-    app.session_for(uid, roles)
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST` with a raw body and content type, for the malformed-input cases.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Registers `username` with [`PASSWORD`]; returns the created user.
+    pub async fn register(&self, username: &str) -> Value {
+        let (status, body) = status_json(
+            self.post_json("/api/register", &registration(username))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "registering {username}: {body}");
+        body
+    }
+
+    pub async fn login_as(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/login",
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Signs in with [`PASSWORD`]; returns the token response.
+    pub async fn login(&self, username: &str) -> Value {
+        let (status, body) = status_json(self.login_as(username, PASSWORD).await).await;
+        assert_eq!(status, 200, "signing in as {username}: {body}");
+        body
+    }
+
+    pub async fn refresh(&self, token: &str) -> (StatusCode, Value) {
+        status_json(
+            self.post_json("/api/token/refresh", &json!({ "refresh_token": token }))
+                .await,
+        )
+        .await
+    }
+
+    /// An admin: a development-provider sign-in whose email is in `ADMIN_EMAILS`.
+    /// Returns the session cookie's value, usable as a Bearer token too.
+    pub async fn admin_token(&self, email: &str) -> String {
+        let jar = self.sign_in("The Admin", email).await;
+        jar.get("access_token").expect("session cookie").to_owned()
+    }
+
+    /// `POST /api/login` from `client` (see [`client_from`]).
+    pub async fn login_from(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/api/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("login")
+    }
 }
