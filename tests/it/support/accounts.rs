@@ -1,10 +1,6 @@
 //! Helpers for the local-accounts tests: JSON calls to `/api/*`, registering and signing in
 //! a local account, and clients that connect from another loopback address (the throttle
 //! keys on the client address).
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
 
 use std::net::{IpAddr, Ipv4Addr};
 
