@@ -163,4 +163,46 @@ impl TestApp {
             .await
             .expect("login")
     }
+
+    /// `PUT /api/admin/users/{id}/roles` as `admin` (a Bearer token).
+    pub async fn put_roles(&self, admin: &str, id: &Value, roles: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .put(self.url(&format!("/api/admin/users/{id}/roles")))
+            .bearer_auth(admin)
+            .json(&json!({ "roles": roles }))
+            .send()
+            .await
+            .expect("set roles");
+        status_json(response).await
+    }
+
+    /// `DELETE /api/admin/users/{id}` as `admin` (a Bearer token).
+    pub async fn delete_user(&self, admin: &str, id: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .delete(self.url(&format!("/api/admin/users/{id}")))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("delete");
+        status_json(response).await
+    }
+
+    /// The home page's password form, posted with `origin` (a browser sends its own).
+    pub fn form_post(
+        &self,
+        origin: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .post(self.url("/auth/password"))
+            .form(&[("username", username), ("password", password)]);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request
+    }
 }
