@@ -85,7 +85,8 @@ async fn a_hanging_token_endpoint_is_504_within_the_timeout_while_other_requests
         tokio::spawn(async move { client.get(url).header("cookie", cookie).send().await })
     };
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The callback is now waiting for the hanging token endpoint.
+    provider.until_calls(|c| c.token == 1).await;
     let health_started = Instant::now();
     let health = app.get("/healthz", &Jar::default()).await;
     let health_took = health_started.elapsed();
