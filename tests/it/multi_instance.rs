@@ -339,8 +339,9 @@ async fn with_the_store_down_at_start_doorman_waits_and_then_recovers() {
         ("REVOCATION_POLL_SECS", "1"),
     ])
     .await;
+    // Nothing to wait for: `crash` returned once the server was down, so the set has never
+    // been read and no attempt can succeed until `up`.
     let token = app.session_for(Some(1), &[]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let body: Value = app
         .get("/readyz", &Jar::default())
         .await
@@ -434,9 +435,8 @@ async fn with_the_store_down_mid_run_sessions_keep_working_and_nothing_is_lost()
         assert_eq!(status, 503, "{what}: {body}");
         assert_eq!(body["error"], "store_unavailable", "{what}");
     }
-    // Strict mode refuses once its set is older than allowed (its clock moves on; the
-    // polls fail meanwhile, so nothing marks the set fresh).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Strict mode refuses once its set is older than allowed (its clock moves on; with the
+    // server down, which `crash` waited for, no poll can mark the set fresh).
     strict.clock.advance(5);
     assert_eq!(strict.get_bearer("/api/user", &staying).await.status(), 503);
     assert_eq!(b.get_bearer("/api/user", &staying).await.status(), 200);
