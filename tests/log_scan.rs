@@ -5,6 +5,10 @@
 //! One test in its own binary, because it installs the process-wide subscriber.
 
 #[path = "it/support/mod.rs"]
+#[expect(
+    dead_code,
+    reason = "this binary borrows the sign-in helpers of tests/it's harness, not the rest"
+)]
 mod support;
 
 use std::io::Write;

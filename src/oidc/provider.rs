@@ -55,6 +55,8 @@ pub struct ProviderHandle {
     current: RwLock<Option<Arc<Provider>>>,
     keys: KeyCache,
     last_discovery: tokio::sync::Mutex<Option<u64>>,
+    /// Raised when discovery first succeeds, for whoever must wait for it (the tests do).
+    discovered: tokio::sync::watch::Sender<bool>,
 }
 
 impl ProviderHandle {
@@ -76,6 +78,7 @@ impl ProviderHandle {
             current: RwLock::new(None),
             keys: KeyCache::default(),
             last_discovery: tokio::sync::Mutex::new(None),
+            discovered: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -100,6 +103,13 @@ impl ProviderHandle {
 
     pub fn is_ready(&self) -> bool {
         self.cached().is_some()
+    }
+
+    /// Returns once discovery has succeeded (at once if it has).
+    pub async fn discovered(&self) {
+        let mut discovered = self.discovered.subscribe();
+        // The sender lives as long as `self`, so this only returns once it is raised.
+        let _ = discovered.wait_for(|done| *done).await;
     }
 
     /// Whether the provider's signing keys have been fetched.
@@ -236,6 +246,7 @@ impl ProviderHandle {
         self.keys.store(keys);
         let provider = Arc::new(self.build(metadata, requires_iss_parameter));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(provider.clone());
+        self.discovered.send_replace(true);
         Ok(provider)
     }
 

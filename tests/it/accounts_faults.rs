@@ -23,7 +23,7 @@ async fn every_json_endpoint_refuses_the_wrong_content_type_with_415() {
             Some("application/jsonp"),
         ] {
             let (status, error) =
-                status_json(post_raw(&app, path, content_type, body.clone()).await).await;
+                status_json(app.post_raw(path, content_type, body.clone()).await).await;
             assert_api_error(status, &error, 415, "unsupported_media_type");
             assert!(
                 error["message"]
@@ -38,9 +38,11 @@ async fn every_json_endpoint_refuses_the_wrong_content_type_with_415() {
         "Application/JSON",
         "application/vnd.api+json",
     ] {
-        let (status, user) =
-            status_json(post_raw(&app, "/api/register", Some(content_type), body.clone()).await)
-                .await;
+        let (status, user) = status_json(
+            app.post_raw("/api/register", Some(content_type), body.clone())
+                .await,
+        )
+        .await;
         assert!(
             status == 201 || status == 409,
             "{content_type} is JSON: {status} {user}"
@@ -54,7 +56,7 @@ async fn malformed_json_is_400_invalid_json_everywhere() {
     for path in ["/api/register", "/api/login", "/api/token/refresh"] {
         for body in ["", "{", "{\"", "{,}", "not json at all", "[", "\u{feff}{}"] {
             let (status, error) =
-                status_json(post_raw(&app, path, Some("application/json"), body).await).await;
+                status_json(app.post_raw(path, Some("application/json"), body).await).await;
             assert_api_error(status, &error, 400, "invalid_json");
             assert!(
                 error["message"]
@@ -64,7 +66,8 @@ async fn malformed_json_is_400_invalid_json_everywhere() {
             );
         }
         let (status, error) = status_json(
-            post_raw(&app, path, Some("application/json"), vec![0xff, 0xfe, b'{']).await,
+            app.post_raw(path, Some("application/json"), vec![0xff, 0xfe, b'{'])
+                .await,
         )
         .await;
         assert_api_error(status, &error, 400, "invalid_json");
@@ -100,14 +103,14 @@ async fn unknown_missing_and_mistyped_fields_are_400_naming_the_field() {
         ("/api/token/refresh", json!({"refresh": "x"}), "refresh"),
     ];
     for (path, body, says) in cases {
-        let (status, error) = status_json(post_json(&app, path, &body).await).await;
+        let (status, error) = status_json(app.post_json(path, &body).await).await;
         assert_api_error(status, &error, 400, "invalid_request");
         assert!(
             error["message"].as_str().is_some_and(|m| m.contains(says)),
             "{path} {body}: {error}"
         );
     }
-    let (_, users) = status_json(login_as(&app, "ada_l", PASSWORD).await).await;
+    let (_, users) = status_json(app.login_as("ada_l", PASSWORD).await).await;
     assert_eq!(users["error"], "invalid_credentials", "no account was made");
 }
 
@@ -123,8 +126,11 @@ async fn bodies_over_64_kib_are_413_with_a_json_message() {
         "/api/token/refresh",
         "/api/logout",
     ] {
-        let (status, error) =
-            status_json(post_raw(&app, path, Some("application/json"), huge.clone()).await).await;
+        let (status, error) = status_json(
+            app.post_raw(path, Some("application/json"), huge.clone())
+                .await,
+        )
+        .await;
         assert_eq!(status, 413, "{path}");
         assert_api_error(status, &error, 413, "payload_too_large");
         assert!(
@@ -146,18 +152,18 @@ async fn bodies_over_64_kib_are_413_with_a_json_message() {
 
     let mut long_name = registration("ada_l");
     long_name["name"] = json!("x".repeat(1000));
-    let (status, error) = status_json(post_json(&app, "/api/register", &long_name).await).await;
+    let (status, error) = status_json(app.post_json("/api/register", &long_name).await).await;
     assert_api_error(status, &error, 400, "invalid_name");
 }
 
 #[tokio::test]
 async fn sql_looking_strings_are_refused_or_stored_verbatim_never_executed() {
     let app = spawn_accounts_app(&[("ADMIN_EMAILS", "boss@example.com")]).await;
-    let admin = admin_token(&app, "boss@example.com").await;
+    let admin = app.admin_token("boss@example.com").await;
 
     let mut injection = registration("bobby");
     injection["username"] = json!("x' OR '1'='1");
-    let (status, error) = status_json(post_json(&app, "/api/register", &injection).await).await;
+    let (status, error) = status_json(app.post_json("/api/register", &injection).await).await;
     assert_api_error(status, &error, 400, "invalid_username");
 
     let name = "Robert'); DROP TABLE users;-- \"<script>alert(1)</script>";
@@ -165,16 +171,16 @@ async fn sql_looking_strings_are_refused_or_stored_verbatim_never_executed() {
     let mut stored = registration("bobby");
     stored["name"] = json!(name);
     stored["email"] = json!(email);
-    let (status, user) = status_json(post_json(&app, "/api/register", &stored).await).await;
+    let (status, user) = status_json(app.post_json("/api/register", &stored).await).await;
     assert_eq!(status, 201, "{user}");
     assert_eq!(user["name"], name, "stored and returned verbatim");
     assert_eq!(user["email"], email);
 
-    let (status, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    let (status, users) = status_json(app.get_bearer("/api/admin/users", &admin).await).await;
     assert_eq!(status, 200, "the users table is still there");
     assert_eq!(users.as_array().expect("list").len(), 2);
-    let tokens = login(&app, "bobby").await;
-    let (_, me) = status_json(get_bearer(&app, "/api/user", access_token(&tokens)).await).await;
+    let tokens = app.login("bobby").await;
+    let (_, me) = status_json(app.get_bearer("/api/user", access_token(&tokens)).await).await;
     assert_eq!(me["name"], name);
 
     let mut page_jar = Jar::default();
@@ -201,13 +207,13 @@ async fn sql_looking_strings_are_refused_or_stored_verbatim_never_executed() {
         "bobby\"; --",
         "%' OR username LIKE '%",
     ] {
-        let (status, error) = status_json(login_as(&app, username, "' OR '1'='1").await).await;
+        let (status, error) = status_json(app.login_as(username, "' OR '1'='1").await).await;
         assert_api_error(status, &error, 401, "invalid_credentials");
     }
-    let (status, error) = refresh(&app, "' OR '1'='1").await;
+    let (status, error) = app.refresh("' OR '1'='1").await;
     assert_api_error(status, &error, 401, "invalid_grant");
     assert_eq!(
-        refresh(&app, refresh_token(&tokens)).await.0,
+        app.refresh(refresh_token(&tokens)).await.0,
         200,
         "real tokens were not revoked by any of that"
     );
@@ -228,7 +234,7 @@ async fn twenty_concurrent_registrations_of_one_username_give_exactly_one_201() 
                     body["username"] = json!("RACER");
                 }
                 body["name"] = json!(format!("Racer {i}"));
-                status_json(post_json(&app, "/api/register", &body).await).await
+                status_json(app.post_json("/api/register", &body).await).await
             })
         })
         .collect();
@@ -249,7 +255,7 @@ async fn twenty_concurrent_registrations_of_one_username_give_exactly_one_201() 
     assert_eq!(created.len(), 1, "exactly one winner");
     assert_eq!(conflicts, 19);
     let winner = &created[0];
-    let tokens = login(&app, "racer").await;
+    let tokens = app.login("racer").await;
     assert_eq!(
         crate::support::jwt_payload(access_token(&tokens))["uid"],
         winner["id"]
@@ -282,15 +288,18 @@ async fn a_locked_store_answers_503_within_seconds_and_loses_nothing() {
         ("ADMIN_EMAILS", "boss@example.com"),
     ])
     .await;
-    let admin = admin_token(&app, "boss@example.com").await;
-    register(&app, "before").await;
-    let tokens = login(&app, "before").await;
+    let admin = app.admin_token("boss@example.com").await;
+    app.register("before").await;
+    let tokens = app.login("before").await;
 
     let lock = ExclusiveLock::take(&database);
 
     let started = Instant::now();
-    let (status, error) =
-        status_json(post_json(&app, "/api/register", &registration("during")).await).await;
+    let (status, error) = status_json(
+        app.post_json("/api/register", &registration("during"))
+            .await,
+    )
+    .await;
     let waited = started.elapsed();
     assert_api_error(status, &error, 503, "store_unavailable");
     assert!(
@@ -298,17 +307,17 @@ async fn a_locked_store_answers_503_within_seconds_and_loses_nothing() {
         "the busy timeout (2 s) applies: {waited:?}"
     );
 
-    let (status, error) = refresh(&app, refresh_token(&tokens)).await;
+    let (status, error) = app.refresh(refresh_token(&tokens)).await;
     assert_api_error(status, &error, 503, "store_unavailable");
-    let (status, error) = status_json(login_as(&app, "before", PASSWORD).await).await;
+    let (status, error) = status_json(app.login_as("before", PASSWORD).await).await;
     assert_api_error(status, &error, 503, "store_unavailable");
-    let (status, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    let (status, users) = status_json(app.get_bearer("/api/admin/users", &admin).await).await;
     assert_eq!(
         status, 200,
         "reads go on during another writer's lock: {users}"
     );
     assert_eq!(
-        get_bearer(&app, "/api/user", access_token(&tokens))
+        app.get_bearer("/api/user", access_token(&tokens))
             .await
             .status(),
         200,
@@ -317,16 +326,19 @@ async fn a_locked_store_answers_503_within_seconds_and_loses_nothing() {
 
     lock.release();
 
-    let (status, _) = refresh(&app, refresh_token(&tokens)).await;
+    let (status, _) = app.refresh(refresh_token(&tokens)).await;
     assert_eq!(status, 200, "the refused refresh spent nothing");
-    login(&app, "before").await;
-    let (status, user) =
-        status_json(post_json(&app, "/api/register", &registration("during")).await).await;
+    app.login("before").await;
+    let (status, user) = status_json(
+        app.post_json("/api/register", &registration("during"))
+            .await,
+    )
+    .await;
     assert_eq!(
         status, 201,
         "the refused registration left nothing behind: {user}"
     );
-    let (_, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    let (_, users) = status_json(app.get_bearer("/api/admin/users", &admin).await).await;
     let names: Vec<_> = users
         .as_array()
         .expect("list")
@@ -344,9 +356,9 @@ async fn a_read_only_store_refuses_writes_and_password_checks_with_503_and_keeps
         ("ADMIN_EMAILS", "boss@example.com"),
     ])
     .await;
-    register(&writer, "ada_l").await;
-    let tokens = login(&writer, "ada_l").await;
-    let boss = admin_token(&writer, "boss@example.com").await;
+    writer.register("ada_l").await;
+    let tokens = writer.login("ada_l").await;
+    let boss = writer.admin_token("boss@example.com").await;
     let boss_id = crate::support::jwt_payload(&boss)["uid"]
         .as_i64()
         .expect("uid");
@@ -360,21 +372,21 @@ async fn a_read_only_store_refuses_writes_and_password_checks_with_503_and_keeps
 
     // Writes: registration, and sign-in and refresh, which must store a refresh token.
     let (status, error) =
-        status_json(post_json(&app, "/api/register", &registration("grace")).await).await;
+        status_json(app.post_json("/api/register", &registration("grace")).await).await;
     assert_api_error(status, &error, 503, "store_unavailable");
-    let (status, error) = status_json(login_as(&app, "ada_l", PASSWORD).await).await;
+    let (status, error) = status_json(app.login_as("ada_l", PASSWORD).await).await;
     assert_api_error(status, &error, 503, "store_unavailable");
-    let (status, error) = refresh(&app, refresh_token(&tokens)).await;
+    let (status, error) = app.refresh(refresh_token(&tokens)).await;
     assert_api_error(status, &error, 503, "store_unavailable");
 
     // A password check must count the attempt first (the throttle lives in the store), so
     // it fails closed rather than letting guesses through uncounted.
-    let (status, error) = status_json(login_as(&app, "ada_l", "not-the-password-1").await).await;
+    let (status, error) = status_json(app.login_as("ada_l", "not-the-password-1").await).await;
     assert_api_error(status, &error, 503, "store_unavailable");
 
     // Reads: listing users, the home page, a valid session.
-    let admin = minted_token(&app, Some(boss_id), &["admin"]);
-    let (status, users) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    let admin = app.session_for(Some(boss_id), &["admin"]);
+    let (status, users) = status_json(app.get_bearer("/api/admin/users", &admin).await).await;
     assert_eq!(status, 200, "reads work: {users}");
     assert_eq!(users[0]["username"], "ada_l");
     let html = app
@@ -399,15 +411,15 @@ async fn a_read_only_store_refuses_writes_and_password_checks_with_503_and_keeps
     .await;
     assert_api_error(status, &error, 503, "store_unavailable");
 
-    let (status, _) = refresh(&writer, refresh_token(&tokens)).await;
+    let (status, _) = writer.refresh(refresh_token(&tokens)).await;
     assert_eq!(status, 200, "the refused refresh spent nothing");
-    let (_, after) = status_json(get_bearer(&app, "/api/admin/users", &admin).await).await;
+    let (_, after) = status_json(app.get_bearer("/api/admin/users", &admin).await).await;
     assert_eq!(
         after[0]["roles"],
         json!([]),
         "the refused role change left nothing"
     );
-    register(&writer, "grace").await;
+    writer.register("grace").await;
 }
 
 // ---------- cost and throttling ----------
@@ -417,13 +429,15 @@ async fn a_read_only_store_refuses_writes_and_password_checks_with_503_and_keeps
 #[tokio::test]
 async fn an_unknown_user_costs_one_argon2_verification_exactly_like_a_wrong_password() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     let hasher = &app.state.hasher;
     let unknown = client_from(3);
     let wrong = client_from(4);
     for i in 0..3 {
         let before = hasher.computed();
-        let response = login_from(&unknown, &app, &format!("nobody_{i}"), PASSWORD).await;
+        let response = app
+            .login_from(&unknown, &format!("nobody_{i}"), PASSWORD)
+            .await;
         assert_eq!(response.status(), 401);
         assert_eq!(
             hasher.computed(),
@@ -432,7 +446,7 @@ async fn an_unknown_user_costs_one_argon2_verification_exactly_like_a_wrong_pass
         );
 
         let before = hasher.computed();
-        let response = login_from(&wrong, &app, "ada_l", "not-the-password-1").await;
+        let response = app.login_from(&wrong, "ada_l", "not-the-password-1").await;
         assert_eq!(response.status(), 401);
         assert_eq!(hasher.computed(), before + 1);
     }
@@ -453,7 +467,7 @@ fn retry_after(response: &reqwest::Response) -> u64 {
 async fn fail(client: &reqwest::Client, app: &TestApp, usernames: &[&str], times: usize) {
     for i in 0..times {
         let username = usernames[i % usernames.len()];
-        let response = login_from(client, app, username, "not-the-password-1").await;
+        let response = app.login_from(client, username, "not-the-password-1").await;
         assert_eq!(response.status(), 401, "failure {} is free", i + 1);
     }
 }
@@ -473,15 +487,17 @@ async fn login_via_proxy(app: &TestApp, client_ip: &str, username: &str, passwor
 #[tokio::test]
 async fn a_guesser_on_one_address_cannot_lock_the_owner_out_from_another() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     let guesser = client_from(10);
 
     fail(&guesser, &app, &["ada_l", "ADA_L"], 5).await;
-    let throttled = login_from(&guesser, &app, "ada_l", "not-the-password-1").await;
+    let throttled = app
+        .login_from(&guesser, "ada_l", "not-the-password-1")
+        .await;
     assert_eq!(retry_after(&throttled), 1);
     let (status, error) = status_json(throttled).await;
     assert_api_error(status, &error, 429, "too_many_attempts");
-    let response = login_from(&guesser, &app, "ada_l", PASSWORD).await;
+    let response = app.login_from(&guesser, "ada_l", PASSWORD).await;
     assert_eq!(
         response.status(),
         429,
@@ -489,23 +505,25 @@ async fn a_guesser_on_one_address_cannot_lock_the_owner_out_from_another() {
     );
 
     let owner = client_from(11);
-    let response = login_from(&owner, &app, "ada_l", PASSWORD).await;
+    let response = app.login_from(&owner, "ada_l", PASSWORD).await;
     assert_eq!(response.status(), 200, "the owner signs in from elsewhere");
 }
 
 #[tokio::test]
 async fn spraying_many_accounts_from_one_address_is_stopped_for_that_address() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     let attacker = client_from(30);
     let names: Vec<String> = (0..20).map(|i| format!("nobody_{i}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
 
     fail(&attacker, &app, &names, 20).await;
-    let response = login_from(&attacker, &app, "someone_else", "not-the-password-1").await;
+    let response = app
+        .login_from(&attacker, "someone_else", "not-the-password-1")
+        .await;
     let (status, error) = status_json(response).await;
     assert_api_error(status, &error, 429, "too_many_attempts");
-    let response = login_from(&attacker, &app, "ada_l", PASSWORD).await;
+    let response = app.login_from(&attacker, "ada_l", PASSWORD).await;
     assert_eq!(response.status(), 429, "this address must wait");
 
     let response = app
@@ -521,26 +539,26 @@ async fn spraying_many_accounts_from_one_address_is_stopped_for_that_address() {
 #[tokio::test]
 async fn each_throttled_failure_doubles_the_wait() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     let client = client_from(40);
 
     fail(&client, &app, &["ada_l"], 5).await;
     let mut waits = Vec::new();
     for _ in 0..4 {
-        let response = login_from(&client, &app, "ada_l", "not-the-password-1").await;
+        let response = app.login_from(&client, "ada_l", "not-the-password-1").await;
         assert_eq!(response.status(), 429);
         let wait = retry_after(&response);
         waits.push(wait);
         app.clock.advance(wait);
-        let response = login_from(&client, &app, "ada_l", "not-the-password-1").await;
+        let response = app.login_from(&client, "ada_l", "not-the-password-1").await;
         assert_eq!(response.status(), 401, "the wait is over: one more try");
     }
     assert_eq!(waits, [1, 2, 4, 8], "exponential");
-    let response = login_from(&client, &app, "ada_l", PASSWORD).await;
+    let response = app.login_from(&client, "ada_l", PASSWORD).await;
     let (status, error) = status_json(response).await;
     assert_api_error(status, &error, 429, "too_many_attempts");
     app.clock.advance(15 * 60);
-    let response = login_from(&client, &app, "ada_l", PASSWORD).await;
+    let response = app.login_from(&client, "ada_l", PASSWORD).await;
     assert_eq!(
         response.status(),
         200,
@@ -551,7 +569,7 @@ async fn each_throttled_failure_doubles_the_wait() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
     let app = spawn_accounts_app(&[("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     for _ in 0..5 {
         assert_eq!(
             login_via_proxy(&app, "203.0.113.9", "ada_l", "not-the-password-1").await,
@@ -573,7 +591,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     for _ in 0..5 {
         login_via_proxy(&app, "203.0.113.9", "ada_l", "not-the-password-1").await;
     }
@@ -587,14 +605,14 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_parallel_guesses_gets_no_more_than_the_free_failures() {
     let app = std::sync::Arc::new(spawn_accounts_app(&[]).await);
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
 
     let guesses: Vec<_> = (0..20u8)
         .map(|i| {
             let app = app.clone();
             tokio::spawn(async move {
                 let client = client_from(50);
-                login_from(&client, &app, "ada_l", &format!("guess-number-{i}"))
+                app.login_from(&client, "ada_l", &format!("guess-number-{i}"))
                     .await
                     .status()
             })

@@ -10,10 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::accounts::{
-    PASSWORD, access_token, get_bearer, login, login_as, post_json, refresh, refresh_token,
-    register, registration, status_json,
-};
+use crate::support::accounts::{PASSWORD, access_token, refresh_token, registration, status_json};
 use crate::support::instances::{instances, instances_joining, refused_after, until_ready};
 use crate::support::postgres::{PgServer, database};
 use crate::support::test_provider::{Faults, TestProvider, arrive, begin, spawn_app_for};
@@ -24,11 +21,11 @@ async fn a_sign_out_on_one_instance_is_refused_on_the_other_within_a_second() {
     let Some(url) = database().await else { return };
     let apps = instances(&url, 2, &[]).await;
     let (a, b) = (&apps[0], &apps[1]);
-    register(a, "ada").await;
+    a.register("ada").await;
     let mut delays = Vec::new();
     for _ in 0..5 {
-        let token = access_token(&login(a, "ada").await).to_owned();
-        assert_eq!(get_bearer(b, "/api/user", &token).await.status(), 200);
+        let token = access_token(&a.login("ada").await).to_owned();
+        assert_eq!(b.get_bearer("/api/user", &token).await.status(), 200);
         let out = a
             .client
             .post(a.url("/api/logout"))
@@ -38,7 +35,7 @@ async fn a_sign_out_on_one_instance_is_refused_on_the_other_within_a_second() {
             .expect("logout");
         assert_eq!(out.status(), 204);
         assert_eq!(
-            get_bearer(a, "/api/user", &token).await.status(),
+            a.get_bearer("/api/user", &token).await.status(),
             401,
             "at once where it happened"
         );
@@ -58,8 +55,8 @@ async fn a_sign_out_on_one_instance_closes_a_tunnel_open_on_the_other_within_a_s
     let routes = crate::tunnels::routes_file(crate::proxy::upstream().await);
     let apps = instances(&url, 2, &[("DOORMAN_CONFIG", &routes)]).await;
     let (a, b) = (&apps[0], &apps[1]);
-    register(a, "ada").await;
-    let token = access_token(&login(a, "ada").await).to_owned();
+    a.register("ada").await;
+    let token = access_token(&a.login("ada").await).to_owned();
     let auth = format!("Bearer {token}");
     let mut tunnel = crate::tunnels::open(b, "/app/ws", &[("authorization", &auth)]).await;
     crate::tunnels::echoes(&mut tunnel).await;
@@ -85,7 +82,7 @@ async fn listeners_reconnect_and_a_revocation_without_a_notification_arrives_by_
     let Some(url) = database().await else { return };
     let apps = instances(&url, 2, &[]).await;
     let (a, b) = (&apps[0], &apps[1]);
-    register(a, "grace").await;
+    a.register("grace").await;
     let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .expect("connect");
@@ -99,8 +96,8 @@ async fn listeners_reconnect_and_a_revocation_without_a_notification_arrives_by_
         .await
         .expect("terminate listeners");
     assert_eq!(killed.len(), 2, "both instances were listening");
-    let token = access_token(&login(a, "grace").await).to_owned();
-    assert_eq!(get_bearer(b, "/api/user", &token).await.status(), 200);
+    let token = access_token(&a.login("grace").await).to_owned();
+    assert_eq!(b.get_bearer("/api/user", &token).await.status(), 200);
     let out = a
         .client
         .post(a.url("/api/logout"))
@@ -114,8 +111,8 @@ async fn listeners_reconnect_and_a_revocation_without_a_notification_arrives_by_
 
     // A revocation written with no notification at all (by hand, or one that was lost):
     // only the poll (every second here) can bring it.
-    let other = access_token(&login(a, "grace").await).to_owned();
-    assert_eq!(get_bearer(b, "/api/user", &other).await.status(), 200);
+    let other = access_token(&a.login("grace").await).to_owned();
+    assert_eq!(b.get_bearer("/api/user", &other).await.status(), 200);
     let sid = crate::support::jwt_payload(&other)["sid"]
         .as_str()
         .expect("sid")
@@ -158,14 +155,14 @@ async fn a_callback_state_is_accepted_once_across_instances() {
 async fn the_password_throttle_counts_across_instances() {
     let Some(url) = database().await else { return };
     let apps = instances(&url, 2, &[]).await;
-    register(&apps[0], "bob").await;
+    apps[0].register("bob").await;
     // Five failures are free per account and client, wherever they land.
     for i in 0..5 {
         let app = &apps[i % 2];
-        assert_eq!(login_as(app, "bob", "wrong-password-1").await.status(), 401);
+        assert_eq!(app.login_as("bob", "wrong-password-1").await.status(), 401);
     }
     for app in &apps {
-        let (status, body) = status_json(login_as(app, "bob", "wrong-password-1").await).await;
+        let (status, body) = status_json(app.login_as("bob", "wrong-password-1").await).await;
         assert_eq!(
             status, 429,
             "the sixth failure is throttled on every instance: {body}"
@@ -179,10 +176,10 @@ async fn of_two_parallel_refreshes_one_wins_and_reuse_ends_the_session_everywher
     let Some(url) = database().await else { return };
     let apps = instances(&url, 2, &[]).await;
     let (a, b) = (&apps[0], &apps[1]);
-    register(a, "carol").await;
-    let tokens = login(a, "carol").await;
+    a.register("carol").await;
+    let tokens = a.login("carol").await;
     let first = refresh_token(&tokens).to_owned();
-    let (one, two) = tokio::join!(refresh(a, &first), refresh(b, &first));
+    let (one, two) = tokio::join!(a.refresh(&first), b.refresh(&first));
     let outcomes = [one.0, two.0];
     assert_eq!(
         outcomes.iter().filter(|s| **s == 200).count(),
@@ -196,7 +193,7 @@ async fn of_two_parallel_refreshes_one_wins_and_reuse_ends_the_session_everywher
     let winner: &Value = if one.0 == 200 { &one.1 } else { &two.1 };
     for app in [a, b] {
         // (Both were good until the reuse; the checks below only wait for the refusal.)
-        assert_eq!(refresh(app, refresh_token(winner)).await.0, 401);
+        assert_eq!(app.refresh(refresh_token(winner)).await.0, 401);
         refused_after(app, access_token(winner), Duration::from_secs(1)).await;
         refused_after(app, access_token(&tokens), Duration::from_secs(1)).await;
     }
@@ -209,8 +206,8 @@ async fn registering_one_name_on_two_instances_at_once_creates_one_account() {
     let (a, b) = (&apps[0], &apps[1]);
     let (lower, upper) = (registration("dora"), registration("DORA"));
     let (one, two) = tokio::join!(
-        post_json(a, "/api/register", &lower),
-        post_json(b, "/api/register", &upper)
+        a.post_json("/api/register", &lower),
+        b.post_json("/api/register", &upper)
     );
     let mut statuses = [one.status().as_u16(), two.status().as_u16()];
     statuses.sort_unstable();
@@ -280,8 +277,9 @@ async fn with_the_store_down_at_start_doorman_waits_and_then_recovers() {
         ("REVOCATION_POLL_SECS", "1"),
     ])
     .await;
+    // Nothing to wait for: `crash` returned once the server was down, so the set has never
+    // been read and no attempt can succeed until `up`.
     let token = app.session_for(Some(1), &[]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let body: Value = app
         .get("/readyz", &Jar::default())
         .await
@@ -291,13 +289,13 @@ async fn with_the_store_down_at_start_doorman_waits_and_then_recovers() {
     assert_eq!(body["status"], "not_ready");
     assert_eq!(body["checks"]["store"]["ok"], false);
     assert_eq!(body["checks"]["revocations"]["ok"], false);
-    let (status, body) = status_json(get_bearer(&app, "/api/user", &token).await).await;
+    let (status, body) = status_json(app.get_bearer("/api/user", &token).await).await;
     assert_eq!(
         status, 503,
         "never trusted with an empty revocation set: {body}"
     );
     let (status, body) =
-        status_json(post_json(&app, "/api/register", &registration("eve")).await).await;
+        status_json(app.post_json("/api/register", &registration("eve")).await).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "store_unavailable");
     let page = app
@@ -316,8 +314,8 @@ async fn with_the_store_down_at_start_doorman_waits_and_then_recovers() {
 
     server.up().await;
     until_ready(&app, Duration::from_secs(20)).await;
-    assert_eq!(get_bearer(&app, "/api/user", &token).await.status(), 200);
-    register(&app, "eve").await;
+    assert_eq!(app.get_bearer("/api/user", &token).await.status(), 200);
+    app.register("eve").await;
 }
 
 #[tokio::test]
@@ -331,19 +329,19 @@ async fn with_the_store_down_mid_run_sessions_keep_working_and_nothing_is_lost()
     let strict =
         instances_joining(Some(a), &url, 1, &[("REVOCATION_MAX_STALENESS_SECS", "2")]).await;
     let strict = &strict[0];
-    register(a, "frank").await;
-    let leaving = login(a, "frank").await;
-    let staying = login(a, "frank").await;
+    a.register("frank").await;
+    let leaving = a.login("frank").await;
+    let staying = a.login("frank").await;
     let (leaving, staying) = (
         access_token(&leaving).to_owned(),
         access_token(&staying).to_owned(),
     );
-    let refresh_later = refresh_token(&login(a, "frank").await).to_owned();
+    let refresh_later = refresh_token(&a.login("frank").await).to_owned();
 
     server.crash().await;
     // Signed-in requests are answered from memory.
     for app in [a, b, strict] {
-        assert_eq!(get_bearer(app, "/api/user", &staying).await.status(), 200);
+        assert_eq!(app.get_bearer("/api/user", &staying).await.status(), 200);
     }
     // A sign-out still ends the session where it happens, at once.
     let out = a
@@ -354,18 +352,17 @@ async fn with_the_store_down_mid_run_sessions_keep_working_and_nothing_is_lost()
         .await
         .expect("logout");
     assert_eq!(out.status(), 204);
-    assert_eq!(get_bearer(a, "/api/user", &leaving).await.status(), 401);
+    assert_eq!(a.get_bearer("/api/user", &leaving).await.status(), 401);
     // Everything that needs the store answers 503, never 500.
     for (what, response) in [
-        ("password sign-in", login_as(b, "frank", PASSWORD).await),
+        ("password sign-in", b.login_as("frank", PASSWORD).await),
         (
             "registration",
-            post_json(b, "/api/register", &registration("gina")).await,
+            b.post_json("/api/register", &registration("gina")).await,
         ),
         (
             "refresh",
-            post_json(
-                b,
+            b.post_json(
                 "/api/token/refresh",
                 &json!({"refresh_token": refresh_later}),
             )
@@ -376,28 +373,21 @@ async fn with_the_store_down_mid_run_sessions_keep_working_and_nothing_is_lost()
         assert_eq!(status, 503, "{what}: {body}");
         assert_eq!(body["error"], "store_unavailable", "{what}");
     }
-    // Strict mode refuses once its set is older than allowed (its clock moves on; the
-    // polls fail meanwhile, so nothing marks the set fresh).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Strict mode refuses once its set is older than allowed (its clock moves on; with the
+    // server down, which `crash` waited for, no poll can mark the set fresh).
     strict.clock.advance(5);
-    assert_eq!(
-        get_bearer(strict, "/api/user", &staying).await.status(),
-        503
-    );
-    assert_eq!(get_bearer(b, "/api/user", &staying).await.status(), 200);
+    assert_eq!(strict.get_bearer("/api/user", &staying).await.status(), 503);
+    assert_eq!(b.get_bearer("/api/user", &staying).await.status(), 200);
 
     server.up().await;
     // The sign-out made during the outage reaches B, with nothing restarted.
     refused_after(b, &leaving, Duration::from_secs(15)).await;
     until_ready(strict, Duration::from_secs(15)).await;
+    assert_eq!(strict.get_bearer("/api/user", &staying).await.status(), 200);
     assert_eq!(
-        get_bearer(strict, "/api/user", &staying).await.status(),
-        200
-    );
-    assert_eq!(
-        refresh(b, &refresh_later).await.0,
+        b.refresh(&refresh_later).await.0,
         200,
         "the refresh token survived"
     );
-    login(b, "frank").await;
+    b.login("frank").await;
 }

@@ -230,8 +230,19 @@ async fn a_piped_run_logs_one_json_object_per_line_with_request_ids_and_auth_eve
         .to_str()
         .expect("id")
         .to_owned();
+    // One request more, to mark the end: lines reach stdout in the order they were logged,
+    // so once its line is there, so is every line before it (a health check's included).
+    doorman
+        .client
+        .get(doorman.url("/api/user"))
+        .header("x-request-id", "the-last-request")
+        .send()
+        .await
+        .expect("last");
 
-    let lines = doorman.lines_after(Duration::from_millis(400)).await;
+    let lines = doorman
+        .lines_until(|line| line.contains("the-last-request"))
+        .await;
     let all = lines.join("\n");
     assert!(!all.contains('\u{1b}'), "no colour codes on a pipe:\n{all}");
     let events = json_lines(&lines);
@@ -293,23 +304,16 @@ async fn a_piped_run_logs_one_json_object_per_line_with_request_ids_and_auth_eve
 async fn pretty_logs_on_a_pipe_have_no_colour_and_health_checks_can_be_logged() {
     let doorman = spawn_doorman(&[("LOG_FORMAT", "pretty"), ("LOG_HEALTH_CHECKS", "true")]).await;
     // The built-in provider is discovered over HTTP too, just after start.
-    let health = loop {
-        let response = doorman
-            .client
-            .get(doorman.url("/readyz"))
-            .send()
-            .await
-            .expect("ready");
-        if response.status() == 200 {
-            break response;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let health = doorman.ready().await;
     let id = health.headers()["x-request-id"]
         .to_str()
         .expect("id")
         .to_owned();
-    let lines = doorman.lines_after(Duration::from_millis(400)).await;
+    let lines = doorman
+        .lines_until(|l| {
+            l.contains("doorman::access") && l.contains("route=/readyz") && l.contains(&id)
+        })
+        .await;
     let all = lines.join("\n");
     assert!(!all.contains('\u{1b}'), "{all}");
     assert!(
@@ -366,17 +370,17 @@ async fn readiness_waits_for_the_provider_and_names_the_failing_checks() {
     assert_eq!(app.get("/healthz", &Jar::default()).await.status(), 200);
 
     provider.set(|f| f.discovery_down = false);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let ready = app.get("/readyz", &Jar::default()).await;
-        if ready.status() == 200 {
-            let body: Value = ready.json().await.expect("json");
-            assert_eq!(body["status"], "ready");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The background discovery retries on its own; readiness follows once it succeeds.
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        app.state.sign_in.provider.discovered(),
+    )
+    .await
+    .expect("never became ready");
+    let ready = app.get("/readyz", &Jar::default()).await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(body["status"], "ready");
 }
 
 /// `doorman check` with `vars`: its exit code and output.
@@ -487,18 +491,8 @@ async fn sigterm_lets_the_sign_in_in_flight_finish_then_exits_zero() {
     let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut doorman = spawn_doorman(&borrowed).await;
     // Wait for discovery, so the sign-in can start.
-    let (authorize, jar) = loop {
-        let response = doorman
-            .client
-            .get(doorman.url("/readyz"))
-            .send()
-            .await
-            .expect("ready");
-        if response.status() == 200 {
-            break start_login(&doorman.client, &doorman.base, None).await;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    doorman.ready().await;
+    let (authorize, jar) = start_login(&doorman.client, &doorman.base, None).await;
     let callback = provider.authorize(&authorize).await;
     let client = doorman.client.clone();
     let in_flight = tokio::spawn(async move {
@@ -509,15 +503,19 @@ async fn sigterm_lets_the_sign_in_in_flight_finish_then_exits_zero() {
             .await
             .expect("the callback is answered")
     });
-    // The callback is now waiting for the provider's token endpoint.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Once the provider has the token request, the callback is waiting for its answer.
+    provider.until_calls(|c| c.token == 1).await;
     doorman.terminate();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let refused = crate::support::client()
-        .get(doorman.url("/healthz"))
-        .send()
-        .await;
-    assert!(refused.is_err(), "no new connections once stopping");
+    assert!(
+        doorman
+            .refuses_connections_within(Duration::from_secs(5))
+            .await,
+        "no new connections once stopping"
+    );
+    assert!(
+        !in_flight.is_finished(),
+        "the listener closed while the sign-in was still in flight"
+    );
 
     let response = in_flight.await.expect("join");
     assert_eq!(response.status(), 303, "the sign-in in flight completed");

@@ -11,7 +11,7 @@ use crate::support::{jwt_payload, spawn_app};
 async fn registration_is_closed_unless_an_operator_opens_it() {
     let app = spawn_app().await;
     let (status, error) =
-        status_json(post_json(&app, "/api/register", &registration("eve")).await).await;
+        status_json(app.post_json("/api/register", &registration("eve")).await).await;
     assert_api_error(status, &error, 403, "registration_closed");
 }
 
@@ -25,13 +25,13 @@ async fn a_registration_outside_the_allow_lists_is_refused() {
     let eve = json!({
         "username": "eve", "email": "eve@evil.example", "password": PASSWORD, "name": "Eve",
     });
-    let (status, error) = status_json(post_json(&app, "/api/register", &eve).await).await;
+    let (status, error) = status_json(app.post_json("/api/register", &eve).await).await;
     assert_api_error(status, &error, 403, "registration_not_allowed");
     let lookalike = json!({
         "username": "eve2", "email": "ceo@corp.example.evil.example", "password": PASSWORD,
         "name": "Eve",
     });
-    let (status, _) = status_json(post_json(&app, "/api/register", &lookalike).await).await;
+    let (status, _) = status_json(app.post_json("/api/register", &lookalike).await).await;
     assert_eq!(status, 403);
 
     for (username, email) in [
@@ -41,7 +41,7 @@ async fn a_registration_outside_the_allow_lists_is_refused() {
         let body = json!({
             "username": username, "email": email, "password": PASSWORD, "name": username,
         });
-        let (status, user) = status_json(post_json(&app, "/api/register", &body).await).await;
+        let (status, user) = status_json(app.post_json("/api/register", &body).await).await;
         assert_eq!(status, 201, "{email}: {user}");
     }
 }
@@ -49,8 +49,8 @@ async fn a_registration_outside_the_allow_lists_is_refused() {
 #[tokio::test]
 async fn a_local_accounts_token_says_its_email_is_unverified_and_doorman_vouches_for_it() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
-    let tokens = login(&app, "ada_l").await;
+    app.register("ada_l").await;
+    let tokens = app.login("ada_l").await;
     let claims = jwt_payload(access_token(&tokens));
     assert_eq!(claims["email_verified"], false);
     assert_eq!(
@@ -59,16 +59,16 @@ async fn a_local_accounts_token_says_its_email_is_unverified_and_doorman_vouches
         "doorman's own issuer"
     );
     assert_eq!(claims["iss"], app.public_url.as_str());
-    let (_, me) = status_json(get_bearer(&app, "/api/user", access_token(&tokens)).await).await;
+    let (_, me) = status_json(app.get_bearer("/api/user", access_token(&tokens)).await).await;
     assert_eq!(me["email_verified"], false);
 }
 
 #[tokio::test]
 async fn registrations_per_client_are_rate_limited() {
     let app = spawn_accounts_app(&[("RATE_LIMIT_REGISTER_PER_HOUR", "2")]).await;
-    register(&app, "first").await;
-    register(&app, "second").await;
-    let response = post_json(&app, "/api/register", &registration("third")).await;
+    app.register("first").await;
+    app.register("second").await;
+    let response = app.post_json("/api/register", &registration("third")).await;
     let retry = response
         .headers()
         .get("retry-after")
@@ -80,32 +80,32 @@ async fn registrations_per_client_are_rate_limited() {
     assert_api_error(status, &error, 429, "rate_limited");
 
     app.clock.advance(1800);
-    register(&app, "third").await;
+    app.register("third").await;
 }
 
 #[tokio::test]
 async fn password_sign_ins_per_client_are_rate_limited() {
     let app = spawn_accounts_app(&[("RATE_LIMIT_LOGIN_PER_MINUTE", "3")]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     for _ in 0..3 {
-        login(&app, "ada_l").await;
+        app.login("ada_l").await;
     }
-    let (status, error) = status_json(login_as(&app, "ada_l", PASSWORD).await).await;
+    let (status, error) = status_json(app.login_as("ada_l", PASSWORD).await).await;
     assert_api_error(status, &error, 429, "rate_limited");
     app.clock.advance(20);
-    login(&app, "ada_l").await;
+    app.login("ada_l").await;
 }
 
 #[tokio::test]
 async fn an_overlong_password_is_400_and_never_hashed() {
     let app = spawn_accounts_app(&[]).await;
-    register(&app, "ada_l").await;
+    app.register("ada_l").await;
     let long = "x".repeat(1025);
-    let (status, error) = status_json(login_as(&app, "ada_l", &long).await).await;
+    let (status, error) = status_json(app.login_as("ada_l", &long).await).await;
     assert_api_error(status, &error, 400, "invalid_request");
     let body = json!({
         "username": "bob_b", "email": "bob@example.com", "password": long, "name": "Bob",
     });
-    let (status, error) = status_json(post_json(&app, "/api/register", &body).await).await;
+    let (status, error) = status_json(app.post_json("/api/register", &body).await).await;
     assert_api_error(status, &error, 400, "weak_password");
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::support::TestApp;
-use crate::support::accounts::{access_token, get_bearer, login, register};
+use crate::support::accounts::access_token;
 use crate::support::instances::{instances, refused_after};
 use crate::support::jwt_payload;
 use crate::support::postgres::database;
@@ -32,8 +32,8 @@ async fn notify(client: &tokio_postgres::Client, payload: &str) {
 /// second). Notifications are delivered in commit order, so once `b` refuses it, `b` has
 /// handled every notification sent before.
 async fn real_sign_out_reaches(a: &TestApp, b: &TestApp, user: &str) {
-    let token = access_token(&login(a, user).await).to_owned();
-    assert_eq!(get_bearer(b, "/api/user", &token).await.status(), 200);
+    let token = access_token(&a.login(user).await).to_owned();
+    assert_eq!(b.get_bearer("/api/user", &token).await.status(), 200);
     let out = a
         .client
         .post(a.url("/api/logout"))
@@ -55,9 +55,9 @@ async fn a_forged_notification_revokes_nothing_and_does_not_grow_the_set() {
     let Some(url) = database().await else { return };
     let apps = instances(&url, 2, &[]).await;
     let (a, b) = (&apps[0], &apps[1]);
-    register(a, "ida").await;
-    let victim = access_token(&login(a, "ida").await).to_owned();
-    assert_eq!(get_bearer(b, "/api/user", &victim).await.status(), 200);
+    a.register("ida").await;
+    let victim = access_token(&a.login("ida").await).to_owned();
+    assert_eq!(b.get_bearer("/api/user", &victim).await.status(), 200);
     let held = b.state.sessions.revocations.len();
 
     let outsider = outsider(&url).await;
@@ -74,7 +74,7 @@ async fn a_forged_notification_revokes_nothing_and_does_not_grow_the_set() {
     real_sign_out_reaches(a, b, "ida").await;
 
     assert_eq!(
-        get_bearer(b, "/api/user", &victim).await.status(),
+        b.get_bearer("/api/user", &victim).await.status(),
         200,
         "a notification alone signs nobody out"
     );
@@ -90,8 +90,8 @@ async fn a_notification_cannot_keep_a_real_revocation_longer_than_its_row() {
     let Some(url) = database().await else { return };
     let apps = instances(&url, 2, &[]).await;
     let (a, b) = (&apps[0], &apps[1]);
-    register(a, "joan").await;
-    let token = access_token(&login(a, "joan").await).to_owned();
+    a.register("joan").await;
+    let token = access_token(&a.login("joan").await).to_owned();
     let out = a
         .client
         .post(a.url("/api/logout"))

@@ -1,10 +1,6 @@
 //! Helpers for the local-accounts tests: JSON calls to `/api/*`, registering and signing in
 //! a local account, and clients that connect from another loopback address (the throttle
 //! keys on the client address).
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -38,38 +34,6 @@ pub async fn status_json(response: reqwest::Response) -> (StatusCode, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-pub async fn post_json(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .json(body)
-        .send()
-        .await
-        .expect("request")
-}
-
-/// `POST` with a raw body and content type, for the malformed-input cases.
-pub async fn post_raw(
-    app: &TestApp,
-    path: &str,
-    content_type: Option<&str>,
-    body: impl Into<reqwest::Body>,
-) -> reqwest::Response {
-    let mut request = app.client.post(app.url(path)).body(body);
-    if let Some(ct) = content_type {
-        request = request.header("content-type", ct);
-    }
-    request.send().await.expect("request")
-}
-
-pub async fn get_bearer(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request")
-}
-
 pub fn registration(username: &str) -> Value {
     json!({
         "username": username,
@@ -77,30 +41,6 @@ pub fn registration(username: &str) -> Value {
         "password": PASSWORD,
         "name": format!("Test {username}"),
     })
-}
-
-/// Registers `username` with [`PASSWORD`]; returns the created user.
-pub async fn register(app: &TestApp, username: &str) -> Value {
-    let (status, body) =
-        status_json(post_json(app, "/api/register", &registration(username)).await).await;
-    assert_eq!(status, 201, "registering {username}: {body}");
-    body
-}
-
-pub async fn login_as(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
-    post_json(
-        app,
-        "/api/login",
-        &json!({ "username": username, "password": password }),
-    )
-    .await
-}
-
-/// Signs in with [`PASSWORD`]; returns the token response.
-pub async fn login(app: &TestApp, username: &str) -> Value {
-    let (status, body) = status_json(login_as(app, username, PASSWORD).await).await;
-    assert_eq!(status, 200, "signing in as {username}: {body}");
-    body
 }
 
 pub fn access_token(tokens: &Value) -> &str {
@@ -111,25 +51,6 @@ pub fn refresh_token(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().expect("a refresh_token")
 }
 
-pub async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    status_json(
-        post_json(
-            app,
-            "/api/token/refresh",
-            &json!({ "refresh_token": token }),
-        )
-        .await,
-    )
-    .await
-}
-
-/// An admin for `app`: a development-provider sign-in whose email is in `ADMIN_EMAILS`.
-/// Returns the session cookie's value, usable as a Bearer token too.
-pub async fn admin_token(app: &TestApp, email: &str) -> String {
-    let jar = app.sign_in("The Admin", email).await;
-    jar.get("access_token").expect("session cookie").to_owned()
-}
-
 /// A client without redirects that connects from `127.0.0.<last>` (Linux routes all of
 /// 127.0.0.0/8 to the loopback interface), so the server sees another client address.
 pub fn client_from(last: u8) -> reqwest::Client {
@@ -138,20 +59,6 @@ pub fn client_from(last: u8) -> reqwest::Client {
         .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
         .build()
         .expect("client")
-}
-
-pub async fn login_from(
-    client: &reqwest::Client,
-    app: &TestApp,
-    username: &str,
-    password: &str,
-) -> reqwest::Response {
-    client
-        .post(app.url("/api/login"))
-        .json(&json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .expect("login")
 }
 
 /// The error body every `/api` failure shares: a code, a message for people, a request id.
@@ -168,8 +75,134 @@ pub fn assert_api_error(status: StatusCode, body: &Value, expected_status: u16, 
     );
 }
 
-/// A session token for user `uid` (or nobody) with `roles`, minted by `app` itself: the
-/// shortcut for tests that are not about signing in.
-pub fn minted_token(app: &TestApp, uid: Option<i64>, roles: &[&str]) -> String {
-    app.session_for(uid, roles)
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST` with a raw body and content type, for the malformed-input cases.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Registers `username` with [`PASSWORD`]; returns the created user.
+    pub async fn register(&self, username: &str) -> Value {
+        let (status, body) = status_json(
+            self.post_json("/api/register", &registration(username))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "registering {username}: {body}");
+        body
+    }
+
+    pub async fn login_as(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/login",
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Signs in with [`PASSWORD`]; returns the token response.
+    pub async fn login(&self, username: &str) -> Value {
+        let (status, body) = status_json(self.login_as(username, PASSWORD).await).await;
+        assert_eq!(status, 200, "signing in as {username}: {body}");
+        body
+    }
+
+    pub async fn refresh(&self, token: &str) -> (StatusCode, Value) {
+        status_json(
+            self.post_json("/api/token/refresh", &json!({ "refresh_token": token }))
+                .await,
+        )
+        .await
+    }
+
+    /// An admin: a development-provider sign-in whose email is in `ADMIN_EMAILS`.
+    /// Returns the session cookie's value, usable as a Bearer token too.
+    pub async fn admin_token(&self, email: &str) -> String {
+        let jar = self.sign_in("The Admin", email).await;
+        jar.get("access_token").expect("session cookie").to_owned()
+    }
+
+    /// `POST /api/login` from `client` (see [`client_from`]).
+    pub async fn login_from(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/api/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// `PUT /api/admin/users/{id}/roles` as `admin` (a Bearer token).
+    pub async fn put_roles(&self, admin: &str, id: &Value, roles: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .put(self.url(&format!("/api/admin/users/{id}/roles")))
+            .bearer_auth(admin)
+            .json(&json!({ "roles": roles }))
+            .send()
+            .await
+            .expect("set roles");
+        status_json(response).await
+    }
+
+    /// `DELETE /api/admin/users/{id}` as `admin` (a Bearer token).
+    pub async fn delete_user(&self, admin: &str, id: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .delete(self.url(&format!("/api/admin/users/{id}")))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .expect("delete");
+        status_json(response).await
+    }
+
+    /// The home page's password form, posted with `origin` (a browser sends its own).
+    pub fn form_post(
+        &self,
+        origin: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .post(self.url("/auth/password"))
+            .form(&[("username", username), ("password", password)]);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request
+    }
 }

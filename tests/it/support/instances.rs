@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use super::accounts::get_bearer;
 use super::{Jar, STRONG_SECRET, TestApp, spawn_app_with};
 
 /// `n` instances on the database `url`, sharing the session secret and the public URL (as
@@ -69,7 +68,7 @@ pub async fn until_ready(app: &TestApp, limit: Duration) {
 pub async fn refused_after(app: &TestApp, token: &str, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        let status = get_bearer(app, "/api/user", token).await.status();
+        let status = app.get_bearer("/api/user", token).await.status();
         if status == 401 {
             return started.elapsed();
         }

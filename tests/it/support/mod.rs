@@ -1,9 +1,5 @@
 //! The test harness: start the real application on a random loopback port, and walk the
 //! sign-in flow the way a browser would, asserting each redirect rather than following it.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
 
 pub mod accounts;
 pub mod front;

@@ -1,11 +1,14 @@
 //! doorman as operators run it: the real binary (`CARGO_BIN_EXE_doorman`) in a process of its
 //! own, configured only by environment variables, its stdout captured line by line (a pipe,
 //! not a terminal), stopped with a real SIGTERM.
+//!
+//! From another process doorman can only be observed over HTTP and through its log, so the
+//! waits here are of two kinds: each captured line is signalled (a test waits for the line it
+//! needs), and what only HTTP shows (up, ready, no longer accepting) is polled with a deadline.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Jar;
@@ -24,7 +27,8 @@ pub struct Doorman {
     pub base: String,
     /// The metrics listener's base URL, when `METRICS_ADDR` was set.
     pub metrics: Option<String>,
-    lines: Arc<Mutex<Vec<String>>>,
+    /// Its stdout so far, one entry per line; the reader thread signals each new one.
+    lines: tokio::sync::watch::Receiver<Vec<String>>,
     pub client: reqwest::Client,
 }
 
@@ -55,12 +59,11 @@ pub async fn spawn_doorman_args(args: &[&str], vars: &[(&str, &str)]) -> Doorman
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the doorman binary starts");
-    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (sink, lines) = tokio::sync::watch::channel(Vec::new());
     let stdout = child.stdout.take().expect("stdout is piped");
-    let sink = lines.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            sink.send_modify(|lines| lines.push(line));
         }
     });
     let doorman = Doorman {
@@ -100,7 +103,7 @@ impl Doorman {
             {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!(
             "doorman did not answer /healthz; its output:\n{}",
@@ -108,19 +111,60 @@ impl Doorman {
         );
     }
 
-    /// Everything it has written to stdout so far.
-    pub fn output(&self) -> String {
-        self.lines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .join("\n")
+    /// `/readyz`'s first 200 (the providers are discovered over HTTP, just after start),
+    /// polled for up to 20 s.
+    pub async fn ready(&self) -> reqwest::Response {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let response = self
+                .client
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .expect("ready");
+            if response.status() == 200 {
+                return response;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "doorman never became ready; its output:\n{}",
+                self.output()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
-    /// Its stdout lines so far, after waiting `settle` for the log writer (which flushes
-    /// every 100 ms).
-    pub async fn lines_after(&self, settle: Duration) -> Vec<String> {
-        tokio::time::sleep(settle).await;
-        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Whether a new connection to its public port is refused within `limit` (polled: from
+    /// outside, a closed listener shows only as a refused connection).
+    pub async fn refuses_connections_within(&self, limit: Duration) -> bool {
+        let addr = self.base.trim_start_matches("http://");
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if tokio::net::TcpStream::connect(addr).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    /// Everything it has written to stdout so far.
+    pub fn output(&self) -> String {
+        self.lines.borrow().join("\n")
+    }
+
+    /// Its stdout lines so far, once one of them is `wanted` (the log writer flushes every
+    /// 100 ms, in the order lines were logged). Fails after 10 s, or if stdout closes first.
+    pub async fn lines_until(&self, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut lines = self.lines.clone();
+        let found = lines.wait_for(|lines| lines.iter().any(|line| wanted(line)));
+        match tokio::time::timeout(Duration::from_secs(10), found).await {
+            Ok(Ok(lines)) => lines.clone(),
+            _ => panic!(
+                "the line awaited never came; its output:\n{}",
+                self.output()
+            ),
+        }
     }
 
     /// Sends SIGTERM.

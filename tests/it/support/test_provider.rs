@@ -5,13 +5,13 @@
 //!
 //! Every endpoint reads the shared [`Faults`] on each call, so a test can change the provider's
 //! behaviour between two steps of one sign-in (rotate its keys, say). Calls are counted per
-//! endpoint, so a test can assert which endpoints were *not* called after a bad artefact, and
-//! everything secret the provider handed out is recorded, so the log scan can look for it.
+//! endpoint, so a test can assert which endpoints were *not* called after a bad artefact, or
+//! wait for a call to arrive (`until_calls`) instead of sleeping, and everything secret the
+//! provider handed out is recorded, so the log scan can look for it.
 //!
 //! Never part of the binary: it lives under `tests/`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -182,18 +182,7 @@ impl Default for Faults {
     }
 }
 
-/// Calls per endpoint since the provider started.
-#[derive(Default)]
-struct Counters {
-    discovery: AtomicUsize,
-    jwks: AtomicUsize,
-    authorize: AtomicUsize,
-    token: AtomicUsize,
-    userinfo: AtomicUsize,
-    untrusted: AtomicUsize,
-}
-
-/// A snapshot of [`Counters`], comparable in assertions.
+/// Calls per endpoint since the provider started, comparable in assertions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Calls {
     pub discovery: usize,
@@ -229,7 +218,8 @@ struct Inner {
     /// The issuer without a trailing slash, for building endpoint URLs.
     base: String,
     faults: Arc<Mutex<Faults>>,
-    counters: Counters,
+    /// Calls per endpoint; a watch, so a test can wait for a call instead of sleeping.
+    calls: tokio::sync::watch::Sender<Calls>,
     record: Mutex<Record>,
     codes: Mutex<HashMap<String, Pending>>,
     access_tokens: Mutex<HashMap<String, String>>,
@@ -274,7 +264,7 @@ impl TestProvider {
             issuer: issuer.clone(),
             base: base.clone(),
             faults: faults.clone(),
-            counters: Counters::default(),
+            calls: tokio::sync::watch::Sender::new(Calls::default()),
             record: Mutex::default(),
             codes: Mutex::default(),
             access_tokens: Mutex::default(),
@@ -307,14 +297,20 @@ impl TestProvider {
     }
 
     pub fn calls(&self) -> Calls {
-        let c = &self.inner.counters;
-        Calls {
-            discovery: c.discovery.load(Ordering::SeqCst),
-            jwks: c.jwks.load(Ordering::SeqCst),
-            authorize: c.authorize.load(Ordering::SeqCst),
-            token: c.token.load(Ordering::SeqCst),
-            userinfo: c.userinfo.load(Ordering::SeqCst),
-            untrusted: c.untrusted.load(Ordering::SeqCst),
+        *self.inner.calls.borrow()
+    }
+
+    /// Waits until the calls so far satisfy `reached` (e.g. `|c| c.token == 1`: doorman's
+    /// request is at the token endpoint now); a test whose call never comes fails after 10 s.
+    pub async fn until_calls(&self, reached: impl FnMut(&Calls) -> bool) -> Calls {
+        let mut calls = self.inner.calls.subscribe();
+        let waited = tokio::time::timeout(Duration::from_secs(10), calls.wait_for(reached)).await;
+        match waited {
+            Ok(Ok(calls)) => *calls,
+            _ => panic!(
+                "the provider never saw the calls awaited: {:?}",
+                self.calls()
+            ),
         }
     }
 
@@ -490,7 +486,7 @@ pub fn hs256(header: &Value, claims: &Value, key: &[u8]) -> String {
 }
 
 async fn discovery(State(op): State<Arc<Inner>>) -> Response {
-    op.counters.discovery.fetch_add(1, Ordering::SeqCst);
+    op.calls.send_modify(|c| c.discovery += 1);
     let faults = lock(&op.faults).clone();
     if faults.discovery_down {
         return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
@@ -522,7 +518,7 @@ async fn discovery(State(op): State<Arc<Inner>>) -> Response {
 }
 
 async fn jwks(State(op): State<Arc<Inner>>) -> Response {
-    op.counters.jwks.fetch_add(1, Ordering::SeqCst);
+    op.calls.send_modify(|c| c.jwks += 1);
     let faults = lock(&op.faults).clone();
     if let Some(count) = faults.jwks_held_until_id_tokens {
         let mut issued = op.id_tokens_issued.subscribe();
@@ -557,7 +553,7 @@ async fn jwks(State(op): State<Arc<Inner>>) -> Response {
 
 /// A URL nobody should fetch; answers with the attacker's key so that fetching it would matter.
 async fn untrusted(State(op): State<Arc<Inner>>) -> Json<Value> {
-    op.counters.untrusted.fetch_add(1, Ordering::SeqCst);
+    op.calls.send_modify(|c| c.untrusted += 1);
     Json(json!({ "keys": [key(1).public_jwk()] }))
 }
 
@@ -565,7 +561,7 @@ async fn authorize(
     State(op): State<Arc<Inner>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    op.counters.authorize.fetch_add(1, Ordering::SeqCst);
+    op.calls.send_modify(|c| c.authorize += 1);
     lock(&op.record).authorize_requests.push(params.clone());
     let faults = lock(&op.faults).clone();
     let p = |name: &str| params.get(name).cloned().unwrap_or_default();
@@ -656,7 +652,7 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    op.counters.token.fetch_add(1, Ordering::SeqCst);
+    op.calls.send_modify(|c| c.token += 1);
     let faults = lock(&op.faults).clone();
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -821,7 +817,7 @@ async fn userinfo(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    op.counters.userinfo.fetch_add(1, Ordering::SeqCst);
+    op.calls.send_modify(|c| c.userinfo += 1);
     let faults = lock(&op.faults).clone();
     let authorization = headers
         .get(header::AUTHORIZATION)

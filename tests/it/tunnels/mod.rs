@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::proxy::upstream;
-use crate::support::accounts::{access_token, admin_token, login, register, spawn_accounts_app};
+use crate::support::accounts::{access_token, spawn_accounts_app};
 use crate::support::{STRONG_SECRET, TestApp, spawn_app_with};
 
 mod reset;
@@ -253,10 +253,10 @@ async fn a_role_change_or_a_deletion_by_an_admin_closes_the_users_tunnels_within
         ("SESSION_SECRET", STRONG_SECRET),
     ])
     .await;
-    let admin = admin_token(&app, "boss@example.com").await;
+    let admin = app.admin_token("boss@example.com").await;
     for (username, change) in [("ada_l", "roles"), ("grace_h", "delete")] {
-        let user = register(&app, username).await;
-        let tokens = login(&app, username).await;
+        let user = app.register(username).await;
+        let tokens = app.login(username).await;
         let auth = bearer(access_token(&tokens));
         let mut socket = open(&app, "/app/ws", &[("authorization", &auth)]).await;
         let url = app.url(&format!("/api/admin/users/{}", user["id"]));
