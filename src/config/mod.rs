@@ -490,22 +490,4 @@ mod tests {
             assert!(help.contains(v.name), "{} missing from --help", v.name);
         }
     }
-
-    #[test]
-    fn every_variable_is_documented_in_the_readme_and_the_example_file() {
-        let readme = include_str!("../../README.md");
-        let example = include_str!("../../.env.example");
-        for var in VARS {
-            assert!(
-                readme.contains(&format!("`{}`", var.name)),
-                "{} not in README",
-                var.name
-            );
-            assert!(
-                example.contains(var.name),
-                "{} not in .env.example",
-                var.name
-            );
-        }
-    }
 }

@@ -567,43 +567,6 @@ async fn the_metadata_names_the_endpoints_and_decisions_are_counted() {
     }
 }
 
-#[test]
-fn the_readme_shows_exactly_the_snippets_the_gateway_suite_runs() {
-    let readme = include_str!("../../README.md");
-    for (name, snippet) in [
-        (
-            "deploy/nginx/app.conf",
-            include_str!("../../deploy/nginx/app.conf"),
-        ),
-        (
-            "deploy/nginx/doorman-auth-request.conf",
-            include_str!("../../deploy/nginx/doorman-auth-request.conf"),
-        ),
-        (
-            "deploy/nginx/doorman-identity.conf",
-            include_str!("../../deploy/nginx/doorman-identity.conf"),
-        ),
-        (
-            "deploy/caddy/Caddyfile",
-            include_str!("../../deploy/caddy/Caddyfile"),
-        ),
-        (
-            "deploy/policies.toml",
-            include_str!("../../deploy/policies.toml"),
-        ),
-    ] {
-        assert!(
-            readme.contains(snippet),
-            "the README does not show {name} as it is"
-        );
-    }
-    doorman::config::parse_policies(
-        "deploy/policies.toml",
-        include_str!("../../deploy/policies.toml"),
-    )
-    .expect("the example policy file is valid");
-}
-
 #[tokio::test]
 async fn every_policy_is_counted_under_its_endpoint_template_not_its_own_path() {
     let app = gateway(&[]).await;
