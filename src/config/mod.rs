@@ -1,13 +1,21 @@
 //! Typed configuration, read from the environment once at start-up and validated there.
 //!
 //! Every error names the variable that is wrong and how to fix it, so a newcomer never has to
-//! read the source to get the service running. Nothing else in the crate reads the environment.
-//! This is the bottom floor: it imports nothing of doorman's above it.
+//! read the source to get the service running. Nothing else in the crate reads the
+//! environment, except the two the command line reads for itself: `TOKIO_WORKER_THREADS`
+//! (which tokio reads too, so `cli::serve` reads it as tokio does) and `DOORMAN_PASSWORD`
+//! (`cli::create_user`, so a password never has to be on a command line). This is the bottom
+//! floor: it imports nothing of doorman's above it.
 
 mod database;
 mod email_list;
+mod gateway;
+mod provider;
 mod proxies;
+mod routes;
 mod secrets;
+mod store;
+mod telemetry;
 mod urls;
 mod vars;
 
@@ -15,12 +23,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use url::Url;
-
-mod gateway;
-mod provider;
-mod routes;
-mod store;
-mod telemetry;
 
 pub use database::{DatabaseTls, PostgresUrl, is_postgres_url, postgres_url};
 pub use email_list::EmailList;

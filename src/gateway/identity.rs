@@ -32,7 +32,7 @@ pub const MAX_CACHED_AUDIENCE: usize = 512;
 pub const MAX_IDENTITY_BYTES: usize = 8 * 1024;
 
 /// What the headers say: `None` for an anonymous caller.
-pub struct Identity<'a> {
+pub struct IdentityInput<'a> {
     pub claims: Option<&'a Claims>,
     pub assertion: Option<&'a str>,
 }
@@ -66,7 +66,7 @@ fn ascii_or_encoded(text: &str) -> String {
 /// The headers to send, or `Err(size)` when they would exceed `MAX_IDENTITY_BYTES`.
 pub fn headers(
     sets: IdentityHeaderSets,
-    identity: &Identity<'_>,
+    identity: &IdentityInput<'_>,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, usize> {
     let claims = identity.claims;
     let user = claims
@@ -321,7 +321,7 @@ mod tests {
         };
         let headers = headers(
             sets,
-            &Identity {
+            &IdentityInput {
                 claims: None,
                 assertion: None,
             },

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::assertion::Signer;
-use super::identity::{self, Headers, Identity, IdentityCache};
+use super::identity::{self, Headers, IdentityCache, IdentityInput};
 use crate::clock::Clock;
 use crate::config::{Config, IdentityHeaderSets, Policy, PublicUrl, TrustedProxies};
 use crate::session::{Claims, Sessions};
@@ -65,7 +65,7 @@ impl Gateway {
     pub fn identity_for(&self, claims: Option<&Claims>, audience: &str) -> Result<Headers, usize> {
         let sets = self.identity_headers;
         let Some(claims) = claims else {
-            let anonymous = Identity {
+            let anonymous = IdentityInput {
                 claims: None,
                 assertion: None,
             };
@@ -80,7 +80,7 @@ impl Gateway {
                 self.metrics.assertion_signed();
                 identity::headers(
                     sets,
-                    &Identity {
+                    &IdentityInput {
                         claims: Some(claims),
                         assertion: Some(&assertion),
                     },

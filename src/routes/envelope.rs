@@ -22,7 +22,7 @@ use tower::Service;
 use futures_util::future::Either;
 use std::borrow::Cow;
 
-use super::headers::{Decisions, REQUEST_ID, secure};
+use super::security_headers::{Decisions, REQUEST_ID, secure};
 use super::templates::RouteIndex;
 pub use super::templates::UNMATCHED;
 use crate::app::AppState;

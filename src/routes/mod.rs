@@ -11,12 +11,12 @@ mod api;
 mod auth;
 pub mod envelope;
 mod gateway;
-mod headers;
 mod health;
 mod json;
 mod outcomes;
 mod pages;
 mod password;
+mod security_headers;
 mod templates;
 
 use axum::Router;

@@ -11,7 +11,7 @@ use axum::http::{Request, Response, StatusCode, Uri, Version};
 use hyper::upgrade::OnUpgrade;
 
 use super::Proxy;
-use super::headers::{self, Forwarded};
+use super::hygiene::{self, Forwarded};
 use super::tunnel::{Bounds, Tunnel};
 use crate::config::{ProxyRoute, Upstream};
 
@@ -129,11 +129,11 @@ impl Proxy {
             };
             tokio::spawn(tunnel.run(client, hyper::upgrade::on(&mut response)));
             let (mut parts, _) = response.into_parts();
-            let answered = headers::clean_response(&mut parts.headers, true);
+            let answered = hygiene::clean_response(&mut parts.headers, true);
             return Ok((Response::from_parts(parts, Body::empty()), answered));
         }
         let (mut parts, body) = response.into_parts();
-        let answered = headers::clean_response(&mut parts.headers, false);
+        let answered = hygiene::clean_response(&mut parts.headers, false);
         Ok((Response::from_parts(parts, Body::new(body)), answered))
     }
 }
@@ -141,17 +141,17 @@ impl Proxy {
 /// The request's headers as the service may have them, with doorman's additions.
 fn clean_request(parts: &mut Parts, route: &ProxyRoute, forwarding: &Forwarding<'_>) {
     let h = &mut parts.headers;
-    headers::remove_hop_by_hop(h);
-    headers::remove_identity(h);
-    headers::remove_named(h, &route.strip_headers);
+    hygiene::remove_hop_by_hop(h);
+    hygiene::remove_identity(h);
+    hygiene::remove_named(h, &route.strip_headers);
     if forwarding.strip_credentials {
         h.remove(header::AUTHORIZATION);
         h.remove(header::COOKIE);
     } else {
-        headers::remove_doormans_cookies(h);
-        headers::remove_bearer(h);
+        hygiene::remove_doormans_cookies(h);
+        hygiene::remove_bearer(h);
     }
-    headers::set_forwarded(h, &forwarding.forwarded);
+    hygiene::set_forwarded(h, &forwarding.forwarded);
     for (name, value) in forwarding.identity {
         h.insert(name.clone(), value.clone());
     }

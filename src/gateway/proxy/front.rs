@@ -15,7 +15,7 @@ use url::Url;
 
 use super::Proxy;
 use super::forward::{Answered, Failure, Forwarding};
-use super::headers::Forwarded;
+use super::hygiene::Forwarded;
 use super::tunnel::{Bounds, Session};
 use crate::config::{ProxyRoute, canonical};
 use crate::error::context::peer;

@@ -5,7 +5,7 @@
 //!    (the envelope calls it: `routes::envelope`); doorman's own paths (`/auth/`,
 //!    `/.doorman/`, `/.well-known/`, `/dev-oidc/`, `/healthz`, `/readyz`) are never proxied;
 //! 2. **judge**: `Front::judge`, the route's policy, exactly as forward-auth decides;
-//! 3. **prepare** the upstream request: `Proxy::prepare` (`forward`): hygiene (`headers`),
+//! 3. **prepare** the upstream request: `Proxy::prepare` (`forward`): hygiene (`hygiene`),
 //!    the identity and the assertion for the route's audience (`Proxy::audience`);
 //! 4. **exchange**: `Proxy::exchange` (`forward`), streaming both ways through a pooled
 //!    client per serving thread (`upstream`); a WebSocket upgrade becomes a bounded tunnel
@@ -16,7 +16,7 @@
 
 mod forward;
 mod front;
-pub mod headers;
+pub mod hygiene;
 pub mod tunnel;
 mod upstream;
 
