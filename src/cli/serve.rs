@@ -23,7 +23,7 @@ use crate::telemetry::logs::{LogGuard, LogLayer, Style};
 use crate::telemetry::{Metrics, access};
 
 /// Installs the process's log subscriber: `RUST_LOG` (default `doorman=info`) in `format`.
-pub fn install_logging(format: LogFormat) -> LogGuard {
+pub(super) fn install_logging(format: LogFormat) -> LogGuard {
     let terminal = std::io::stdout().is_terminal();
     let style = match format {
         LogFormat::Json => Style::Json,

@@ -98,7 +98,7 @@ pub fn headers(
         out.extend([
             ("remote-user", user.clone()),
             ("remote-email", email.clone()),
-            ("remote-name", name.clone()),
+            ("remote-name", name),
             ("remote-groups", roles.clone()),
         ]);
     }

@@ -16,13 +16,13 @@ use super::legacy;
 use super::provider::{Provider, ProviderHandle};
 
 /// What the token endpoint gave back.
-pub struct Tokens {
+pub(super) struct Tokens {
     pub access_token: AccessToken,
     pub id_token: RawIdToken,
 }
 
 /// Exchanges `code` (with the attempt's PKCE verifier) for tokens.
-pub async fn exchange_code(
+pub(super) async fn exchange_code(
     handle: &ProviderHandle,
     provider: &Provider,
     code: String,

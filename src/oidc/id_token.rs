@@ -18,7 +18,7 @@ use super::provider::{Provider, ProviderHandle};
 use crate::identity::Identity;
 
 /// The token endpoint's ID token, in the form it came.
-pub enum RawIdToken {
+pub(super) enum RawIdToken {
     /// Parsed by the openidconnect crate.
     Standard(Box<CoreIdToken>),
     /// Google's legacy issuer (`accounts.google.com`), which the crate cannot parse.
@@ -26,7 +26,7 @@ pub enum RawIdToken {
 }
 
 /// What a verified ID token says about the person.
-pub struct Verified {
+pub(super) struct Verified {
     pub identity: Identity,
     /// The Google Workspace domain (`hd`), read only from the signed token.
     pub hosted_domain: Option<String>,
@@ -37,7 +37,7 @@ fn invalid(code: impl Into<String>) -> Failure {
 }
 
 /// Verifies `token` for the attempt whose nonce is `nonce`, at `now`.
-pub async fn verify(
+pub(super) async fn verify(
     handle: &ProviderHandle,
     provider: &Provider,
     token: &RawIdToken,

@@ -17,7 +17,7 @@ use super::keys::{self, Keys, RefetchBudget, Spent};
 use crate::clock::Clock;
 
 /// Why one key set could not verify a token.
-pub enum Failure {
+pub(super) enum Failure {
     /// No key in the set verifies it (the code says how: `unknown_kid`, `signature`): worth
     /// fetching the keys again.
     Keys(&'static str),
@@ -28,7 +28,7 @@ pub enum Failure {
 
 /// Where the keys come from: the provider's `jwks_uri`, through doorman's outbound client
 /// (which also counts the fetch by reason), on doorman's clock.
-pub struct KeySource<'a> {
+pub(super) struct KeySource<'a> {
     /// For the log.
     pub issuer: &'a str,
     pub http: &'a ProviderHttp,
@@ -38,7 +38,7 @@ pub struct KeySource<'a> {
 
 /// The current key set, and the lock every fetch holds.
 #[derive(Default)]
-pub struct KeyCache {
+pub(super) struct KeyCache {
     current: RwLock<Option<Arc<Keys>>>,
     /// Held for the whole of a fetch, so that whoever waited finds the result stored; it
     /// also guards the budget of failure-triggered fetches.
@@ -46,14 +46,14 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    pub fn current(&self) -> Option<Arc<Keys>> {
+    pub(super) fn current(&self) -> Option<Arc<Keys>> {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    pub fn store(&self, keys: Keys) -> Arc<Keys> {
+    pub(super) fn store(&self, keys: Keys) -> Arc<Keys> {
         let keys = Arc::new(keys);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
         keys
@@ -61,7 +61,11 @@ impl KeyCache {
 
     /// The current keys, fetched first if there are none or the provider's `max-age` has run
     /// out (stale keys are kept if that fetch fails).
-    pub async fn fresh(&self, source: &KeySource<'_>, now: u64) -> Result<Arc<Keys>, SignInError> {
+    pub(super) async fn fresh(
+        &self,
+        source: &KeySource<'_>,
+        now: u64,
+    ) -> Result<Arc<Keys>, SignInError> {
         match self.current() {
             Some(keys) if !keys.is_stale(now) => Ok(keys),
             Some(stale) => Ok(self.refresh(source, "max_age").await.unwrap_or(stale)),
@@ -70,7 +74,7 @@ impl KeyCache {
     }
 
     /// Fetches the keys unless someone else did while this caller waited for the lock.
-    pub async fn refresh(
+    pub(super) async fn refresh(
         &self,
         source: &KeySource<'_>,
         reason: &'static str,
@@ -88,7 +92,7 @@ impl KeyCache {
     /// header names `kid`), fetches the keys again (see [`refetch`](Self::refetch)) and runs
     /// it once more. `Failure::Keys` means no key verifies it even then, or the budget allowed
     /// no fetch.
-    pub async fn verify<T>(
+    pub(super) async fn verify<T>(
         &self,
         source: &KeySource<'_>,
         kid: Option<&str>,

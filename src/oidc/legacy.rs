@@ -16,7 +16,7 @@ use super::key_cache::Failure;
 use crate::config::Issuer;
 
 /// The scheme-less issuer Google's ID tokens may carry.
-pub const GOOGLE_LEGACY_ISSUER: &str = "accounts.google.com";
+pub(super) const GOOGLE_LEGACY_ISSUER: &str = "accounts.google.com";
 
 /// Whether an ID token's `iss` names the configured issuer: exactly, except that Google's
 /// tokens may also carry the legacy `accounts.google.com`, and only Google's.
@@ -25,7 +25,7 @@ pub fn issuer_matches(configured: &Issuer, claimed: &str) -> bool {
 }
 
 /// Whether `raw_id_token` is one this module should verify: unverified, only to choose the path.
-pub fn applies_to(raw_id_token: &str) -> bool {
+pub(super) fn applies_to(raw_id_token: &str) -> bool {
     jose_segment(raw_id_token, 1)
         .is_ok_and(|claims| claims.get("iss").and_then(Value::as_str) == Some(GOOGLE_LEGACY_ISSUER))
 }

@@ -11,7 +11,7 @@ use super::provider::{Provider, ProviderHandle};
 use crate::identity::Identity;
 
 /// Fills the profile claims `identity` lacks from the provider's UserInfo endpoint.
-pub async fn enrich(
+pub(super) async fn enrich(
     handle: &ProviderHandle,
     provider: &Provider,
     access_token: &AccessToken,

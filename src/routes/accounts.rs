@@ -19,7 +19,7 @@ use crate::telemetry::events::{self, LoginMethod};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
+pub(super) struct RegisterRequest {
     username: String,
     email: String,
     password: String,
@@ -27,7 +27,7 @@ pub struct RegisterRequest {
 }
 
 /// `POST /api/register` → 201 with the new account.
-pub async fn register(
+pub(super) async fn register(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -63,13 +63,13 @@ pub async fn register(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoginRequest {
+pub(super) struct LoginRequest {
     username: String,
     password: String,
 }
 
 #[derive(Serialize)]
-pub struct TokenResponse {
+pub(super) struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
@@ -103,7 +103,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<ApiResult<(String, String)>>
 }
 
 /// `POST /api/login` with `{"username","password"}` or HTTP Basic → an access and a refresh token.
-pub async fn password_login(
+pub(super) async fn password_login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
@@ -153,7 +153,7 @@ fn token_response(state: &AppState, pair: TokenPair) -> TokenResponse {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
+pub(super) struct RefreshRequest {
     refresh_token: String,
 }
 
@@ -166,7 +166,7 @@ fn invalid_grant() -> ApiError {
 }
 
 /// `POST /api/token/refresh`: spends the refresh token and returns a new pair.
-pub async fn refresh(
+pub(super) async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
@@ -195,14 +195,14 @@ pub async fn refresh(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct LogoutRequest {
+pub(super) struct LogoutRequest {
     refresh_token: Option<String>,
 }
 
 /// `POST /api/logout`: ends the session of the presented access token (its refresh tokens
 /// too), and, if given, the session of a refresh token. A request authenticated by the
 /// browser's cookie must come from this site. Signing out twice is not an error.
-pub async fn api_logout(
+pub(super) async fn api_logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiBody(body): ApiBody,

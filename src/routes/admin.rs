@@ -20,7 +20,7 @@ use crate::store::User;
 const MAX_ROLES: usize = 16;
 
 /// `GET /api/admin/users`: everybody doorman knows, with their roles.
-pub async fn list_users(
+pub(super) async fn list_users(
     _admin: RequireRole<Admin>,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<User>>> {
@@ -38,14 +38,14 @@ fn user_id(raw: &str) -> ApiResult<i64> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RolesRequest {
+pub(super) struct RolesRequest {
     roles: Vec<String>,
 }
 
 /// `PUT /api/admin/users/{id}/roles` with `{"roles":[...]}`: replaces the user's roles and ends
 /// their sessions, so the change applies to their very next request. The last admin keeps
 /// the role (409 `last_admin`).
-pub async fn set_roles(
+pub(super) async fn set_roles(
     admin: RequireRole<Admin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -65,7 +65,7 @@ pub async fn set_roles(
 
 /// `DELETE /api/admin/users/{id}` → 204; the user's sessions and refresh tokens end at once.
 /// The last admin cannot be deleted (409 `last_admin`).
-pub async fn delete_user(
+pub(super) async fn delete_user(
     admin: RequireRole<Admin>,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -84,7 +84,7 @@ struct AdminPage {
 }
 
 /// `GET /admin`: everybody doorman knows, with their roles.
-pub async fn admin_page(
+pub(super) async fn admin_page(
     _admin: RequireRole<Admin, PageUser>,
     State(state): State<AppState>,
 ) -> PageResult<Response> {

@@ -47,7 +47,7 @@ pub(super) fn json(body: &impl Serialize) -> Response {
 }
 
 /// `GET /api/user`: who is calling.
-pub async fn current_user(user: ApiUser) -> Response {
+pub(super) async fn current_user(user: ApiUser) -> Response {
     let c = &user.claims;
     json(&UserIdentity {
         sub: c.sub(),
@@ -71,7 +71,7 @@ struct ProtectedResource<'a> {
 }
 
 /// An example of a resource only signed-in callers may see.
-pub async fn protected(user: ApiUser) -> Response {
+pub(super) async fn protected(user: ApiUser) -> Response {
     let who = user
         .claims
         .name()
@@ -83,7 +83,7 @@ pub async fn protected(user: ApiUser) -> Response {
     })
 }
 
-pub async fn not_found() -> ApiError {
+pub(super) async fn not_found() -> ApiError {
     ApiError::from(AppError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -91,6 +91,6 @@ pub async fn not_found() -> ApiError {
     ))
 }
 
-pub async fn method_not_allowed() -> ApiError {
+pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::from(AppError::method_not_allowed())
 }

@@ -66,7 +66,7 @@ fn stored_return(state: &AppState, stored: &str) -> ReturnTo {
 
 /// `GET /auth/login[?next=/path | ?rd=https://host/path]`: 303 to the provider, remembering the attempt in a cookie
 /// (the oldest attempts give way, so at most a few cookies exist at once).
-pub async fn start_login(
+pub(super) async fn start_login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
@@ -89,7 +89,7 @@ fn first_param(query: Option<&str>, name: &str) -> Option<String> {
 
 /// `GET /auth/callback`: the provider's answer. Whatever happens, the attempt's cookie is
 /// consumed, so an answer can be used once.
-pub async fn finish_login(
+pub(super) async fn finish_login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
@@ -146,12 +146,12 @@ struct LogoutPage {
 }
 
 /// `GET /auth/logout`: a confirmation form, so a link or image elsewhere cannot sign anyone out.
-pub async fn confirm_logout() -> PageResult<Response> {
+pub(super) async fn confirm_logout() -> PageResult<Response> {
     render_page(&LogoutPage { ctx: context() })
 }
 
 /// `POST /auth/logout` (from this site only): ends the session and removes the cookie.
-pub async fn logout(
+pub(super) async fn logout(
     State(state): State<AppState>,
     _same_origin: SameOrigin,
     headers: HeaderMap,

@@ -19,7 +19,7 @@ use crate::gateway::Endpoint;
 
 /// The endpoint of one configured policy, its name fixed in the route: the hot path matches a
 /// static path and decodes no parameter (the `{policy}` routes answer names not configured).
-pub fn for_policy(endpoint: Endpoint, name: &str) -> MethodRouter<AppState> {
+pub(super) fn for_policy(endpoint: Endpoint, name: &str) -> MethodRouter<AppState> {
     let name: Arc<str> = Arc::from(name);
     get(move |State(state): State<AppState>, request: Request| {
         let name = name.clone();
@@ -32,7 +32,7 @@ pub fn for_policy(endpoint: Endpoint, name: &str) -> MethodRouter<AppState> {
 }
 
 /// `GET /.doorman/auth-request/{policy}`.
-pub async fn auth_request(
+pub(super) async fn auth_request(
     State(state): State<AppState>,
     Path(policy): Path<String>,
     request: Request,
@@ -43,7 +43,7 @@ pub async fn auth_request(
 }
 
 /// `GET /.doorman/forward-auth/{policy}`.
-pub async fn forward_auth(
+pub(super) async fn forward_auth(
     State(state): State<AppState>,
     Path(policy): Path<String>,
     request: Request,
@@ -54,7 +54,7 @@ pub async fn forward_auth(
 }
 
 /// `GET /.well-known/jwks.json`: the keys that verify `X-Doorman-Jwt-Assertion`.
-pub async fn jwks(State(state): State<AppState>) -> Response {
+pub(super) async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = Json(state.gateway.signer.jwks()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -65,7 +65,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 
 /// `GET /.well-known/doorman`: where the gateway's endpoints and keys are (not an OpenID
 /// provider configuration: doorman is not one).
-pub async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub(super) async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
     let origin = state.config.public_url().origin();
     Json(json!({
         "issuer": origin,

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::oidc::provider::ProviderHandle;
 use crate::session::Sessions;
 
-pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
+pub(super) async fn healthz(State(state): State<AppState>) -> Json<Value> {
     let provider = if state.sign_in.provider.is_ready() {
         "ready"
     } else {
@@ -28,7 +28,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
 /// A check's outcome: `Err` says what is wrong.
 type Check = Result<(), String>;
 
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub(super) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let provider = &state.sign_in.provider;
     readiness([
         ("store", state.check_store().await),

@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use crate::error::{ApiError, AppError, PageError};
 
 /// No request doorman serves carries more than a small form or JSON document.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
 
-pub struct ApiJson<T>(pub T);
+pub(super) struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -32,7 +32,7 @@ where
 
 /// The raw body of an `/api` request, refused like [`ApiJson`]'s when too large (413 JSON),
 /// for handlers that read the headers before deciding how to parse it.
-pub struct ApiBody(pub Bytes);
+pub(super) struct ApiBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for ApiBody {
     type Rejection = ApiError;
@@ -43,7 +43,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiBody {
 }
 
 /// A form's body for a page route, refused past `MAX_BODY_BYTES` with a 413 page.
-pub struct FormBody(pub Bytes);
+pub(super) struct FormBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for FormBody {
     type Rejection = PageError;
@@ -57,7 +57,7 @@ impl<S: Send + Sync> FromRequest<S> for FormBody {
 }
 
 /// The whole body, refused past `MAX_BODY_BYTES` (413).
-pub async fn read_body<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, ApiError> {
     limited(req).await
 }
 
@@ -117,7 +117,10 @@ fn too_large() -> ApiError {
     ))
 }
 
-pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -13,7 +13,7 @@ use crate::session::{Claims, PageUser};
 
 /// The signed-in person as pages show them, borrowed from the claims; only https pictures
 /// are shown.
-pub struct UserView<'a> {
+pub(super) struct UserView<'a> {
     pub display_name: &'a str,
     pub email: Option<&'a str>,
     pub email_verified: bool,
@@ -24,7 +24,7 @@ pub struct UserView<'a> {
 }
 
 impl<'a> UserView<'a> {
-    pub fn from_claims(c: &'a Claims) -> Self {
+    pub(super) fn from_claims(c: &'a Claims) -> Self {
         let display_name = c.name().or(c.email()).unwrap_or("Signed in");
         Self {
             initials: initials(display_name),
@@ -39,7 +39,7 @@ impl<'a> UserView<'a> {
 }
 
 /// Up to two initials from the first and last words: "Ada King Lovelace" → "AL".
-pub fn initials(name: &str) -> String {
+pub(super) fn initials(name: &str) -> String {
     let words: Vec<&str> = name.split_whitespace().collect();
     let first = words.first().and_then(|w| w.chars().next());
     let last = if words.len() > 1 {
@@ -75,7 +75,10 @@ struct ProfilePage<'a> {
 }
 
 /// `GET /`: the sign-in button(s), or the signed-in person and a Sign out button.
-pub async fn home(State(state): State<AppState>, user: Option<PageUser>) -> PageResult<Response> {
+pub(super) async fn home(
+    State(state): State<AppState>,
+    user: Option<PageUser>,
+) -> PageResult<Response> {
     let signed_out = user.is_none();
     render_page(&HomePage {
         ctx: context(),
@@ -90,7 +93,7 @@ pub async fn home(State(state): State<AppState>, user: Option<PageUser>) -> Page
 }
 
 /// `GET /profile`: the signed-in person and when the session ends.
-pub async fn profile(State(state): State<AppState>, user: PageUser) -> PageResult<Response> {
+pub(super) async fn profile(State(state): State<AppState>, user: PageUser) -> PageResult<Response> {
     let exp = user.claims.exp;
     let expires_at = chrono::DateTime::from_timestamp(i64::try_from(exp).unwrap_or(i64::MAX), 0)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -103,11 +106,11 @@ pub async fn profile(State(state): State<AppState>, user: PageUser) -> PageResul
     })
 }
 
-pub async fn not_found() -> PageError {
+pub(super) async fn not_found() -> PageError {
     PageError::from(AppError::not_found())
 }
 
-pub async fn method_not_allowed() -> PageError {
+pub(super) async fn method_not_allowed() -> PageError {
     PageError::from(AppError::method_not_allowed())
 }
 

@@ -14,7 +14,7 @@ use crate::net::ClientIp;
 use crate::session::{SameOrigin, session_cookie};
 use crate::telemetry::events::LoginMethod;
 
-pub async fn form_login(
+pub(super) async fn form_login(
     State(state): State<AppState>,
     _same_origin: SameOrigin,
     ClientIp(client): ClientIp,

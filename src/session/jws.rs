@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// `{"alg":"HS256","typ":"JWT"}`, what doorman mints.
-pub const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+pub(super) const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 /// `{"typ":"JWT","alg":"HS256"}`, the same header as the jsonwebtoken crate orders it.
 const HEADER_TYP_FIRST: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9";
 /// A 32-byte MAC in base64url without padding.
@@ -18,15 +18,15 @@ const SIGNATURE_CHARS: usize = 43;
 
 /// An HS256 key, keyed once (the HMAC key schedule is not redone per token).
 #[derive(Clone)]
-pub struct Hs256Key(Hmac<Sha256>);
+pub(super) struct Hs256Key(Hmac<Sha256>);
 
 impl Hs256Key {
-    pub fn new(secret: &[u8]) -> Self {
+    pub(super) fn new(secret: &[u8]) -> Self {
         Self(Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length"))
     }
 
     /// `HEADER.base64url(payload).signature` for a JSON payload.
-    pub fn sign(&self, payload: &[u8]) -> String {
+    pub(super) fn sign(&self, payload: &[u8]) -> String {
         let mut token =
             String::with_capacity(HEADER.len() + 2 + payload.len() * 4 / 3 + 4 + SIGNATURE_CHARS);
         token.push_str(HEADER);
@@ -41,7 +41,7 @@ impl Hs256Key {
     }
 
     /// Whether `signature` is this key's MAC over `signing_input`, compared in constant time.
-    pub fn verifies(&self, signing_input: &[u8], signature: &[u8; 32]) -> bool {
+    pub(super) fn verifies(&self, signing_input: &[u8], signature: &[u8; 32]) -> bool {
         let mut mac = self.0.clone();
         mac.update(signing_input);
         mac.verify_slice(signature).is_ok()
@@ -49,7 +49,7 @@ impl Hs256Key {
 }
 
 /// A token split into what is signed, the payload (still encoded) and the signature.
-pub struct Parts<'t> {
+pub(super) struct Parts<'t> {
     pub signing_input: &'t str,
     pub payload: &'t str,
     pub signature: [u8; 32],
@@ -57,7 +57,7 @@ pub struct Parts<'t> {
 
 /// Splits `token` if its shape is exactly doorman's: the fixed header, a payload, and a
 /// 32-byte signature. Anything else is `None`.
-pub fn split(token: &str) -> Option<Parts<'_>> {
+pub(super) fn split(token: &str) -> Option<Parts<'_>> {
     let (signing_input, signature_b64) = token.rsplit_once('.')?;
     let (header, payload) = signing_input.split_once('.')?;
     if header != HEADER && header != HEADER_TYP_FIRST {
@@ -79,7 +79,7 @@ pub fn split(token: &str) -> Option<Parts<'_>> {
 
 /// Decodes a (verified) payload into `buf`; `None` if it is not canonical base64url or does
 /// not fit.
-pub fn decode_payload<'b>(payload: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+pub(super) fn decode_payload<'b>(payload: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
     if payload.len() / 4 * 3 + 3 > buf.len() {
         return None;
     }

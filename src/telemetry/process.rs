@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 #[derive(Debug)]
-pub struct ProcessCollector;
+pub(super) struct ProcessCollector;
 
 /// Clock ticks per second as `/proc/self/stat` counts CPU time (`sysconf(_SC_CLK_TCK)`, 100
 /// on every Linux that matters).
@@ -38,9 +38,9 @@ fn sample() -> Option<Sample> {
 }
 
 impl Collector for ProcessCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let Some(s) = sample() else { return Ok(()) };
-        let gauge = |encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64| {
+        let gauge = |encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: f64| {
             let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             ConstGauge::new(value).encode(metric)
         };

@@ -6,14 +6,14 @@ use std::collections::BTreeSet;
 
 /// A fenced code block: its info string (`nginx`, `toml`, …), its text with the fence's
 /// indentation removed, and the line its fence opens on (1-based).
-pub struct Block {
+pub(crate) struct Block {
     pub info: String,
     pub body: String,
     pub line: usize,
 }
 
 /// A link or image target written in prose, and its line (1-based).
-pub struct Link {
+pub(crate) struct Link {
     pub target: String,
     pub line: usize,
 }
@@ -57,7 +57,7 @@ fn classify(text: &str) -> Vec<Line<'_>> {
 }
 
 /// Every fenced code block of `text`.
-pub fn code_blocks(text: &str) -> Vec<Block> {
+pub(crate) fn code_blocks(text: &str) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut inside = false;
     for (i, (line, raw)) in classify(text).into_iter().zip(text.lines()).enumerate() {
@@ -145,7 +145,7 @@ fn target(rest: &str) -> Option<String> {
 
 /// Every link and image target in the prose of `text`, inline (`[x](t)`) or a reference
 /// definition (`[x]: t`).
-pub fn links(text: &str) -> Vec<Link> {
+pub(crate) fn links(text: &str) -> Vec<Link> {
     let mut found = Vec::new();
     for (line, prose) in prose(text) {
         let prose = without_code_spans(prose);
@@ -189,7 +189,7 @@ fn heading_text(raw: &str) -> String {
 
 /// GitHub's anchor for a heading (github-slugger): lower case, every character that is not
 /// a letter, a digit, `_`, `-` or a space removed, each space a `-`.
-pub fn slug(heading: &str) -> String {
+pub(crate) fn slug(heading: &str) -> String {
     heading_text(heading)
         .to_lowercase()
         .chars()
@@ -200,7 +200,7 @@ pub fn slug(heading: &str) -> String {
 
 /// Every anchor a link may name in `text`: each ATX heading's slug (a repeated one gets
 /// `-1`, `-2`, … as on GitHub) and each `<a id="…">` or `<a name="…">`.
-pub fn anchors(text: &str) -> BTreeSet<String> {
+pub(crate) fn anchors(text: &str) -> BTreeSet<String> {
     let mut anchors = BTreeSet::new();
     for (_, line) in prose(text) {
         let trimmed = line.trim_start();

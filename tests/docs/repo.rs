@@ -5,18 +5,18 @@
 use std::path::{Path, PathBuf};
 
 /// The crate root: every path the checks name is relative to it.
-pub fn root() -> &'static Path {
+pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The text of `relative` (a path from the crate root).
-pub fn read(relative: impl AsRef<Path>) -> String {
+pub(crate) fn read(relative: impl AsRef<Path>) -> String {
     let path = root().join(relative.as_ref());
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `path` relative to the crate root, with `/` separators, for messages.
-pub fn shown(path: &Path) -> String {
+pub(crate) fn shown(path: &Path) -> String {
     path.strip_prefix(root())
         .unwrap_or(path)
         .to_string_lossy()
@@ -25,7 +25,7 @@ pub fn shown(path: &Path) -> String {
 
 /// `path` relative to the crate root with `.` and `..` resolved by their names, as a link
 /// means them (`docs/how-to/../reference/x.md` is `docs/reference/x.md`).
-pub fn normal(path: &Path) -> String {
+pub(crate) fn normal(path: &Path) -> String {
     let mut parts: Vec<&str> = Vec::new();
     let shown = shown(path);
     for part in shown.split('/') {
@@ -43,7 +43,7 @@ const SKIPPED: &[&str] = &["target", "node_modules", ".git"];
 
 /// Every file under `dir` (relative to the crate root) whose name ends in `extension`,
 /// sorted.
-pub fn files(dir: &str, extension: &str) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &str, extension: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![root().join(dir)];
     while let Some(dir) = pending.pop() {

@@ -293,7 +293,7 @@ async fn a_new_key_under_the_same_kid_is_fetched_and_used() {
         f.published_keys = vec![1];
         let kid = old_kid.clone();
         f.jwks_patch = Some(patch(move |d| d["keys"][0]["kid"] = kid.clone()));
-        let kid = old_kid.clone();
+        let kid = old_kid;
         f.header_patch = Some(patch(move |h| h["kid"] = kid.clone()));
     });
     sign_in(&app, &provider).await;

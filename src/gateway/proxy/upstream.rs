@@ -67,7 +67,7 @@ impl hyper::rt::Write for UnixIo {
 
 /// Connects to one socket path, whatever the URI says.
 #[derive(Clone)]
-pub struct UnixConnector(Arc<PathBuf>);
+pub(super) struct UnixConnector(Arc<PathBuf>);
 
 impl tower::Service<Uri> for UnixConnector {
     type Response = UnixIo;
@@ -98,13 +98,13 @@ type UnixClient = Client<UnixConnector, Body>;
 /// the thread whose request needed it, so a proxied request never waits on another thread
 /// (each serves on its own single-threaded runtime; a shared pool would hand a connection
 /// driven by one thread to a request on another, and every exchange would cross between them).
-pub struct UpstreamClients {
+pub(super) struct UpstreamClients {
     upstream: Upstream,
     per_thread: thread_local::ThreadLocal<UpstreamClient>,
 }
 
 impl UpstreamClients {
-    pub fn new(upstream: &Upstream) -> Self {
+    pub(super) fn new(upstream: &Upstream) -> Self {
         Self {
             upstream: upstream.clone(),
             per_thread: thread_local::ThreadLocal::new(),
@@ -112,7 +112,7 @@ impl UpstreamClients {
     }
 
     /// Sends `request` on this thread's pool.
-    pub async fn send(
+    pub(super) async fn send(
         &self,
         request: hyper::Request<Body>,
     ) -> Result<hyper::Response<Incoming>, hyper_util::client::legacy::Error> {

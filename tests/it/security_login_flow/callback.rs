@@ -109,7 +109,7 @@ async fn forged_or_stale_callbacks_are_400_and_no_token_request_is_made() {
             )
         }),
         ("error with a bad state", |a, _| {
-            let mut url = a.callback_with("code", None).clone();
+            let mut url = a.callback_with("code", None);
             url.query_pairs_mut().append_pair("error", "access_denied");
             let url = Attempt {
                 callback: url,

@@ -11,7 +11,7 @@ use crate::support::{TestApp, spawn_app_with};
 
 /// An app with registration open and rate limits out of the way (tests of those limits set
 /// them), for the accounts suites.
-pub async fn spawn_accounts_app(vars: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_accounts_app(vars: &[(&str, &str)]) -> TestApp {
     let mut all = vec![
         ("ALLOW_REGISTRATION", "true"),
         ("RATE_LIMIT_REGISTER_PER_HOUR", "10000"),
@@ -25,16 +25,16 @@ pub async fn spawn_accounts_app(vars: &[(&str, &str)]) -> TestApp {
 }
 
 /// Satisfies the password policy: 12+ characters, varied, not common, no username inside.
-pub const PASSWORD: &str = "violet-Orbit-7-lantern";
+pub(crate) const PASSWORD: &str = "violet-Orbit-7-lantern";
 
 /// A response's status and JSON body (`Value::Null` when the body is not JSON).
-pub async fn status_json(response: reqwest::Response) -> (StatusCode, Value) {
+pub(crate) async fn status_json(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.expect("body");
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-pub fn registration(username: &str) -> Value {
+pub(crate) fn registration(username: &str) -> Value {
     json!({
         "username": username,
         "email": format!("{}@example.com", username.to_ascii_lowercase()),
@@ -43,17 +43,17 @@ pub fn registration(username: &str) -> Value {
     })
 }
 
-pub fn access_token(tokens: &Value) -> &str {
+pub(crate) fn access_token(tokens: &Value) -> &str {
     tokens["access_token"].as_str().expect("an access_token")
 }
 
-pub fn refresh_token(tokens: &Value) -> &str {
+pub(crate) fn refresh_token(tokens: &Value) -> &str {
     tokens["refresh_token"].as_str().expect("a refresh_token")
 }
 
 /// A client without redirects that connects from `127.0.0.<last>` (Linux routes all of
 /// 127.0.0.0/8 to the loopback interface), so the server sees another client address.
-pub fn client_from(last: u8) -> reqwest::Client {
+pub(crate) fn client_from(last: u8) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
@@ -62,7 +62,7 @@ pub fn client_from(last: u8) -> reqwest::Client {
 }
 
 /// The error body every `/api` failure shares: a code, a message for people, a request id.
-pub fn assert_api_error(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
+pub(crate) fn assert_api_error(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
     assert_eq!(status, expected_status, "{body}");
     assert_eq!(body["error"], code, "{body}");
     assert!(
@@ -76,7 +76,7 @@ pub fn assert_api_error(status: StatusCode, body: &Value, expected_status: u16, 
 }
 
 impl TestApp {
-    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .json(body)
@@ -86,7 +86,7 @@ impl TestApp {
     }
 
     /// `POST` with a raw body and content type, for the malformed-input cases.
-    pub async fn post_raw(
+    pub(crate) async fn post_raw(
         &self,
         path: &str,
         content_type: Option<&str>,
@@ -99,7 +99,7 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
-    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+    pub(crate) async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
             .bearer_auth(token)
@@ -109,7 +109,7 @@ impl TestApp {
     }
 
     /// Registers `username` with [`PASSWORD`]; returns the created user.
-    pub async fn register(&self, username: &str) -> Value {
+    pub(crate) async fn register(&self, username: &str) -> Value {
         let (status, body) = status_json(
             self.post_json("/api/register", &registration(username))
                 .await,
@@ -119,7 +119,7 @@ impl TestApp {
         body
     }
 
-    pub async fn login_as(&self, username: &str, password: &str) -> reqwest::Response {
+    pub(crate) async fn login_as(&self, username: &str, password: &str) -> reqwest::Response {
         self.post_json(
             "/api/login",
             &json!({ "username": username, "password": password }),
@@ -128,13 +128,13 @@ impl TestApp {
     }
 
     /// Signs in with [`PASSWORD`]; returns the token response.
-    pub async fn login(&self, username: &str) -> Value {
+    pub(crate) async fn login(&self, username: &str) -> Value {
         let (status, body) = status_json(self.login_as(username, PASSWORD).await).await;
         assert_eq!(status, 200, "signing in as {username}: {body}");
         body
     }
 
-    pub async fn refresh(&self, token: &str) -> (StatusCode, Value) {
+    pub(crate) async fn refresh(&self, token: &str) -> (StatusCode, Value) {
         status_json(
             self.post_json("/api/token/refresh", &json!({ "refresh_token": token }))
                 .await,
@@ -144,13 +144,13 @@ impl TestApp {
 
     /// An admin: a development-provider sign-in whose email is in `ADMIN_EMAILS`.
     /// Returns the session cookie's value, usable as a Bearer token too.
-    pub async fn admin_token(&self, email: &str) -> String {
+    pub(crate) async fn admin_token(&self, email: &str) -> String {
         let jar = self.sign_in("The Admin", email).await;
         jar.get("access_token").expect("session cookie").to_owned()
     }
 
     /// `POST /api/login` from `client` (see [`client_from`]).
-    pub async fn login_from(
+    pub(crate) async fn login_from(
         &self,
         client: &reqwest::Client,
         username: &str,
@@ -165,7 +165,12 @@ impl TestApp {
     }
 
     /// `PUT /api/admin/users/{id}/roles` as `admin` (a Bearer token).
-    pub async fn put_roles(&self, admin: &str, id: &Value, roles: Value) -> (StatusCode, Value) {
+    pub(crate) async fn put_roles(
+        &self,
+        admin: &str,
+        id: &Value,
+        roles: Value,
+    ) -> (StatusCode, Value) {
         let response = self
             .client
             .put(self.url(&format!("/api/admin/users/{id}/roles")))
@@ -178,7 +183,7 @@ impl TestApp {
     }
 
     /// `DELETE /api/admin/users/{id}` as `admin` (a Bearer token).
-    pub async fn delete_user(&self, admin: &str, id: &Value) -> (StatusCode, Value) {
+    pub(crate) async fn delete_user(&self, admin: &str, id: &Value) -> (StatusCode, Value) {
         let response = self
             .client
             .delete(self.url(&format!("/api/admin/users/{id}")))
@@ -190,7 +195,7 @@ impl TestApp {
     }
 
     /// The home page's password form, posted with `origin` (a browser sends its own).
-    pub fn form_post(
+    pub(crate) fn form_post(
         &self,
         origin: Option<&str>,
         username: &str,

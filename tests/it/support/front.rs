@@ -17,7 +17,7 @@ use super::{STRONG_SECRET, TestApp, spawn_app_with};
 /// line and every header line exactly as doorman sent them. `tag` tells echoes apart. Two
 /// paths misbehave on purpose: `/set-cookies` answers with doorman's cookie names among
 /// others, and `/cl-te` with both `Content-Length` and a chunked body.
-pub async fn echo(tag: &'static str) -> SocketAddr {
+pub(crate) async fn echo(tag: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -119,12 +119,12 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 }
 
 /// The value of header `name` in an echo's report (the first, when repeated).
-pub fn echoed<'a>(report: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn echoed<'a>(report: &'a Value, name: &str) -> Option<&'a str> {
     echoed_all(report, name).into_iter().next()
 }
 
 /// Every value of header `name` in an echo's report.
-pub fn echoed_all<'a>(report: &'a Value, name: &str) -> Vec<&'a str> {
+pub(crate) fn echoed_all<'a>(report: &'a Value, name: &str) -> Vec<&'a str> {
     report["headers"]
         .as_array()
         .map(|all| {
@@ -138,7 +138,7 @@ pub fn echoed_all<'a>(report: &'a Value, name: &str) -> Vec<&'a str> {
 
 /// doorman with `config` as its `DOORMAN_CONFIG` (and a strong secret, so sessions can be
 /// minted for it), plus `vars`.
-pub async fn front_door_with(config: &str, vars: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn front_door_with(config: &str, vars: &[(&str, &str)]) -> TestApp {
     let path = std::env::temp_dir().join(format!(
         "doorman-front-{}.toml",
         doorman::random::token_id()
@@ -156,7 +156,7 @@ pub async fn front_door_with(config: &str, vars: &[(&str, &str)]) -> TestApp {
 
 /// A response as read off the wire.
 #[derive(Debug)]
-pub struct Raw {
+pub(crate) struct Raw {
     pub status: u16,
     /// Header lines, names lower-cased, in order.
     pub headers: Vec<(String, String)>,
@@ -164,14 +164,14 @@ pub struct Raw {
 }
 
 impl Raw {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn headers_named(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(k, _)| k == name)
@@ -179,14 +179,14 @@ impl Raw {
             .collect()
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
 
 /// Sends `request` (bytes exactly as given; it should say `Connection: close`) and reads the
 /// answer to the end.
-pub async fn raw(addr: SocketAddr, request: &[u8]) -> Raw {
+pub(crate) async fn raw(addr: SocketAddr, request: &[u8]) -> Raw {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request).await.expect("send");
     let mut bytes = Vec::new();
@@ -195,7 +195,7 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> Raw {
 }
 
 /// `GET target` with `headers` (each a whole `Name: value` line), closing after.
-pub async fn raw_get(addr: SocketAddr, target: &str, headers: &[&str]) -> Raw {
+pub(crate) async fn raw_get(addr: SocketAddr, target: &str, headers: &[&str]) -> Raw {
     let mut request = format!("GET {target} HTTP/1.1\r\n");
     if !headers
         .iter()

@@ -10,11 +10,11 @@ use super::{Jar, STRONG_SECRET, TestApp, spawn_app_with};
 
 /// `n` instances on the database `url`, sharing the session secret and the public URL (as
 /// instances behind one load balancer do), or joining `existing`'s.
-pub async fn instances(url: &str, n: usize, extra: &[(&str, &str)]) -> Vec<TestApp> {
+pub(crate) async fn instances(url: &str, n: usize, extra: &[(&str, &str)]) -> Vec<TestApp> {
     instances_joining(None, url, n, extra).await
 }
 
-pub async fn instances_joining(
+pub(crate) async fn instances_joining(
     existing: Option<&TestApp>,
     url: &str,
     n: usize,
@@ -49,11 +49,11 @@ pub async fn instances_joining(
     apps
 }
 
-pub async fn readyz(app: &TestApp) -> StatusCode {
+pub(crate) async fn readyz(app: &TestApp) -> StatusCode {
     app.get("/readyz", &Jar::default()).await.status()
 }
 
-pub async fn until_ready(app: &TestApp, limit: Duration) {
+pub(crate) async fn until_ready(app: &TestApp, limit: Duration) {
     let deadline = Instant::now() + limit;
     while readyz(app).await != 200 {
         if Instant::now() >= deadline {
@@ -65,7 +65,7 @@ pub async fn until_ready(app: &TestApp, limit: Duration) {
 }
 
 /// How long until `token` is refused on `app`, polling every 10 ms for up to `limit`.
-pub async fn refused_after(app: &TestApp, token: &str, limit: Duration) -> Duration {
+pub(crate) async fn refused_after(app: &TestApp, token: &str, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
         let status = app.get_bearer("/api/user", token).await.status();

@@ -1,12 +1,12 @@
 //! The test harness: start the real application on a random loopback port, and walk the
 //! sign-in flow the way a browser would, asserting each redirect rather than following it.
 
-pub mod accounts;
-pub mod front;
-pub mod instances;
-pub mod postgres;
-pub mod process;
-pub mod test_provider;
+pub(crate) mod accounts;
+pub(crate) mod front;
+pub(crate) mod instances;
+pub(crate) mod postgres;
+pub(crate) mod process;
+pub(crate) mod test_provider;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,9 +17,9 @@ use doorman::config::Config;
 use doorman::{App, AppState, Deps};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
-pub const STRONG_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
+pub(crate) const STRONG_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     /// `PUBLIC_URL`: the same as `base` unless the test set another.
@@ -33,19 +33,19 @@ pub struct TestApp {
 }
 
 /// The app with no provider configured: the built-in development provider.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
 /// The app with extra configuration variables; `BIND_ADDR` and `PUBLIC_URL` are set to the
 /// random port unless given.
-pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     spawn_app_public(vars, |addr| format!("http://{addr}")).await
 }
 
 /// The app with `PUBLIC_URL=https://localhost:<port>` while it serves plain http on that port,
 /// as behind a TLS-terminating proxy: Secure, `__Host-` cookies and HSTS are on.
-pub async fn spawn_app_https(vars: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_app_https(vars: &[(&str, &str)]) -> TestApp {
     spawn_app_public(vars, |addr| format!("https://localhost:{}", addr.port())).await
 }
 
@@ -104,7 +104,7 @@ async fn spawn_app_public(
 }
 
 /// A fresh SQLite file per app, so tests never share accounts.
-pub fn temp_database() -> String {
+pub(crate) fn temp_database() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join("doorman-tests");
@@ -118,7 +118,7 @@ pub fn temp_database() -> String {
     .into_owned()
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -127,10 +127,10 @@ pub fn client() -> reqwest::Client {
 
 /// A minimal cookie jar: name → value, updated from `Set-Cookie` headers.
 #[derive(Default, Clone, Debug)]
-pub struct Jar(pub HashMap<String, String>);
+pub(crate) struct Jar(pub HashMap<String, String>);
 
 impl Jar {
-    pub fn absorb(&mut self, headers: &HeaderMap) {
+    pub(crate) fn absorb(&mut self, headers: &HeaderMap) {
         for value in headers.get_all(SET_COOKIE) {
             let text = value.to_str().expect("ascii cookie");
             let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
@@ -144,7 +144,7 @@ impl Jar {
         }
     }
 
-    pub fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.0
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -152,12 +152,12 @@ impl Jar {
             .join("; ")
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 }
 
-pub fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get(LOCATION)
@@ -167,7 +167,7 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+pub(crate) fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -177,11 +177,11 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub async fn get(&self, path: &str, jar: &Jar) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str, jar: &Jar) -> reqwest::Response {
         self.client
             .get(self.url(path))
             .header("cookie", jar.header())
@@ -191,12 +191,12 @@ impl TestApp {
     }
 
     /// `GET /auth/login`, returning the provider URL and the jar holding the flow cookie.
-    pub async fn start_login(&self, next: Option<&str>) -> (reqwest::Url, Jar) {
+    pub(crate) async fn start_login(&self, next: Option<&str>) -> (reqwest::Url, Jar) {
         start_login(&self.client, &self.base, next).await
     }
 
     /// The development provider's form, filled in and submitted; returns the callback URL.
-    pub async fn dev_provider_approves(
+    pub(crate) async fn dev_provider_approves(
         &self,
         authorize: &reqwest::Url,
         name: &str,
@@ -206,13 +206,13 @@ impl TestApp {
     }
 
     /// A whole sign-in through the development provider; returns the jar with the session.
-    pub async fn sign_in(&self, name: &str, email: &str) -> Jar {
+    pub(crate) async fn sign_in(&self, name: &str, email: &str) -> Jar {
         dev_sign_in(&self.client, &self.base, name, email).await
     }
 }
 
 /// `GET /auth/login` at `base`, returning the provider URL and the jar holding the flow cookie.
-pub async fn start_login(
+pub(crate) async fn start_login(
     client: &reqwest::Client,
     base: &str,
     next: Option<&str>,
@@ -236,7 +236,7 @@ pub async fn start_login(
 }
 
 /// The development provider's form, filled in and submitted; returns the callback URL.
-pub async fn dev_provider_approves(
+pub(crate) async fn dev_provider_approves(
     client: &reqwest::Client,
     authorize: &reqwest::Url,
     name: &str,
@@ -262,7 +262,12 @@ pub async fn dev_provider_approves(
 }
 
 /// A whole sign-in at `base` through the development provider; the jar holds the session.
-pub async fn dev_sign_in(client: &reqwest::Client, base: &str, name: &str, email: &str) -> Jar {
+pub(crate) async fn dev_sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    email: &str,
+) -> Jar {
     let (authorize, mut jar) = start_login(client, base, None).await;
     let callback = dev_provider_approves(client, &authorize, name, email).await;
     let response = client
@@ -280,12 +285,12 @@ pub async fn dev_sign_in(client: &reqwest::Client, base: &str, name: &str, email
     jar
 }
 
-pub fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The JWT's payload as JSON, without verifying it (the tests check what was minted).
-pub fn jwt_payload(jwt: &str) -> serde_json::Value {
+pub(crate) fn jwt_payload(jwt: &str) -> serde_json::Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).expect("three segments");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -296,7 +301,7 @@ pub fn jwt_payload(jwt: &str) -> serde_json::Value {
 
 impl TestApp {
     /// GET an absolute URL (a callback the provider redirected to) with the jar's cookies.
-    pub async fn get_absolute(&self, url: &str, jar: &Jar) -> reqwest::Response {
+    pub(crate) async fn get_absolute(&self, url: &str, jar: &Jar) -> reqwest::Response {
         self.client
             .get(url)
             .header("cookie", jar.header())
@@ -308,7 +313,7 @@ impl TestApp {
 
 /// The configuration `vars` describe (with `PUBLIC_URL` as given), for tests that need
 /// doorman's own types: minting session tokens, building a `SessionState`.
-pub fn config(vars: &[(&str, &str)]) -> Config {
+pub(crate) fn config(vars: &[(&str, &str)]) -> Config {
     let map: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -317,20 +322,20 @@ pub fn config(vars: &[(&str, &str)]) -> Config {
 }
 
 /// A token minter/verifier for an app whose public URL is `public_url`, keyed with `secret`.
-pub fn session_tokens(public_url: &str, secret: &str) -> doorman::session::SessionTokens {
+pub(crate) fn session_tokens(public_url: &str, secret: &str) -> doorman::session::SessionTokens {
     let config = config(&[("PUBLIC_URL", public_url), ("SESSION_SECRET", secret)]);
     doorman::session::SessionTokens::new(&config.session, config.public_url().origin())
 }
 
 impl TestApp {
     /// doorman's current time.
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.clock.now()
     }
 
     /// A valid session token for user `uid` (or nobody) with `roles`, minted by the app's own
     /// token service; no sign-in, no session row.
-    pub fn session_for(&self, uid: Option<i64>, roles: &[&str]) -> String {
+    pub(crate) fn session_for(&self, uid: Option<i64>, roles: &[&str]) -> String {
         let identity = doorman::identity::Identity {
             issuer: self.public_url.clone(),
             subject: uid.map_or_else(|| "operator".to_owned(), |id| id.to_string()),

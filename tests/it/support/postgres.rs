@@ -23,7 +23,7 @@ fn server() -> Option<String> {
 }
 
 /// `url` naming database `name` instead of its own.
-pub fn with_database(url: &str, name: &str) -> String {
+pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("a URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let query = path.find('?').map_or("", |i| &path[i..]);
@@ -44,7 +44,7 @@ async fn create_database(admin: &str) -> String {
 }
 
 /// The URL of a fresh, empty database for one test, or `None` to skip.
-pub async fn database() -> Option<String> {
+pub(crate) async fn database() -> Option<String> {
     Some(create_database(&server()?).await)
 }
 
@@ -71,7 +71,7 @@ fn is_root() -> bool {
 
 /// A PostgreSQL cluster of this test's own, on a private Unix socket, that the test may stop
 /// and start again. Removed when dropped.
-pub struct PgServer {
+pub(crate) struct PgServer {
     dir: PathBuf,
     bin: PathBuf,
     /// The admin URL.
@@ -80,7 +80,7 @@ pub struct PgServer {
 
 impl PgServer {
     /// A new cluster, running; `None` (after a notice) to skip.
-    pub async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         server()?;
         let bin = bin_dir().expect("PostgreSQL server binaries (apt install postgresql)");
         let dir = std::env::temp_dir().join(format!("doorman-pg-{}", doorman::random::token_id()));
@@ -117,7 +117,7 @@ impl PgServer {
     }
 
     /// Starts the (stopped) server again on the same socket and data.
-    pub async fn up(&self) {
+    pub(crate) async fn up(&self) {
         let (dir, bin) = (self.dir.clone(), self.bin.clone());
         tokio::task::spawn_blocking(move || {
             let options = format!(
@@ -145,7 +145,7 @@ impl PgServer {
     }
 
     /// Stops the server at once, as a crash would (`-m immediate`).
-    pub async fn crash(&self) {
+    pub(crate) async fn crash(&self) {
         let (dir, bin) = (self.dir.clone(), self.bin.clone());
         tokio::task::spawn_blocking(move || {
             run(as_postgres(&bin.join("pg_ctl")).args([
@@ -162,7 +162,7 @@ impl PgServer {
     }
 
     /// A fresh database on this server.
-    pub async fn database(&self) -> String {
+    pub(crate) async fn database(&self) -> String {
         create_database(&self.url).await
     }
 }

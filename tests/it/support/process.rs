@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::Jar;
 
 /// A port nobody listens on right now (bound, then released).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -22,7 +22,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A running `doorman` process.
-pub struct Doorman {
+pub(crate) struct Doorman {
     child: Child,
     pub base: String,
     /// The metrics listener's base URL, when `METRICS_ADDR` was set.
@@ -34,12 +34,12 @@ pub struct Doorman {
 
 /// The binary with `vars` only (no inherited configuration), in an empty working directory
 /// (so no developer's `.env` is read). Returns once `/healthz` answers.
-pub async fn spawn_doorman(vars: &[(&str, &str)]) -> Doorman {
+pub(crate) async fn spawn_doorman(vars: &[(&str, &str)]) -> Doorman {
     spawn_doorman_args(&[], vars).await
 }
 
 /// As [`spawn_doorman`], with command-line arguments.
-pub async fn spawn_doorman_args(args: &[&str], vars: &[(&str, &str)]) -> Doorman {
+pub(crate) async fn spawn_doorman_args(args: &[&str], vars: &[(&str, &str)]) -> Doorman {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let mut command = command(args);
@@ -78,7 +78,7 @@ pub async fn spawn_doorman_args(args: &[&str], vars: &[(&str, &str)]) -> Doorman
 }
 
 /// `doorman ARGS` with `vars` only, in an empty directory; not started.
-pub fn command(args: &[&str]) -> Command {
+pub(crate) fn command(args: &[&str]) -> Command {
     let dir = std::env::temp_dir().join(format!("doorman-cwd-{}", doorman::random::token_id()));
     std::fs::create_dir_all(&dir).expect("working directory");
     let mut command = Command::new(env!("CARGO_BIN_EXE_doorman"));
@@ -91,7 +91,7 @@ pub fn command(args: &[&str]) -> Command {
 }
 
 impl Doorman {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -113,7 +113,7 @@ impl Doorman {
 
     /// `/readyz`'s first 200 (the providers are discovered over HTTP, just after start),
     /// polled for up to 20 s.
-    pub async fn ready(&self) -> reqwest::Response {
+    pub(crate) async fn ready(&self) -> reqwest::Response {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let response = self
@@ -136,7 +136,7 @@ impl Doorman {
 
     /// Whether a new connection to its public port is refused within `limit` (polled: from
     /// outside, a closed listener shows only as a refused connection).
-    pub async fn refuses_connections_within(&self, limit: Duration) -> bool {
+    pub(crate) async fn refuses_connections_within(&self, limit: Duration) -> bool {
         let addr = self.base.trim_start_matches("http://");
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
@@ -149,13 +149,13 @@ impl Doorman {
     }
 
     /// Everything it has written to stdout so far.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.lines.borrow().join("\n")
     }
 
     /// Its stdout lines so far, once one of them is `wanted` (the log writer flushes every
     /// 100 ms, in the order lines were logged). Fails after 10 s, or if stdout closes first.
-    pub async fn lines_until(&self, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    pub(crate) async fn lines_until(&self, wanted: impl Fn(&str) -> bool) -> Vec<String> {
         let mut lines = self.lines.clone();
         let found = lines.wait_for(|lines| lines.iter().any(|line| wanted(line)));
         match tokio::time::timeout(Duration::from_secs(10), found).await {
@@ -168,7 +168,7 @@ impl Doorman {
     }
 
     /// Sends SIGTERM.
-    pub fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -177,7 +177,7 @@ impl Doorman {
     }
 
     /// Waits up to `limit` for the process to exit.
-    pub async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -193,7 +193,7 @@ impl Doorman {
     }
 
     /// A whole sign-in through the built-in development provider.
-    pub async fn sign_in(&self, name: &str, email: &str) -> Jar {
+    pub(crate) async fn sign_in(&self, name: &str, email: &str) -> Jar {
         super::dev_sign_in(&self.client, &self.base, name, email).await
     }
 }

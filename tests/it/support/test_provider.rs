@@ -28,16 +28,16 @@ use sha2::{Digest, Sha256};
 
 use super::{Jar, STRONG_SECRET, TestApp, location, spawn_app_https, spawn_app_with};
 
-pub const CLIENT_ID: &str = "doorman-test-client";
+pub(crate) const CLIENT_ID: &str = "doorman-test-client";
 /// Has `:` `+` `%` (and `/`, `=`): only a client that form-urlencodes before Base64 gets in.
-pub const CLIENT_SECRET: &str = "s3cr:t+with%25odd/chars=and%more";
+pub(crate) const CLIENT_SECRET: &str = "s3cr:t+with%25odd/chars=and%more";
 /// The subject the provider signs in unless a claims patch says otherwise.
-pub const SUBJECT: &str = "test-user-248289761001";
-pub const NAME: &str = "Test User";
-pub const EMAIL: &str = "test.user@example.com";
-pub const PICTURE: &str = "https://pictures.example.com/test-user.png";
+pub(crate) const SUBJECT: &str = "test-user-248289761001";
+pub(crate) const NAME: &str = "Test User";
+pub(crate) const EMAIL: &str = "test.user@example.com";
+pub(crate) const PICTURE: &str = "https://pictures.example.com/test-user.png";
 /// Put in provider error bodies so tests can assert it never reaches a page.
-pub const LEAK_MARKER: &str = "PROVIDER-INTERNAL-DETAIL-7f3a";
+pub(crate) const LEAK_MARKER: &str = "PROVIDER-INTERNAL-DETAIL-7f3a";
 
 /// Three RSA keys per test binary (generation is the slow part): index 0 is the normal signing
 /// key, index 1 the "next" key for rotation, or an attacker's key, index 2 the one after next.
@@ -49,25 +49,25 @@ static KEYS: LazyLock<[RsaSigner; 3]> = LazyLock::new(|| {
     ]
 });
 
-pub fn key(index: usize) -> &'static RsaSigner {
+pub(crate) fn key(index: usize) -> &'static RsaSigner {
     &KEYS[index]
 }
 
 /// Seconds since the epoch, signed, for claims arithmetic.
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     i64::try_from(doorman::clock::system_now()).expect("time fits")
 }
 
 /// A change applied to a JSON document (claims, JOSE header, discovery document).
-pub type Patch = Arc<dyn Fn(&mut Value) + Send + Sync>;
+pub(crate) type Patch = Arc<dyn Fn(&mut Value) + Send + Sync>;
 
-pub fn patch(f: impl Fn(&mut Value) + Send + Sync + 'static) -> Patch {
+pub(crate) fn patch(f: impl Fn(&mut Value) + Send + Sync + 'static) -> Patch {
     Arc::new(f)
 }
 
 /// How the ID token is signed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signing {
+pub(crate) enum Signing {
     /// RS256 with `Faults::signing_key`.
     Valid,
     /// RS256, then one bit of the signature flipped.
@@ -82,7 +82,7 @@ pub enum Signing {
 
 /// What `/token` answers once it has checked the client, the code and the verifier.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TokenFault {
+pub(crate) enum TokenFault {
     None,
     /// This status with an HTML body carrying [`LEAK_MARKER`].
     Status(u16),
@@ -106,7 +106,7 @@ pub enum TokenFault {
 
 /// What `/authorize` sends back in the redirect's `iss` parameter (RFC 9207).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IssParam {
+pub(crate) enum IssParam {
     Correct,
     Omitted,
     Value(String),
@@ -116,7 +116,7 @@ pub enum IssParam {
 /// provider whose ID token carries no profile claims, so a successful sign-in also calls
 /// `/userinfo` (and a test can tell that a bad ID token stopped the flow before it).
 #[derive(Clone)]
-pub struct Faults {
+pub(crate) struct Faults {
     /// Discovery answers 503.
     pub discovery_down: bool,
     /// Serve this document instead of the generated one.
@@ -184,7 +184,7 @@ impl Default for Faults {
 
 /// Calls per endpoint since the provider started, comparable in assertions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Calls {
+pub(crate) struct Calls {
     pub discovery: usize,
     pub jwks: usize,
     pub authorize: usize,
@@ -196,7 +196,7 @@ pub struct Calls {
 
 /// What the provider saw and handed out: for assertions and for the log scan.
 #[derive(Clone, Debug, Default)]
-pub struct Record {
+pub(crate) struct Record {
     pub authorize_requests: Vec<HashMap<String, String>>,
     pub codes: Vec<String>,
     pub id_tokens: Vec<String>,
@@ -232,7 +232,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 #[derive(Clone)]
-pub struct TestProvider {
+pub(crate) struct TestProvider {
     /// `http://127.0.0.1:<port>` (with a trailing slash if started so): the issuer as
     /// configured and as signed.
     pub issuer: String,
@@ -243,13 +243,13 @@ pub struct TestProvider {
 
 impl TestProvider {
     /// Starts a provider on a random loopback port with `faults`.
-    pub async fn start(faults: Faults) -> Self {
+    pub(crate) async fn start(faults: Faults) -> Self {
         Self::start_with_issuer(faults, "").await
     }
 
     /// A provider whose issuer is `http://127.0.0.1:<port>` followed by `suffix` (e.g. `/`,
     /// as Auth0's issuers end).
-    pub async fn start_with_issuer(faults: Faults, suffix: &str) -> Self {
+    pub(crate) async fn start_with_issuer(faults: Faults, suffix: &str) -> Self {
         // Generate the keys off the async runtime, once per test binary.
         tokio::task::spawn_blocking(|| LazyLock::force(&KEYS))
             .await
@@ -292,17 +292,17 @@ impl TestProvider {
     }
 
     /// Changes the faults from now on.
-    pub fn set(&self, change: impl FnOnce(&mut Faults)) {
+    pub(crate) fn set(&self, change: impl FnOnce(&mut Faults)) {
         change(&mut lock(&self.faults));
     }
 
-    pub fn calls(&self) -> Calls {
+    pub(crate) fn calls(&self) -> Calls {
         *self.inner.calls.borrow()
     }
 
     /// Waits until the calls so far satisfy `reached` (e.g. `|c| c.token == 1`: doorman's
     /// request is at the token endpoint now); a test whose call never comes fails after 10 s.
-    pub async fn until_calls(&self, reached: impl FnMut(&Calls) -> bool) -> Calls {
+    pub(crate) async fn until_calls(&self, reached: impl FnMut(&Calls) -> bool) -> Calls {
         let mut calls = self.inner.calls.subscribe();
         let waited = tokio::time::timeout(Duration::from_secs(10), calls.wait_for(reached)).await;
         match waited {
@@ -314,16 +314,16 @@ impl TestProvider {
         }
     }
 
-    pub fn record(&self) -> Record {
+    pub(crate) fn record(&self) -> Record {
         lock(&self.inner.record).clone()
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// The configuration that points doorman at this provider.
-    pub fn app_vars(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn app_vars(&self) -> Vec<(&'static str, String)> {
         vec![
             ("OIDC_ISSUER_URL", self.issuer.clone()),
             ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
@@ -334,7 +334,7 @@ impl TestProvider {
     }
 
     /// The browser at `/authorize`: returns where the provider sends it back (the callback).
-    pub async fn authorize(&self, authorize_url: &reqwest::Url) -> reqwest::Url {
+    pub(crate) async fn authorize(&self, authorize_url: &reqwest::Url) -> reqwest::Url {
         let response = super::client()
             .get(authorize_url.as_str())
             .send()
@@ -350,13 +350,16 @@ impl TestProvider {
 }
 
 /// doorman configured for `provider` (plus `extra`, which wins).
-pub async fn spawn_app_for(provider: &TestProvider, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_app_for(provider: &TestProvider, extra: &[(&str, &str)]) -> TestApp {
     let vars = merged(provider, extra);
     spawn_app_with(&borrowed(&vars)).await
 }
 
 /// doorman configured for `provider`, with an https `PUBLIC_URL` (see `spawn_app_https`).
-pub async fn spawn_https_app_for(provider: &TestProvider, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_https_app_for(
+    provider: &TestProvider,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let vars = merged(provider, extra);
     spawn_app_https(&borrowed(&vars)).await
 }
@@ -379,21 +382,21 @@ fn borrowed(vars: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 /// A provider with `faults` and doorman pointed at it.
-pub async fn setup(faults: Faults) -> (TestProvider, TestApp) {
+pub(crate) async fn setup(faults: Faults) -> (TestProvider, TestApp) {
     let provider = TestProvider::start(faults).await;
     let app = spawn_app_for(&provider, &[]).await;
     (provider, app)
 }
 
 /// One sign-in attempt, up to the moment the browser is about to hit the callback.
-pub struct Attempt {
+pub(crate) struct Attempt {
     pub callback: reqwest::Url,
     pub jar: Jar,
 }
 
 impl Attempt {
     /// The callback URL with one query parameter replaced (or removed, with `None`).
-    pub fn callback_with(&self, name: &str, value: Option<&str>) -> reqwest::Url {
+    pub(crate) fn callback_with(&self, name: &str, value: Option<&str>) -> reqwest::Url {
         let pairs: Vec<(String, String)> = self
             .callback
             .query_pairs()
@@ -414,7 +417,7 @@ impl Attempt {
         url
     }
 
-    pub fn param(&self, name: &str) -> Option<String> {
+    pub(crate) fn param(&self, name: &str) -> Option<String> {
         self.callback
             .query_pairs()
             .find(|(k, _)| k == name)
@@ -423,14 +426,14 @@ impl Attempt {
 }
 
 /// `/auth/login` then the provider's `/authorize`.
-pub async fn begin(app: &TestApp, provider: &TestProvider, next: Option<&str>) -> Attempt {
+pub(crate) async fn begin(app: &TestApp, provider: &TestProvider, next: Option<&str>) -> Attempt {
     let (authorize, jar) = app.start_login(next).await;
     let callback = provider.authorize(&authorize).await;
     Attempt { callback, jar }
 }
 
 /// The browser arrives at `url` (a callback) with the attempt's cookies.
-pub async fn arrive(app: &TestApp, url: &reqwest::Url, jar: &Jar) -> reqwest::Response {
+pub(crate) async fn arrive(app: &TestApp, url: &reqwest::Url, jar: &Jar) -> reqwest::Response {
     // The provider redirects to PUBLIC_URL, which may name https://localhost; the server
     // itself is plain http on the same port.
     let path_and_query = match url.query() {
@@ -441,7 +444,7 @@ pub async fn arrive(app: &TestApp, url: &reqwest::Url, jar: &Jar) -> reqwest::Re
 }
 
 /// A whole sign-in; asserts it worked and returns the jar with the session cookie.
-pub async fn sign_in(app: &TestApp, provider: &TestProvider) -> Jar {
+pub(crate) async fn sign_in(app: &TestApp, provider: &TestProvider) -> Jar {
     let mut attempt = begin(app, provider, None).await;
     let response = arrive(app, &attempt.callback, &attempt.jar).await;
     assert_eq!(response.status(), 303, "the callback succeeds");
@@ -457,7 +460,7 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     const BLOCK: usize = 64;
     let mut k = [0u8; BLOCK];
     if key.len() > BLOCK {
@@ -475,7 +478,7 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 }
 
 /// A compact JWS with `header` and `claims`, MACed with HS256 under `key`.
-pub fn hs256(header: &Value, claims: &Value, key: &[u8]) -> String {
+pub(crate) fn hs256(header: &Value, claims: &Value, key: &[u8]) -> String {
     let input = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),

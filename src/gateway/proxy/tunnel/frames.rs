@@ -7,7 +7,7 @@ const CLOSE: u8 = 0x8;
 
 /// Where a stream is in its framing.
 #[derive(Debug, Default)]
-pub struct Frames {
+pub(super) struct Frames {
     /// The current frame's header bytes seen so far.
     head: [u8; 14],
     have: usize,
@@ -17,7 +17,7 @@ pub struct Frames {
 
 impl Frames {
     /// Follows `bytes`, the next ones of the stream; whether a Close frame's header was in them.
-    pub fn sees_close(&mut self, mut bytes: &[u8]) -> bool {
+    pub(super) fn sees_close(&mut self, mut bytes: &[u8]) -> bool {
         let mut close = false;
         while let Some((&byte, rest)) = bytes.split_first() {
             if self.skip > 0 {
