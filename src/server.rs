@@ -26,6 +26,34 @@ use crate::error::context::{CONNECTION, Connection, Lease};
 /// them to let go of their slots (they close at once; this only lets them count it).
 const TUNNELS_CLOSE_WITHIN: Duration = Duration::from_secs(1);
 
+/// The application as the server runs it: a cloneable tower service from requests to
+/// responses that never fails (errors are responses), shareable across the serving threads.
+pub trait AppService:
+    Service<
+        axum::http::Request<Body>,
+        Response = Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> AppService for S where
+    S: Service<
+            axum::http::Request<Body>,
+            Response = Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Serves `service` (the application: `crate::build_router`) on `listener` until `shutdown`
 /// resolves, then waits up to `grace` for the requests in flight.
 pub async fn serve<S>(
@@ -36,12 +64,7 @@ pub async fn serve<S>(
     grace: Duration,
 ) -> std::io::Result<()>
 where
-    S: Service<axum::http::Request<Body>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: AppService,
 {
     let connections = Connections::new(server);
     tokio::pin!(shutdown);
@@ -68,12 +91,7 @@ pub async fn serve_per_core<S>(
     cores: usize,
 ) -> std::io::Result<()>
 where
-    S: Service<axum::http::Request<Body>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
+    S: AppService,
 {
     if cores <= 1 {
         return serve(listener, service, server, shutdown, grace).await;
@@ -87,36 +105,13 @@ where
     let (drained, drained_rx) = tokio::sync::watch::channel(false);
     let mut threads = Vec::with_capacity(cores);
     for core in 0..cores {
-        let socket = socket.try_clone()?;
-        let (connections, service) = (connections.clone(), service.clone());
-        let (mut stop, mut drained) = (stop_rx.clone(), drained_rx.clone());
-        let (done, done_rx) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
-        std::thread::Builder::new()
-            .name(format!("doorman-http-{core}"))
-            .spawn(move || {
-                let served = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|runtime| {
-                        runtime.block_on(async move {
-                            let listener = TcpListener::from_std(socket)?;
-                            let stopping = async move {
-                                let _ = stop.wait_for(|stopping| *stopping).await;
-                            };
-                            tokio::pin!(stopping);
-                            while let Some((permit, stream, peer)) =
-                                connections.accept(&listener, stopping.as_mut()).await
-                            {
-                                connections.spawn(stream, peer, permit, service.clone());
-                            }
-                            drop(listener);
-                            let _ = drained.wait_for(|done| *done).await;
-                            Ok(())
-                        })
-                    });
-                let _ = done.send(served);
-            })?;
-        threads.push(done_rx);
+        threads.push(spawn_serving_thread(
+            core,
+            socket.try_clone()?,
+            connections.clone(),
+            service.clone(),
+            (stop_rx.clone(), drained_rx.clone()),
+        )?);
     }
     drop(socket);
     shutdown.await;
@@ -130,6 +125,51 @@ where
         }
     }
     result
+}
+
+/// One serving thread: a single-threaded runtime accepting from `socket` until `stop` turns
+/// `true`, then keeping its connections running until `drained` does. Its result arrives on
+/// the returned channel when the thread ends.
+fn spawn_serving_thread<S>(
+    core: usize,
+    socket: std::net::TcpListener,
+    connections: Arc<Connections>,
+    service: S,
+    (mut stop, mut drained): (
+        tokio::sync::watch::Receiver<bool>,
+        tokio::sync::watch::Receiver<bool>,
+    ),
+) -> std::io::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>>
+where
+    S: AppService,
+{
+    let (done, done_rx) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
+    std::thread::Builder::new()
+        .name(format!("doorman-http-{core}"))
+        .spawn(move || {
+            let served = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .and_then(|runtime| {
+                    runtime.block_on(async move {
+                        let listener = TcpListener::from_std(socket)?;
+                        let stopping = async move {
+                            let _ = stop.wait_for(|stopping| *stopping).await;
+                        };
+                        tokio::pin!(stopping);
+                        while let Some((permit, stream, peer)) =
+                            connections.accept(&listener, stopping.as_mut()).await
+                        {
+                            connections.spawn(stream, peer, permit, service.clone());
+                        }
+                        drop(listener);
+                        let _ = drained.wait_for(|done| *done).await;
+                        Ok(())
+                    })
+                });
+            let _ = done.send(served);
+        })?;
+    Ok(done_rx)
 }
 
 /// The open connections: their cap, their HTTP settings, and the signals to wind down.
@@ -197,11 +237,7 @@ impl Connections {
         permit: OwnedSemaphorePermit,
         service: S,
     ) where
-        S: Service<axum::http::Request<Body>, Response = Response, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
+        S: AppService,
     {
         let _ = stream.set_nodelay(true);
         let connection = self
@@ -265,11 +301,7 @@ fn connection_service<S>(
     Future = impl Future<Output = Result<Response, Infallible>> + Send,
 > + Clone
 where
-    S: Service<axum::http::Request<Body>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: AppService,
 {
     hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut service = service.clone();

@@ -94,12 +94,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         }
         _ => {}
     }
-    let dotenv = dotenvy::dotenv();
-    if let Err(err) = &dotenv
-        && !err.not_found()
-    {
-        eprintln!("doorman: ignoring .env: {err}");
-    }
+    read_dotenv();
     let config = Config::from_env();
     if let Err(message) = serve::serving_threads() {
         eprintln!("doorman: configuration error: {message}");
@@ -118,16 +113,29 @@ pub fn main(args: Vec<String>) -> ExitCode {
     if command == Command::Check {
         return runtime.block_on(check(config));
     }
-    let config = match config {
-        Ok(config) => config,
+    match config {
+        Ok(config) => runtime.block_on(run(command, config)),
         Err(err) => {
             eprintln!("doorman: configuration error: {err}");
             eprintln!("doorman: see `doorman --help` or .env.example for every variable");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
+    }
+}
+
+/// `.env`, when there is one (a broken one is said, then ignored).
+fn read_dotenv() {
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("doorman: ignoring .env: {err}");
+    }
+}
+
+/// `serve` or `create-user`, with a valid configuration.
+async fn run(command: Command, config: Config) -> ExitCode {
     match command {
-        Command::CreateUser(args) => match runtime.block_on(create_user(&config, &args)) {
+        Command::CreateUser(args) => match create_user(&config, &args).await {
             Ok(message) => {
                 println!("{message}");
                 ExitCode::SUCCESS
@@ -137,7 +145,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        _ => runtime.block_on(serve(config)),
+        _ => serve(config).await,
     }
 }
 

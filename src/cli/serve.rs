@@ -115,23 +115,14 @@ async fn run(config: Config) -> Result<(), ExitCode> {
         })?
         .into();
     state.0.spawn_background();
-    let (stop, stopping) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        server::shutdown_signal().await;
-        tracing::info!("stop requested: finishing the requests in flight");
-        let _ = stop.send(true);
-    });
-    let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stopping| *stopping).await;
-    };
+    let stopping = stop_on_signal();
     let grace = server_config.shutdown_grace;
     let metrics_server = metrics_listener.map(|listener| {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!("metrics on http://{addr}/metrics");
         }
         let router = metrics_router(state.metrics.clone());
-        let config = server_config.clone();
-        let stopping = stopping.clone();
+        let (config, stopping) = (server_config.clone(), stopping.clone());
         tokio::spawn(async move {
             server::serve(listener, router, &config, signal(stopping), grace).await
         })
@@ -153,16 +144,28 @@ async fn run(config: Config) -> Result<(), ExitCode> {
         let _ = task.await;
     }
     state.shutdown().await;
-    match served {
-        Ok(()) => {
-            tracing::info!("stopped");
-            Ok(())
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "serving failed");
-            Err(ExitCode::from(1))
-        }
-    }
+    served.map_err(|err| {
+        tracing::error!(error = %err, "serving failed");
+        ExitCode::from(1)
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Turns `true` once SIGTERM or Ctrl-C arrives.
+fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        tracing::info!("stop requested: finishing the requests in flight");
+        let _ = stop.send(true);
+    });
+    stopping
+}
+
+/// Resolves once `stopping` turns `true`.
+async fn signal(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stopping| *stopping).await;
 }
 
 /// Threads serving requests: `TOKIO_WORKER_THREADS` when set (a whole number above zero;

@@ -141,6 +141,61 @@ pub(super) struct DecisionForm {
     decision: String,
 }
 
+impl DevUser {
+    /// The person the form describes, or what is wrong with it (shown on the form again).
+    fn from_form(form: &DecisionForm) -> Result<Self, &'static str> {
+        let name = form.name.trim();
+        let email = form.email.trim();
+        let picture = form.picture.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err("Enter a name of at most 100 characters.");
+        }
+        if !is_plausible_email(email) {
+            return Err("Enter an email address such as ada@example.com.");
+        }
+        if !picture.is_empty() && (!picture.starts_with("https://") || picture.len() > 1000) {
+            return Err("The picture must be an https:// URL, or left empty.");
+        }
+        Ok(Self {
+            sub: format!(
+                "dev-{}",
+                &crate::random::hex(&Sha256::digest(email.to_ascii_lowercase().as_bytes()))[..20]
+            ),
+            name: name.to_owned(),
+            email: email.to_owned(),
+            picture: (!picture.is_empty()).then(|| picture.to_owned()),
+        })
+    }
+}
+
+impl DevProvider {
+    /// A fresh authorization code for `user`, remembered for `CODE_TTL_SECS` (expired ones
+    /// leave on the way).
+    fn remember_code(
+        &self,
+        user: DevUser,
+        nonce: Option<String>,
+        code_challenge: String,
+        redirect_uri: String,
+    ) -> String {
+        let code = token_id();
+        let now = self.clock.now();
+        let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
+        codes.retain(|_, c| c.expires_at > now);
+        codes.insert(
+            code.clone(),
+            PendingCode {
+                user,
+                nonce,
+                code_challenge,
+                redirect_uri,
+                expires_at: now + CODE_TTL_SECS,
+            },
+        );
+        code
+    }
+}
+
 pub(super) async fn authorize_decision(
     State(dev): State<Arc<DevProvider>>,
     RawQuery(raw): RawQuery,
@@ -156,46 +211,11 @@ pub(super) async fn authorize_decision(
             .append_pair("iss", &dev.issuer);
         return Ok(Redirect::to(back.as_str()).into_response());
     }
-    let name = form.name.trim();
-    let email = form.email.trim();
-    let picture = form.picture.trim();
-    let problem = if name.is_empty() || name.chars().count() > 100 {
-        Some("Enter a name of at most 100 characters.")
-    } else if !is_plausible_email(email) {
-        Some("Enter an email address such as ada@example.com.")
-    } else if !picture.is_empty() && (!picture.starts_with("https://") || picture.len() > 1000) {
-        Some("The picture must be an https:// URL, or left empty.")
-    } else {
-        None
+    let user = match DevUser::from_form(&form) {
+        Ok(user) => user,
+        Err(problem) => return render_form(&raw.unwrap_or_default(), Some(problem), form),
     };
-    if let Some(problem) = problem {
-        return render_form(&raw.unwrap_or_default(), Some(problem), form);
-    }
-    let user = DevUser {
-        sub: format!(
-            "dev-{}",
-            &crate::random::hex(&Sha256::digest(email.to_ascii_lowercase().as_bytes()))[..20]
-        ),
-        name: name.to_owned(),
-        email: email.to_owned(),
-        picture: (!picture.is_empty()).then(|| picture.to_owned()),
-    };
-    let code = token_id();
-    let now = dev.clock.now();
-    {
-        let mut codes = dev.codes.lock().unwrap_or_else(|e| e.into_inner());
-        codes.retain(|_, c| c.expires_at > now);
-        codes.insert(
-            code.clone(),
-            PendingCode {
-                user,
-                nonce: valid.nonce,
-                code_challenge: valid.code_challenge,
-                redirect_uri: valid.redirect_uri,
-                expires_at: now + CODE_TTL_SECS,
-            },
-        );
-    }
+    let code = dev.remember_code(user, valid.nonce, valid.code_challenge, valid.redirect_uri);
     back.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &valid.state)
