@@ -70,7 +70,13 @@ pub(super) async fn token(
     let Some(pending) = dev.redeem(&req, now) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     };
-    let id_token = dev.id_token(&pending, now);
+    let id_token = match dev.id_token(&pending, now) {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::error!(%error, "the development provider could not sign an ID token");
+            return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
+        }
+    };
     let access_token = token_id();
     {
         let mut tokens = dev.access_tokens.lock().unwrap_or_else(|e| e.into_inner());
@@ -125,7 +131,7 @@ impl DevProvider {
     }
 
     /// A signed RS256 ID token for the pending sign-in, nonce included.
-    fn id_token(&self, pending: &PendingCode, now: u64) -> String {
+    fn id_token(&self, pending: &PendingCode, now: u64) -> jsonwebtoken::errors::Result<String> {
         let user = &pending.user;
         let mut claims = json!({
             "iss": self.issuer,
@@ -144,7 +150,7 @@ impl DevProvider {
         if let Some(picture) = &user.picture {
             claims["picture"] = json!(picture);
         }
-        self.signer.sign(&claims)
+        self.signer.try_sign(&claims)
     }
 }
 

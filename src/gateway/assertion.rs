@@ -3,33 +3,40 @@
 //! protected origin, valid 60 s. The keys come from `UPSTREAM_SIGNING_KEYS_FILE` (the first
 //! signs, all are published) or, by default, one key derived from `SESSION_SECRET` with HKDF
 //! under a label of its own (replicas agree with no set-up; it is never the HS256 key). The
-//! public keys are served as a JWKS. (`identity::IdentityCache` reuses a signed assertion for
-//! 30 s, so a busy session costs one signature every 30 s, not one per request.)
+//! public keys are served as a JWKS. The JWS itself is `jsonwebtoken`'s, from a key encoded
+//! once at start-up. (`identity::IdentityCache` reuses a signed assertion for 30 s, so a busy
+//! session costs one signature every 30 s, not one per request.)
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::pkcs8::DecodePrivateKey;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::session::Claims;
+use crate::session::{Claims, RolesJson};
 
 /// An assertion is valid this long.
 pub const ASSERTION_TTL_SECS: u64 = 60;
 const DERIVATION_SALT: &[u8] = b"doorman/upstream-assertion/v1";
 
-/// One P-256 key and its public JWK.
+/// One P-256 key, ready for `jsonwebtoken` (its PKCS#8 form and the JWS header naming it),
+/// and its public JWK.
 struct Key {
-    signing: SigningKey,
+    encoding: EncodingKey,
+    header: Header,
     kid: String,
     jwk: serde_json::Value,
 }
 
 impl Key {
     fn new(secret: p256::SecretKey) -> Self {
+        // The encoder fails only on lengths a 32-byte scalar cannot reach; this runs at start-up.
+        let pkcs8 = secret
+            .to_pkcs8_der()
+            .expect("a P-256 secret key encodes as PKCS#8");
         let point = secret.public_key().to_encoded_point(false);
         let coordinate =
             |c: Option<&p256::FieldBytes>| c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default();
@@ -42,7 +49,11 @@ impl Key {
             "kid": kid, "use": "sig", "alg": "ES256",
         });
         Self {
-            signing: SigningKey::from(secret),
+            encoding: EncodingKey::from_ec_der(pkcs8.as_bytes()),
+            header: Header {
+                kid: Some(kid.clone()),
+                ..Header::new(Algorithm::ES256)
+            },
             kid,
             jwk,
         }
@@ -121,33 +132,49 @@ impl Signer {
         json!({ "keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
     }
 
-    /// An assertion of `claims` for `audience`, issued by `issuer` at `now`.
+    /// An assertion of `claims` for `audience`, issued by `issuer` at `now`. Should signing
+    /// ever fail (it cannot with a key that loaded: `jsonwebtoken` only re-reads it), the
+    /// assertion is empty, as for an anonymous caller, so a service that checks it refuses.
     pub fn sign(&self, claims: &Claims, issuer: &str, audience: &str, now: u64) -> String {
         let key = &self.keys[0];
-        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": key.kid });
-        let payload = json!({
-            "iss": issuer,
-            "aud": audience,
-            "sub": claims.sub(),
-            "email": claims.email(),
-            "email_verified": claims.email_verified,
-            "name": claims.name(),
-            "roles": claims.roles().collect::<Vec<_>>(),
-            "idp": claims.idp(),
-            "sid": claims.sid(),
-            "jti": crate::random::token_id(),
-            "iat": now,
-            "nbf": now,
-            "exp": now + ASSERTION_TTL_SECS,
-        });
-        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(payload.to_string(), &mut token);
-        let signature: Signature = key.signing.sign(token.as_bytes());
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
-        token
+        let payload = Payload {
+            iss: issuer,
+            aud: audience,
+            sub: claims.sub(),
+            email: claims.email(),
+            email_verified: claims.email_verified,
+            name: claims.name(),
+            roles: claims.roles_json(),
+            idp: claims.idp(),
+            sid: claims.sid(),
+            jti: crate::random::token_id(),
+            iat: now,
+            nbf: now,
+            exp: now + ASSERTION_TTL_SECS,
+        };
+        jsonwebtoken::encode(&key.header, &payload, &key.encoding).unwrap_or_else(|error| {
+            tracing::error!(%error, kid = %key.kid, "the upstream assertion could not be signed");
+            String::new()
+        })
     }
+}
+
+/// The assertion's claims.
+#[derive(Serialize)]
+struct Payload<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    email: Option<&'a str>,
+    email_verified: bool,
+    name: Option<&'a str>,
+    roles: RolesJson<'a>,
+    idp: &'a str,
+    sid: Option<&'a str>,
+    jti: String,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
 }
 
 #[cfg(test)]
@@ -186,5 +213,90 @@ mod tests {
             Signer::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
                 .is_err()
         );
+    }
+
+    const ISSUER: &str = "https://doorman.example";
+    const AUDIENCE: &str = "https://app.example";
+
+    /// Claims as the gateway has them: a session token of doorman's, verified.
+    fn claims(now: u64) -> Claims {
+        use crate::session::{SessionClaims, SessionTokens};
+        let secret = "assertion-test-secret-0123456789-abcdefghijklmnop";
+        let cfg = crate::config::Config::from_lookup(|name| {
+            (name == "SESSION_SECRET").then(|| secret.to_owned())
+        })
+        .expect("config");
+        let tokens = SessionTokens::new(&cfg.session, ISSUER);
+        let token = tokens
+            .mint(&SessionClaims {
+                iss: ISSUER.into(),
+                aud: ISSUER.into(),
+                sub: "user-1".into(),
+                idp: "https://idp.example".into(),
+                email: Some("ada@example.com".into()),
+                email_verified: true,
+                name: Some("Zoë Lovelace".into()),
+                picture: Some("https://idp.example/p.png".into()),
+                uid: Some(7),
+                roles: vec!["admin".into(), "editor".into()],
+                iat: now - 10,
+                exp: now + 3600,
+                nbf: None,
+                jti: "session-jti".into(),
+                sid: Some("session-1".into()),
+            })
+            .expect("mint");
+        tokens.verify(&token, now).expect("verify")
+    }
+
+    #[test]
+    fn an_assertion_is_an_es256_jws_naming_its_key_with_exactly_the_documented_claims() {
+        use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
+        let pem = p256::SecretKey::random(&mut rand::rngs::OsRng)
+            .to_sec1_pem(p256::pkcs8::LineEnding::LF)
+            .expect("pem");
+        let signers = [
+            Signer::derived(b"a secret of thirty-two bytes or more!!"),
+            Signer::from_pem(&pem).expect("a key"),
+        ];
+        // The real time: `jsonwebtoken` checks `exp` against the clock.
+        let now = jsonwebtoken::get_current_timestamp();
+        for signer in signers {
+            let token = signer.sign(&claims(now), ISSUER, AUDIENCE, now);
+            let header = token.split('.').next().expect("a header");
+            let header: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url"))
+                    .expect("json");
+            assert_eq!(
+                header,
+                json!({ "alg": "ES256", "typ": "JWT", "kid": signer.kid() })
+            );
+            let jwks: JwkSet = serde_json::from_value(signer.jwks()).expect("jwks");
+            let jwk = jwks
+                .find(signer.kid())
+                .expect("the signing key is published");
+            let mut validation = Validation::new(Algorithm::ES256);
+            validation.set_audience(&[AUDIENCE]);
+            validation.set_issuer(&[ISSUER]);
+            validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
+            let mut payload = jsonwebtoken::decode::<serde_json::Value>(
+                &token,
+                &DecodingKey::from_jwk(jwk).expect("key"),
+                &validation,
+            )
+            .expect("the assertion verifies against the published key")
+            .claims;
+            let jti = payload["jti"].take();
+            assert!(jti.as_str().is_some_and(|j| j.len() >= 16), "{jti}");
+            assert_eq!(
+                payload,
+                json!({
+                    "iss": ISSUER, "aud": AUDIENCE, "sub": "user-1",
+                    "email": "ada@example.com", "email_verified": true, "name": "Zoë Lovelace",
+                    "roles": ["admin", "editor"], "idp": "https://idp.example", "sid": "session-1",
+                    "jti": null, "iat": now, "nbf": now, "exp": now + ASSERTION_TTL_SECS,
+                })
+            );
+        }
     }
 }

@@ -15,6 +15,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderName, HeaderValue};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::config::IdentityHeaderSets;
 use crate::session::Claims;
@@ -37,21 +38,33 @@ pub struct IdentityInput<'a> {
     pub assertion: Option<&'a str>,
 }
 
+/// What `percent_encode` leaves as it is: `A-Za-z0-9` and `-._~!$&'()*+,;=:@/` (RFC 3986's
+/// unreserved characters, its sub-delimiters, `:`, `@` and `/`); every other byte, any
+/// non-ASCII byte included, is encoded.
+const KEPT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/');
+
 /// `text` with every byte outside `A-Za-z0-9-._~!$&'()*+,;=:@/` percent-encoded, so any
 /// UTF-8 text is one valid header value that `decodeURIComponent` / `unquote` restores.
 pub fn percent_encode(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(text.len());
-    for &b in text.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-    out
+    utf8_percent_encode(text, KEPT).to_string()
 }
 
 /// A value as it is when it is plain visible ASCII, percent-encoded otherwise.
@@ -256,6 +269,17 @@ mod tests {
         let encoded = percent_encode("Zoë O'Brien\r\nX-Evil: 1");
         assert_eq!(encoded, "Zo%C3%AB%20O'Brien%0D%0AX-Evil:%201");
         assert!(HeaderValue::from_str(&encoded).is_ok());
+    }
+
+    #[test]
+    fn exactly_the_listed_ascii_characters_are_kept_and_every_other_byte_is_encoded() {
+        for b in 0u8..=0x7f {
+            let c = char::from(b).to_string();
+            let kept = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b);
+            let expected = if kept { c.clone() } else { format!("%{b:02X}") };
+            assert_eq!(percent_encode(&c), expected, "{b:#04x}");
+        }
+        assert_eq!(percent_encode("ü€"), "%C3%BC%E2%82%AC");
     }
 
     fn built(value_len: usize) -> Result<Vec<(HeaderName, HeaderValue)>, usize> {
