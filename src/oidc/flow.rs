@@ -219,11 +219,12 @@ fn looks_local(path: &str) -> bool {
         && !path.chars().any(|c| c.is_control())
 }
 
+/// One percent-decoding of the whole value (`+` stays `+`: this is a path, not a form), bad
+/// UTF-8 replaced, so nothing after an `&` escapes being judged.
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -284,6 +285,25 @@ mod tests {
         ] {
             assert_eq!(ReturnTo::parse(Some(path)).as_str(), path);
         }
+    }
+
+    #[test]
+    fn what_follows_an_ampersand_is_decoded_and_judged_too() {
+        for raw in [
+            "/x?a=1&b=%0D%0ASet-Cookie:%20x",
+            "/x?a=1&b=%5Cevil",
+            "/a&%5Cb",
+        ] {
+            assert_eq!(
+                ReturnTo::parse(Some(raw)).as_str(),
+                "/",
+                "{raw} has a control character or a backslash once decoded"
+            );
+        }
+        assert_eq!(
+            ReturnTo::parse(Some("/a/b?x=1&y=2")).as_str(),
+            "/a/b?x=1&y=2"
+        );
     }
 
     #[test]
