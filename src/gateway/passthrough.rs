@@ -33,13 +33,14 @@ pub fn app_cookie(headers: &HeaderMap) -> HeaderValue {
             if keeps(pair) {
                 kept += 1;
                 bytes += pair.len();
-                // One line already written as the answer would be: reuse it as it is.
+                // One line already written as the answer would be: reuse it as it is. `pair`
+                // lies inside `raw`, so equal lengths mean equal bytes.
                 let body = if position == 0 {
                     Some(raw)
                 } else {
                     raw.strip_prefix(b" ")
                 };
-                unchanged &= body == Some(pair);
+                unchanged &= body.is_some_and(|body| body.len() == pair.len());
             } else {
                 unchanged = false;
             }
@@ -89,14 +90,32 @@ pub fn is_doormans_cookie(name: &str) -> bool {
     bare == "access_token" || bare.starts_with("doorman_flow_")
 }
 
+/// The `;`-separated pieces of a `Cookie` line, as `split` gives them, found with `memchr`: a
+/// session token is hundreds of bytes, and this runs on every forward-auth decision.
 fn pairs(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == b';')
+    let mut rest = Some(line);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match memchr::memchr(b';', text) {
+            Some(i) => {
+                rest = text.get(i + 1..);
+                text.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
 }
 
 /// Whether the service gets this (trimmed) `name=value` pair: not an empty one, not doorman's.
 fn keeps(pair: &[u8]) -> bool {
-    let name = pair.split(|&b| b == b'=').next().unwrap_or_default();
-    !pair.is_empty() && !std::str::from_utf8(name.trim_ascii()).is_ok_and(is_doormans_cookie)
+    let name = pair.get(..memchr::memchr(b'=', pair).unwrap_or(pair.len()));
+    !pair.is_empty()
+        && !name
+            .and_then(|name| std::str::from_utf8(name.trim_ascii()).ok())
+            .is_some_and(is_doormans_cookie)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use axum::http::{HeaderMap, HeaderName, Method, header};
 use url::Url;
 
-use crate::uri::{Authority, authority_of_url};
+use crate::uri::{Authority, authority_span};
 
 const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
@@ -67,14 +67,11 @@ impl Target {
 /// Whether an absolute URL's authority, as written, is a host (no userinfo, no `\\`) followed by
 /// its path: `http://secret.local?:80/x` is refused, though a URL parser would read a host.
 fn is_host_then_path(url: &str) -> bool {
-    let Some(authority) = authority_of_url(url) else {
-        return false;
-    };
-    Authority::parse(authority).is_ok()
-        && url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.get(authority.len()..))
-            .is_some_and(|path| path.starts_with('/'))
+    authority_span(url).is_some_and(|(start, end)| {
+        url.get(start..end)
+            .is_some_and(|authority| Authority::parse(authority).is_ok())
+            && url.as_bytes().get(end) == Some(&b'/')
+    })
 }
 
 fn one<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {

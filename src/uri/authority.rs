@@ -35,25 +35,50 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
 }
 
+/// The host name at the start of `raw` (up to a `:` or the end), in one pass: the name without
+/// a trailing dot, where it ends, and whether it has upper-case letters. Only letters, digits,
+/// `-`, `.` and `_`; no empty label (a leading dot, `..`), at most `MAX_HOST_LEN` bytes. (This
+/// runs on every request: no substring search, no second scan.)
+fn host_name(raw: &str) -> Result<(&str, usize, bool), AuthorityError> {
+    let bytes = raw.as_bytes();
+    let (mut end, mut upper, mut after_dot) = (bytes.len(), false, true);
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b':' => {
+                end = i;
+                break;
+            }
+            b'.' if after_dot => {
+                // A leading dot or `..`; a lone trailing dot is allowed (checked below).
+                return Err(AuthorityError);
+            }
+            b'.' => after_dot = true,
+            b if is_name_byte(b) => {
+                upper |= b.is_ascii_uppercase();
+                after_dot = false;
+            }
+            _ => return Err(AuthorityError),
+        }
+    }
+    let name = &raw[..end];
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.is_empty() || bare.len() > MAX_HOST_LEN || bare.ends_with('.') {
+        return Err(AuthorityError);
+    }
+    Ok((bare, end, upper))
+}
+
 impl<'a> Authority<'a> {
     /// `raw` as an authority, or `Err` for anything but `host[:port]`.
     pub fn parse(raw: &'a str) -> Result<Self, AuthorityError> {
+        let mut upper_case = false;
         let (host, port) = if let Some(rest) = raw.strip_prefix('[') {
             let (inside, after) = rest.split_once(']').ok_or(AuthorityError)?;
             inside.parse::<Ipv6Addr>().map_err(|_| AuthorityError)?;
             (&raw[..inside.len() + 2], after)
         } else {
-            let end = raw.find(':').unwrap_or(raw.len());
-            let name = &raw[..end];
-            let bare = name.strip_suffix('.').unwrap_or(name);
-            if bare.is_empty()
-                || bare.len() > MAX_HOST_LEN
-                || !bare.bytes().all(is_name_byte)
-                || bare.starts_with('.')
-                || bare.contains("..")
-            {
-                return Err(AuthorityError);
-            }
+            let (bare, end, upper) = host_name(raw)?;
+            upper_case = upper;
             (bare, &raw[end..])
         };
         let port = match port {
@@ -69,7 +94,7 @@ impl<'a> Authority<'a> {
                 Some(digits.parse::<u16>().map_err(|_| AuthorityError)?)
             }
         };
-        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        let host = if upper_case {
             Cow::Owned(host.to_ascii_lowercase())
         } else {
             Cow::Borrowed(host)
@@ -109,9 +134,22 @@ impl<'a> Authority<'a> {
 /// The authority part of an absolute URL as written (`https://AUTHORITY/…`), before any URL
 /// parser folds `\` into `/` or drops userinfo; `None` when `url` has no `scheme://`.
 pub fn authority_of_url(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&rest[..end])
+    authority_span(url).and_then(|(start, end)| url.get(start..end))
+}
+
+/// Where the authority of `url` (`scheme://AUTHORITY…`) starts and ends, as byte offsets.
+pub fn authority_span(url: &str) -> Option<(usize, usize)> {
+    let bytes = url.as_bytes();
+    let colon = bytes.iter().position(|&b| b == b':')?;
+    let start = colon + 3;
+    if bytes.get(colon + 1..start) != Some(b"//") {
+        return None;
+    }
+    let end = bytes[start..]
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .map_or(bytes.len(), |i| start + i);
+    Some((start, end))
 }
 
 #[cfg(test)]

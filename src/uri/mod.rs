@@ -8,6 +8,6 @@ mod authority;
 mod path;
 mod target;
 
-pub use authority::{Authority, AuthorityError, MAX_HOST_LEN, authority_of_url};
+pub use authority::{Authority, AuthorityError, MAX_HOST_LEN, authority_of_url, authority_span};
 pub use path::{PathError, normalize};
 pub use target::{Checked, TargetError, check, host, with_path};

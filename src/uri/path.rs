@@ -104,10 +104,13 @@ fn is_normal(path: &[u8]) -> Result<bool, PathError> {
                 i += 2;
             }
             b'/' => {
-                // An empty segment, or a `.`/`..` segment, follows this slash.
+                // An empty segment, or a `.`/`..` segment, follows this slash: look at the next
+                // few bytes only.
                 let rest = &path[i + 1..];
-                let segment = &rest[..rest.iter().position(|&b| b == b'/').unwrap_or(rest.len())];
-                if (segment.is_empty() && i + 1 < path.len()) || segment == b"." || segment == b".."
+                let ends_segment = |at: usize| rest.get(at).is_none_or(|&b| b == b'/');
+                if rest.first() == Some(&b'/')
+                    || (rest.first() == Some(&b'.')
+                        && (ends_segment(1) || (rest.get(1) == Some(&b'.') && ends_segment(2))))
                 {
                     normal = false;
                 }

@@ -61,7 +61,8 @@ pub fn host(headers: &HeaderMap) -> Result<Option<Authority<'_>>, TargetError> {
     if hosts.next().is_some() {
         return Err(TargetError::TwoHosts);
     }
-    let text = value.to_str().map_err(|_| TargetError::BadHost)?;
+    // Only ASCII name bytes pass `Authority::parse`, so UTF-8 is check enough here.
+    let text = std::str::from_utf8(value.as_bytes()).map_err(|_| TargetError::BadHost)?;
     Authority::parse(text)
         .map(Some)
         .map_err(|_| TargetError::BadHost)
