@@ -26,14 +26,7 @@ async fn a_sign_out_on_one_instance_is_refused_on_the_other_within_a_second() {
     for _ in 0..5 {
         let token = access_token(&a.login("ada").await).to_owned();
         assert_eq!(b.get_bearer("/api/user", &token).await.status(), 200);
-        let out = a
-            .client
-            .post(a.url("/api/logout"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("logout");
-        assert_eq!(out.status(), 204);
+        assert_eq!(a.api_logout(&token).await, 204);
         assert_eq!(
             a.get_bearer("/api/user", &token).await.status(),
             401,
@@ -60,14 +53,7 @@ async fn a_sign_out_on_one_instance_closes_a_tunnel_open_on_the_other_within_a_s
     let auth = format!("Bearer {token}");
     let mut tunnel = crate::tunnels::open(b, "/app/ws", &[("authorization", &auth)]).await;
     crate::tunnels::echoes(&mut tunnel).await;
-    let out = a
-        .client
-        .post(a.url("/api/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(out.status(), 204);
+    assert_eq!(a.api_logout(&token).await, 204);
     let took = crate::tunnels::closed_within(&mut tunnel, Duration::from_secs(1)).await;
     eprintln!("a sign-out on A closed the tunnel on B after {took:?}");
     let metrics = b.state.metrics.render();
@@ -98,14 +84,7 @@ async fn listeners_reconnect_and_a_revocation_without_a_notification_arrives_by_
     assert_eq!(killed.len(), 2, "both instances were listening");
     let token = access_token(&a.login("grace").await).to_owned();
     assert_eq!(b.get_bearer("/api/user", &token).await.status(), 200);
-    let out = a
-        .client
-        .post(a.url("/api/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(out.status(), 204);
+    assert_eq!(a.api_logout(&token).await, 204);
     let delay = refused_after(b, &token, Duration::from_secs(5)).await;
     eprintln!("after the listeners were cut, a logout reached B in {delay:?}");
 
@@ -344,14 +323,7 @@ async fn with_the_store_down_mid_run_sessions_keep_working_and_nothing_is_lost()
         assert_eq!(app.get_bearer("/api/user", &staying).await.status(), 200);
     }
     // A sign-out still ends the session where it happens, at once.
-    let out = a
-        .client
-        .post(a.url("/api/logout"))
-        .bearer_auth(&leaving)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(out.status(), 204);
+    assert_eq!(a.api_logout(&leaving).await, 204);
     assert_eq!(a.get_bearer("/api/user", &leaving).await.status(), 401);
     // Everything that needs the store answers 503, never 500.
     for (what, response) in [

@@ -17,9 +17,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use futures_util::{SinkExt, StreamExt};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Value, json};
 
+use crate::support::front::verified_assertion;
 use crate::support::{Jar, STRONG_SECRET, TestApp, location, spawn_app_with};
 
 const MIB: usize = 1024 * 1024;
@@ -303,26 +304,10 @@ async fn the_service_gets_the_identity_and_an_assertion_but_never_doormans_secre
     );
 
     let assertion = h["x-doorman-jwt-assertion"].as_str().expect("assertion");
-    let jwks: JwkSet = app
-        .get("/.well-known/jwks.json", &Jar::default())
-        .await
-        .json()
-        .await
-        .expect("jwks");
-    let kid = jsonwebtoken::decode_header(assertion)
-        .expect("header")
-        .kid
-        .expect("kid");
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_audience(&[app.public_url.as_str()]);
     validation.set_issuer(&[app.public_url.as_str()]);
-    let claims = jsonwebtoken::decode::<Value>(
-        assertion,
-        &DecodingKey::from_jwk(jwks.find(&kid).expect("published")).expect("key"),
-        &validation,
-    )
-    .expect("verifies")
-    .claims;
+    let claims = verified_assertion(&app, assertion, &validation).await;
     assert_eq!(claims["email"], "grace@example.com");
 
     // A Bearer token is doorman's: it authenticates, and the service never sees it.

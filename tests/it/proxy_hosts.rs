@@ -3,11 +3,11 @@
 //! absolute-form target naming another host is a 400; and the assertion's audience is the
 //! route's (its host, or its `audience`), never whatever the request said.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use crate::support::front::{echo, echoed, front_door_with, raw, raw_get};
-use crate::support::{Jar, TestApp};
+use crate::support::TestApp;
+use crate::support::front::{echo, echoed, front_door_with, raw, raw_get, verified_assertion};
 
 /// `app` (no host, signed in) and `secret` (host `secret.local`, admins) to echoes; `tagged`
 /// (host `api.local`) with an `audience` of its own; `tenants` for `*.tenants.local`.
@@ -53,25 +53,9 @@ fn cookie(token: &str) -> String {
 /// The `aud` of the assertion the service received, verified with doorman's published keys.
 async fn audience_of(app: &TestApp, report: &Value) -> String {
     let assertion = echoed(report, "x-doorman-jwt-assertion").expect("an assertion");
-    let jwks: JwkSet = app
-        .get("/.well-known/jwks.json", &Jar::default())
-        .await
-        .json()
-        .await
-        .expect("jwks");
-    let kid = jsonwebtoken::decode_header(assertion)
-        .expect("header")
-        .kid
-        .expect("kid");
     let mut validation = Validation::new(Algorithm::ES256);
     validation.validate_aud = false;
-    let claims = jsonwebtoken::decode::<Value>(
-        assertion,
-        &DecodingKey::from_jwk(jwks.find(&kid).expect("published")).expect("key"),
-        &validation,
-    )
-    .expect("verifies")
-    .claims;
+    let claims = verified_assertion(app, assertion, &validation).await;
     claims["aud"].as_str().expect("aud").to_owned()
 }
 

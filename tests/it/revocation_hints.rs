@@ -34,14 +34,7 @@ async fn notify(client: &tokio_postgres::Client, payload: &str) {
 async fn real_sign_out_reaches(a: &TestApp, b: &TestApp, user: &str) {
     let token = access_token(&a.login(user).await).to_owned();
     assert_eq!(b.get_bearer("/api/user", &token).await.status(), 200);
-    let out = a
-        .client
-        .post(a.url("/api/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(out.status(), 204);
+    assert_eq!(a.api_logout(&token).await, 204);
     let delay = refused_after(b, &token, Duration::from_secs(1)).await;
     eprintln!("a real sign-out on A reached B in {delay:?}");
 }
@@ -92,14 +85,7 @@ async fn a_notification_cannot_keep_a_real_revocation_longer_than_its_row() {
     let (a, b) = (&apps[0], &apps[1]);
     a.register("joan").await;
     let token = access_token(&a.login("joan").await).to_owned();
-    let out = a
-        .client
-        .post(a.url("/api/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("logout");
-    assert_eq!(out.status(), 204);
+    assert_eq!(a.api_logout(&token).await, 204);
     refused_after(b, &token, Duration::from_secs(1)).await;
 
     // The same id again, claiming it lasts for ever.

@@ -76,6 +76,17 @@ pub(crate) fn assert_api_error(status: StatusCode, body: &Value, expected_status
 }
 
 impl TestApp {
+    /// `POST /api/logout` with `token` as the Bearer credential: the answer's status.
+    pub(crate) async fn api_logout(&self, token: &str) -> reqwest::StatusCode {
+        self.client
+            .post(self.url("/api/logout"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("logout")
+            .status()
+    }
+
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))

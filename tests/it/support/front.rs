@@ -136,6 +136,33 @@ pub(crate) fn echoed_all<'a>(report: &'a Value, name: &str) -> Vec<&'a str> {
         .unwrap_or_default()
 }
 
+/// The claims of `assertion` (an `X-Doorman-Jwt-Assertion`), verified with the key doorman
+/// publishes at `/.well-known/jwks.json` for its `kid`, under `validation` (ES256).
+pub(crate) async fn verified_assertion(
+    app: &TestApp,
+    assertion: &str,
+    validation: &jsonwebtoken::Validation,
+) -> Value {
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .get("/.well-known/jwks.json", &super::Jar::default())
+        .await
+        .json()
+        .await
+        .expect("jwks");
+    let kid = jsonwebtoken::decode_header(assertion)
+        .expect("header")
+        .kid
+        .expect("kid");
+    let key = jwks.find(&kid).expect("published");
+    jsonwebtoken::decode::<Value>(
+        assertion,
+        &jsonwebtoken::DecodingKey::from_jwk(key).expect("key"),
+        validation,
+    )
+    .expect("verifies")
+    .claims
+}
+
 /// doorman with `config` as its `DOORMAN_CONFIG` (and a strong secret, so sessions can be
 /// minted for it), plus `vars`.
 pub(crate) async fn front_door_with(config: &str, vars: &[(&str, &str)]) -> TestApp {
