@@ -42,8 +42,14 @@ pub(super) fn install_logging(format: LogFormat) -> LogGuard {
     guard
 }
 
-async fn bind(addr: std::net::SocketAddr, variable: &str) -> Result<TcpListener, ExitCode> {
-    TcpListener::bind(addr).await.map_err(|err| {
+/// The listener on `addr`, or the exit code after saying which variable named an address that
+/// cannot be listened on.
+fn listening(
+    bound: std::io::Result<TcpListener>,
+    addr: std::net::SocketAddr,
+    variable: &str,
+) -> Result<TcpListener, ExitCode> {
+    bound.map_err(|err| {
         eprintln!("doorman: cannot listen on {addr} ({variable}): {err}");
         ExitCode::from(1)
     })
@@ -100,9 +106,16 @@ pub async fn serve(config: Config) -> ExitCode {
 
 async fn run(config: Config) -> Result<(), ExitCode> {
     warn_if_development(&config);
-    let listener = bind(config.server.bind_addr, "BIND_ADDR").await?;
+    // A socket per serving thread on the serving address (see `server::bind`), one plain
+    // socket for the metrics.
+    let addr = config.server.bind_addr;
+    let listener = listening(server::bind(addr).await, addr, "BIND_ADDR")?;
     let metrics_listener = match config.telemetry.metrics_addr {
-        Some(addr) => Some(bind(addr, "METRICS_ADDR").await?),
+        Some(addr) => Some(listening(
+            TcpListener::bind(addr).await,
+            addr,
+            "METRICS_ADDR",
+        )?),
         None => None,
     };
     let server_config = config.server.clone();

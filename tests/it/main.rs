@@ -27,4 +27,5 @@ mod security_login_flow;
 mod security_session;
 mod security_web;
 mod server_limits;
+mod serving_threads;
 mod tunnels;

@@ -53,7 +53,7 @@ async fn spawn_app_public(
     vars: &[(&str, &str)],
     public_url: impl FnOnce(SocketAddr) -> String,
 ) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = doorman::server::bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");

@@ -21,7 +21,7 @@ struct Stoppable {
 }
 
 async fn stoppable(grace: Duration) -> Stoppable {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = doorman::server::bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");

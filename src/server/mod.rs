@@ -2,8 +2,8 @@
 //! request head (which also ends idle keep-alive connections), an inactivity limit on request
 //! bodies, a cap on open connections (a WebSocket tunnel keeps its connection's slot), and a
 //! graceful stop that lets requests in flight finish and closes tunnels after the grace.
-//! `serve_per_core` runs it on one single-threaded runtime per core, all accepting from one
-//! socket, so that a request never hops between threads.
+//! `serve_per_core` runs it on one single-threaded runtime per core, each accepting from its
+//! own socket on the address `bind` listens on, so that a request never hops between threads.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +21,13 @@ use tower_http::timeout::TimeoutBody;
 
 use crate::config::ServerConfig;
 use crate::error::context::{CONNECTION, Connection, Lease};
+
+mod served;
+mod sockets;
+mod threads;
+
+pub use sockets::bind;
+pub use threads::serve_per_core;
 
 /// Once the grace period is over and tunnels are told to close, how long the drain waits for
 /// them to let go of their slots (they close at once; this only lets them count it).
@@ -75,101 +82,6 @@ where
     drop(listener);
     connections.drain(grace).await;
     Ok(())
-}
-
-/// As [`serve`], on `cores` threads, each with a single-threaded runtime accepting from the
-/// same socket: a connection's requests are read, answered and logged on one thread, with no
-/// work stealing and no wakeups across threads (on two cores, 3–12% more requests per second
-/// than one shared runtime, measured). The cap on connections, the stop and the drain are
-/// shared.
-pub async fn serve_per_core<S>(
-    listener: TcpListener,
-    service: S,
-    server: &ServerConfig,
-    shutdown: impl Future<Output = ()>,
-    grace: Duration,
-    cores: usize,
-) -> std::io::Result<()>
-where
-    S: AppService,
-{
-    if cores <= 1 {
-        return serve(listener, service, server, shutdown, grace).await;
-    }
-    let connections = Arc::new(Connections::new(server));
-    let socket = listener.into_std()?;
-    // Both signals also fire when this future is dropped (their senders go with it), so the
-    // threads never outlive the server.
-    let (stop_accepting, stop_rx) = tokio::sync::watch::channel(false);
-    // Raised once the drain is over: until then each runtime keeps its connections running.
-    let (drained, drained_rx) = tokio::sync::watch::channel(false);
-    let mut threads = Vec::with_capacity(cores);
-    for core in 0..cores {
-        threads.push(spawn_serving_thread(
-            core,
-            socket.try_clone()?,
-            connections.clone(),
-            service.clone(),
-            (stop_rx.clone(), drained_rx.clone()),
-        )?);
-    }
-    drop(socket);
-    shutdown.await;
-    let _ = stop_accepting.send(true);
-    connections.drain(grace).await;
-    let _ = drained.send(true);
-    let mut result = Ok(());
-    for done in threads {
-        if let Ok(Err(err)) = done.await {
-            result = Err(err);
-        }
-    }
-    result
-}
-
-/// One serving thread: a single-threaded runtime accepting from `socket` until `stop` turns
-/// `true`, then keeping its connections running until `drained` does. Its result arrives on
-/// the returned channel when the thread ends.
-fn spawn_serving_thread<S>(
-    core: usize,
-    socket: std::net::TcpListener,
-    connections: Arc<Connections>,
-    service: S,
-    (mut stop, mut drained): (
-        tokio::sync::watch::Receiver<bool>,
-        tokio::sync::watch::Receiver<bool>,
-    ),
-) -> std::io::Result<tokio::sync::oneshot::Receiver<std::io::Result<()>>>
-where
-    S: AppService,
-{
-    let (done, done_rx) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
-    std::thread::Builder::new()
-        .name(format!("doorman-http-{core}"))
-        .spawn(move || {
-            let served = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .and_then(|runtime| {
-                    runtime.block_on(async move {
-                        let listener = TcpListener::from_std(socket)?;
-                        let stopping = async move {
-                            let _ = stop.wait_for(|stopping| *stopping).await;
-                        };
-                        tokio::pin!(stopping);
-                        while let Some((permit, stream, peer)) =
-                            connections.accept(&listener, stopping.as_mut()).await
-                        {
-                            connections.spawn(stream, peer, permit, service.clone());
-                        }
-                        drop(listener);
-                        let _ = drained.wait_for(|done| *done).await;
-                        Ok(())
-                    })
-                });
-            let _ = done.send(served);
-        })?;
-    Ok(done_rx)
 }
 
 /// The open connections: their cap, their HTTP settings, and the signals to wind down.
@@ -239,6 +151,7 @@ impl Connections {
     ) where
         S: AppService,
     {
+        served::connection();
         let _ = stream.set_nodelay(true);
         let connection = self
             .http
@@ -304,6 +217,7 @@ where
     S: AppService,
 {
     hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        served::request();
         let mut service = service.clone();
         // A request without a body (most are GETs) needs no timer and no box.
         let request = request.map(|body| {
