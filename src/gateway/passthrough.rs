@@ -14,7 +14,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::session::is_bearer;
+use crate::session::{cookie_pairs, is_bearer};
 
 pub(super) const X_DOORMAN_COOKIE: HeaderName = HeaderName::from_static("x-doorman-cookie");
 pub(super) const X_DOORMAN_AUTHORIZATION: HeaderName =
@@ -28,7 +28,7 @@ pub fn app_cookie(headers: &HeaderMap) -> HeaderValue {
     let (mut kept, mut bytes, mut unchanged) = (0usize, 0usize, true);
     for (index, line) in lines.iter().enumerate() {
         unchanged &= index == 0;
-        for (position, raw) in pairs(line.as_bytes()).enumerate() {
+        for (position, raw) in cookie_pairs(line.as_bytes()).enumerate() {
             let pair = raw.trim_ascii();
             if keeps(pair) {
                 kept += 1;
@@ -56,7 +56,7 @@ pub fn app_cookie(headers: &HeaderMap) -> HeaderValue {
     let mut out = Vec::with_capacity(bytes + 2 * (kept - 1));
     for pair in lines
         .iter()
-        .flat_map(|line| pairs(line.as_bytes()))
+        .flat_map(|line| cookie_pairs(line.as_bytes()))
         .map(<[u8]>::trim_ascii)
         .filter(|pair| keeps(pair))
     {
@@ -88,25 +88,6 @@ pub fn is_doormans_cookie(name: &str) -> bool {
         .or_else(|| name.strip_prefix("__Secure-"))
         .unwrap_or(name);
     bare == "access_token" || bare.starts_with("doorman_flow_")
-}
-
-/// The `;`-separated pieces of a `Cookie` line, as `split` gives them, found with `memchr`: a
-/// session token is hundreds of bytes, and this runs on every forward-auth decision.
-fn pairs(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = Some(line);
-    std::iter::from_fn(move || {
-        let text = rest?;
-        match memchr::memchr(b';', text) {
-            Some(i) => {
-                rest = text.get(i + 1..);
-                text.get(..i)
-            }
-            None => {
-                rest = None;
-                Some(text)
-            }
-        }
-    })
 }
 
 /// Whether the service gets this (trimmed) `name=value` pair: not an empty one, not doorman's.

@@ -58,7 +58,8 @@ type Span = (u32, u32);
 /// A verified token's claims. Built only by `SessionTokens::verify`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claims {
-    text: String,
+    /// Shared, so that the memo's copy of a session's claims costs no allocation.
+    text: std::sync::Arc<str>,
     iss: Span,
     aud: Span,
     sub: Span,
@@ -172,7 +173,7 @@ impl Claims {
         }
         let roles = (roles_start, p.0.len() as u32);
         Some(Self {
-            text: p.0,
+            text: p.0.into(),
             iss,
             aud,
             sub,

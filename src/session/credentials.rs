@@ -86,27 +86,62 @@ fn bearer_token(value: &str) -> Result<&str, TokenError> {
 }
 
 /// The one value of `name` across all `Cookie` headers. Two values, or a quoted one, is an
-/// attempt to confuse us (cookie tossing) and is refused rather than guessed at.
+/// attempt to confuse us (cookie tossing) and is refused rather than guessed at. A header with
+/// anything but visible ASCII is passed over, as `HeaderValue::to_str` would. Read as bytes:
+/// this runs on every request, over a cookie of a few hundred bytes.
 fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, TokenError> {
-    let mut found = None;
+    let mut found: Option<&[u8]> = None;
     for header_value in headers.get_all(header::COOKIE) {
-        let Ok(text) = header_value.to_str() else {
+        let line = header_value.as_bytes();
+        if !is_visible_ascii(line) {
             continue;
-        };
-        for pair in text.split(';') {
-            let Some((k, v)) = pair.trim().split_once('=') else {
+        }
+        for pair in cookie_pairs(line) {
+            let pair = pair.trim_ascii();
+            let Some(eq) = memchr::memchr(b'=', pair) else {
                 continue;
             };
-            if k.trim() != name {
+            let (k, v) = (&pair[..eq], &pair[eq + 1..]);
+            if k.trim_ascii() != name.as_bytes() {
                 continue;
             }
-            if found.is_some() || v.starts_with('"') {
+            if found.is_some() || v.starts_with(b"\"") {
                 return Err(TokenError::Invalid);
             }
-            found = Some(v.trim());
+            found = Some(v.trim_ascii());
         }
     }
-    Ok(found.filter(|v| !v.is_empty()))
+    // Visible ASCII is UTF-8.
+    Ok(found
+        .filter(|v| !v.is_empty())
+        .and_then(|v| std::str::from_utf8(v).ok()))
+}
+
+/// The `;`-separated pieces of a `Cookie` line, untrimmed (found with `memchr`: a line is a
+/// few hundred bytes, read on every request).
+pub fn cookie_pairs(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(line);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match memchr::memchr(b';', text) {
+            Some(i) => {
+                rest = text.get(i + 1..);
+                text.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
+}
+
+/// `HeaderValue::to_str`'s rule (tab, or 0x20 to 0x7e), without stopping early so that it
+/// runs over a whole vector of bytes at a time.
+fn is_visible_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |ok, &b| {
+        ok & (b == b'\t' || (0x20..0x7f).contains(&b))
+    })
 }
 
 #[cfg(test)]
@@ -209,6 +244,73 @@ mod tests {
             find_token(&quoted, COOKIE_NAME, Authorization::Bearer),
             Err(TokenError::Invalid)
         );
+    }
+
+    /// The rule as it was first written, over `&str`: the byte parser must agree with it.
+    fn cookie_value_as_text<'h>(
+        headers: &'h HeaderMap,
+        name: &str,
+    ) -> Result<Option<&'h str>, TokenError> {
+        let mut found = None;
+        for header_value in headers.get_all(header::COOKIE) {
+            let Ok(text) = header_value.to_str() else {
+                continue;
+            };
+            for pair in text.split(';') {
+                let Some((k, v)) = pair.trim().split_once('=') else {
+                    continue;
+                };
+                if k.trim() != name {
+                    continue;
+                }
+                if found.is_some() || v.starts_with('"') {
+                    return Err(TokenError::Invalid);
+                }
+                found = Some(v.trim());
+            }
+        }
+        Ok(found.filter(|v| !v.is_empty()))
+    }
+
+    #[test]
+    fn the_cookie_is_read_as_the_text_rule_reads_it_whatever_the_spacing_and_bytes() {
+        let lines: [&[u8]; 14] = [
+            b"access_token=tok",
+            b" \taccess_token = tok \t; a=1",
+            b"a=1;;access_token=tok;",
+            b"access_token=",
+            b"access_token",
+            b"access_token=a=b",
+            b"access_token=\"q\"",
+            b"xaccess_token=tok; access_tokenx=tok",
+            b"a=\xc3\xa9; access_token=tok",
+            b"a=\xff; access_token=tok",
+            b"access_token=tok\t",
+            b"=tok; access_token=t2",
+            b"ACCESS_TOKEN=tok",
+            b"",
+        ];
+        for first in lines {
+            for second in [None, Some(&b"access_token=other"[..]), Some(&b"b=2"[..])] {
+                let mut map = HeaderMap::new();
+                map.append(
+                    header::COOKIE,
+                    HeaderValue::from_bytes(first).expect("value"),
+                );
+                if let Some(second) = second {
+                    map.append(
+                        header::COOKIE,
+                        HeaderValue::from_bytes(second).expect("value"),
+                    );
+                }
+                assert_eq!(
+                    cookie_value(&map, COOKIE_NAME),
+                    cookie_value_as_text(&map, COOKIE_NAME),
+                    "{:?} then {second:?}",
+                    String::from_utf8_lossy(first)
+                );
+            }
+        }
     }
 
     #[test]

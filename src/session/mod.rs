@@ -28,7 +28,9 @@ pub use cookie::{
     COOKIE_NAME, CookieScope, DOMAIN_COOKIE_NAME, HOST_COOKIE_NAME, cookie_name, removal_cookie,
     session_cookie,
 };
-pub use credentials::{Authorization, TokenSource, has_several_authorizations, is_bearer};
+pub use credentials::{
+    Authorization, TokenSource, cookie_pairs, has_several_authorizations, is_bearer,
+};
 pub use extract::{
     Admin, ApiUser, PageUser, RequireRole, RoleName, SameOrigin, SessionContext, is_same_origin,
 };

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use super::format::{Bytes, json_str, millis, timestamp, uint};
+use super::format::{ip, json_str, millis, timestamp, uint};
 use super::logs::LogLayer;
 use super::sink::Sink;
 
@@ -64,7 +64,6 @@ pub fn write(line: &AccessLine<'_>) {
 
 /// The line as the JSON layer would write the event above, field for field.
 fn json(buf: &mut Vec<u8>, line: &AccessLine<'_>) {
-    use std::fmt::Write as _;
     buf.extend_from_slice(b"{\"time\":\"");
     timestamp(buf, SystemTime::now());
     buf.extend_from_slice(
@@ -86,7 +85,7 @@ fn json(buf: &mut Vec<u8>, line: &AccessLine<'_>) {
         json_str(buf, user);
     }
     buf.extend_from_slice(b",\"client\":\"");
-    let _ = write!(Bytes(buf), "{}", line.client);
+    ip(buf, line.client);
     buf.extend_from_slice(b"\"}\n");
 }
 

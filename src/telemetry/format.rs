@@ -208,6 +208,24 @@ pub(super) fn uint(buf: &mut Vec<u8>, mut n: u64) {
     buf.extend_from_slice(&digits[i..]);
 }
 
+/// An IP address as `Display` writes it; IPv4 (nearly every client) without the formatting
+/// machinery, which cost a tenth of an access line.
+pub(super) fn ip(buf: &mut Vec<u8>, addr: std::net::IpAddr) {
+    match addr {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                uint(buf, u64::from(octet));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            let _ = write!(Bytes(buf), "{v6}");
+        }
+    }
+}
+
 /// `n` in decimal, zero-padded to `width` digits.
 fn padded(buf: &mut Vec<u8>, n: u64, width: usize) {
     let mut digits = [b'0'; 20];
@@ -302,6 +320,23 @@ mod tests {
             String::from_utf8(buf).expect("utf8"),
             "0 18446744073709551615 0.061 12345.678"
         );
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for text in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.20.3.4",
+            "2001:db8::7",
+            "::1",
+        ] {
+            let addr: std::net::IpAddr = text.parse().expect("ip");
+            let mut buf = Vec::new();
+            ip(&mut buf, addr);
+            assert_eq!(String::from_utf8(buf).expect("utf-8"), addr.to_string());
+        }
     }
 
     #[test]
