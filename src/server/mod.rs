@@ -115,20 +115,19 @@ impl Connections {
         }
     }
 
-    /// The next connection, once the cap allows one; `None` when shutting down.
+    /// The next connection, once the cap allows one; `None` when shutting down. Accepted
+    /// first, then held unread until a slot is free: each serving thread has its own socket,
+    /// so a thread holding a slot while it waited for a connection that the kernel gave to
+    /// another thread's socket would leave that connection waiting with a slot unused.
     async fn accept(
         &self,
         listener: &TcpListener,
         mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Option<(OwnedSemaphorePermit, TcpStream, std::net::SocketAddr)> {
-        let permit = tokio::select! {
-            permit = self.permits.clone().acquire_owned() => permit.ok()?,
-            () = &mut shutdown => return None,
-        };
-        loop {
+        let (stream, peer) = loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => return Some((permit, stream, peer)),
+                    Ok(accepted) => break accepted,
                     Err(err) => {
                         // Out of file descriptors and the like: back off rather than spin.
                         tracing::warn!(error = %err, "accepting a connection failed");
@@ -137,6 +136,10 @@ impl Connections {
                 },
                 () = &mut shutdown => return None,
             }
+        };
+        tokio::select! {
+            permit = self.permits.clone().acquire_owned() => Some((permit.ok()?, stream, peer)),
+            () = &mut shutdown => None,
         }
     }
 

@@ -15,14 +15,19 @@ use crate::support::process::{command, spawn_doorman};
 
 /// A server on two serving threads whose one route answers with the serving thread's name.
 async fn thread_naming_server() -> std::net::SocketAddr {
+    thread_naming_server_with(&[]).await
+}
+
+async fn thread_naming_server_with(more: &[(&'static str, &str)]) -> std::net::SocketAddr {
     let listener = doorman::server::bind("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let vars = HashMap::from([
+    let mut vars = HashMap::from([
         ("BIND_ADDR", addr.to_string()),
         ("PUBLIC_URL", format!("http://{addr}")),
     ]);
+    vars.extend(more.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let config =
         doorman::config::Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
     let router = Router::new().route(
@@ -88,6 +93,19 @@ async fn a_burst_of_connections_is_spread_over_both_serving_threads() {
         let count = served.get(thread).copied().unwrap_or(0);
         assert!(count >= 4, "{thread} served {count} of 32: {served:?}");
     }
+}
+
+#[tokio::test]
+async fn under_a_cap_of_one_each_new_connection_is_served_whichever_thread_it_reaches() {
+    // The one slot is not held by a thread idling on its own socket while the kernel hands
+    // the connection to the other thread's.
+    let addr = thread_naming_server_with(&[("MAX_CONNECTIONS", "1")]).await;
+    let mut served: HashMap<String, usize> = HashMap::new();
+    for _ in 0..16 {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        *served.entry(serving_thread(&mut stream).await).or_default() += 1;
+    }
+    assert_eq!(served.values().sum::<usize>(), 16, "{served:?}");
 }
 
 #[tokio::test]
