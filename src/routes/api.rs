@@ -1,7 +1,7 @@
 //! `/api/user` and `/api/protected`: JSON for scripts and services, authenticated by cookie
 //! or Bearer token; and the API's own 404 and 405.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -32,36 +32,54 @@ struct UserIdentity<'a> {
 /// A small JSON body, serialised once into a buffer sized for it, in a response whose header
 /// map has room for everything the envelope adds (no regrowth).
 pub(super) fn json(body: &impl Serialize) -> Response {
-    let mut buf = Vec::with_capacity(512);
-    if let Err(err) = serde_json::to_writer(&mut buf, body) {
-        return ApiError::from(AppError::internal(err.to_string())).into_response();
+    match serialised(body) {
+        Ok(buf) => json_response(Bytes::from(buf)),
+        Err(err) => ApiError::from(AppError::internal(err.to_string())).into_response(),
     }
+}
+
+fn serialised(body: &impl Serialize) -> serde_json::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(512);
+    serde_json::to_writer(&mut buf, body)?;
+    Ok(buf)
+}
+
+fn json_response(body: Bytes) -> Response {
     let mut headers = HeaderMap::with_capacity(RESPONSE_HEADERS);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let mut response = Response::new(Body::from(buf));
+    let mut response = Response::new(Body::from(body));
     *response.headers_mut() = headers;
     response
 }
 
-/// `GET /api/user`: who is calling.
+/// `GET /api/user`: who is calling. The body is a function of the verified claims alone, so
+/// it is serialised once per session token and thread and kept with the claims.
 pub(super) async fn current_user(user: ApiUser) -> Response {
-    let c = &user.claims;
-    json(&UserIdentity {
-        sub: c.sub(),
-        idp: c.idp(),
-        email: c.email(),
-        email_verified: c.email_verified,
-        name: c.name(),
-        picture: c.picture(),
-        uid: c.uid,
-        roles: c.roles_json(),
-        iss: c.iss(),
-        iat: c.iat,
-        exp: c.exp,
-    })
+    let body = user.claims.rendered(|c| {
+        serialised(&UserIdentity {
+            sub: c.sub(),
+            idp: c.idp(),
+            email: c.email(),
+            email_verified: c.email_verified,
+            name: c.name(),
+            picture: c.picture(),
+            uid: c.uid,
+            roles: c.roles_json(),
+            iss: c.iss(),
+            iat: c.iat,
+            exp: c.exp,
+        })
+        .ok()
+        .map(Bytes::from)
+    });
+    match body {
+        Some(body) => json_response(body),
+        None => ApiError::from(AppError::internal("the identity could not be serialised"))
+            .into_response(),
+    }
 }
 
 #[derive(Serialize)]

@@ -1,10 +1,13 @@
 //! The two shapes of a session token's claims: `SessionClaims`, what doorman mints (plain
 //! owned fields, serialised into the token), and `Claims`, what a verified token carries, kept
-//! compact: every string lives in one buffer (one allocation per request instead of one per
-//! claim), read through accessors. Parsed once, borrowing from the decoded payload wherever
+//! compact: every string lives in one buffer, shared by every copy (no allocation per request),
+//! read through accessors. Parsed once, borrowing from the decoded payload wherever
 //! the JSON has no escapes.
 
 use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Bytes;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -52,14 +55,14 @@ impl SessionClaims {
     }
 }
 
-/// `start..end` in `Claims::text`.
+/// `start..end` in `Claims::strings`.
 type Span = (u32, u32);
 
 /// A verified token's claims. Built only by `SessionTokens::verify`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claims {
     /// Shared, so that the memo's copy of a session's claims costs no allocation.
-    text: std::sync::Arc<str>,
+    strings: Arc<Strings>,
     iss: Span,
     aud: Span,
     sub: Span,
@@ -77,6 +80,22 @@ pub struct Claims {
     pub exp: u64,
     pub nbf: Option<u64>,
 }
+
+/// The claims' strings, and what was rendered from them alone (the `/api/user` body): the
+/// memo's copy of a session's claims carries it to the session's next request.
+#[derive(Debug)]
+struct Strings {
+    text: Box<str>,
+    rendered: OnceLock<Option<Bytes>>,
+}
+
+impl PartialEq for Strings {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Strings {}
 
 /// A JSON string, borrowed from the payload when it has no escapes.
 struct Text<'a>(Cow<'a, str>);
@@ -173,7 +192,10 @@ impl Claims {
         }
         let roles = (roles_start, p.0.len() as u32);
         Some(Self {
-            text: p.0.into(),
+            strings: Arc::new(Strings {
+                text: p.0.into(),
+                rendered: OnceLock::new(),
+            }),
             iss,
             aud,
             sub,
@@ -193,7 +215,18 @@ impl Claims {
     }
 
     fn get(&self, (start, end): Span) -> &str {
-        self.text.get(start as usize..end as usize).unwrap_or("")
+        self.strings
+            .text
+            .get(start as usize..end as usize)
+            .unwrap_or("")
+    }
+
+    /// What `render` makes of these claims, rendered once per verified token on each thread
+    /// and kept with the claims (the memo's copy serves the session's next request). For one
+    /// rendering only, a function of the claims alone: the `/api/user` body.
+    /// `None` when `render` failed (and it would again: it sees nothing else).
+    pub fn rendered(&self, render: impl FnOnce(&Self) -> Option<Bytes>) -> Option<Bytes> {
+        self.strings.rendered.get_or_init(|| render(self)).clone()
     }
 
     /// doorman's `PUBLIC_URL`.
@@ -285,6 +318,29 @@ impl From<&Claims> for SessionClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rendering_is_made_once_shared_by_copies_and_never_by_other_claims() {
+        let ada = Claims::parse(
+            br#"{"iss":"i","aud":"a","sub":"ada","idp":"p","iat":1,"exp":2,"jti":"j1"}"#,
+        )
+        .expect("claims");
+        let grace = Claims::parse(
+            br#"{"iss":"i","aud":"a","sub":"grace","idp":"p","iat":1,"exp":2,"jti":"j2"}"#,
+        )
+        .expect("claims");
+        let calls = std::cell::Cell::new(0);
+        let render = |c: &Claims| {
+            calls.set(calls.get() + 1);
+            Some(Bytes::copy_from_slice(c.sub().as_bytes()))
+        };
+        let copy = ada.clone();
+        assert_eq!(ada.rendered(render).as_deref(), Some(&b"ada"[..]));
+        assert_eq!(copy.rendered(render).as_deref(), Some(&b"ada"[..]));
+        assert_eq!(calls.get(), 1, "the copy shares the first rendering");
+        assert_eq!(grace.rendered(render).as_deref(), Some(&b"grace"[..]));
+        assert_eq!(calls.get(), 2);
+    }
 
     #[test]
     fn every_claim_reads_back_including_escaped_strings() {

@@ -200,6 +200,27 @@ async fn api_user_answers_with_the_cookie_and_with_a_bearer_token() {
 }
 
 #[tokio::test]
+async fn api_user_answers_each_session_with_its_own_identity_when_their_requests_interleave() {
+    let app = spawn_app().await;
+    let ada = app.sign_in("Ada Lovelace", "ada@example.com").await;
+    let grace = app.sign_in("Grace Hopper", "grace@example.com").await;
+    // Over one kept-alive client, so both sessions land on the same serving threads and the
+    // body each thread keeps for a session is asked for again and again.
+    for round in 0..20 {
+        for (jar, email) in [(&ada, "ada@example.com"), (&grace, "grace@example.com")] {
+            let identity: serde_json::Value =
+                app.get("/api/user", jar).await.json().await.expect("json");
+            assert_eq!(identity["email"], email, "round {round}");
+        }
+    }
+    let claims = jwt_payload(ada.get("access_token").expect("jwt"));
+    let identity: serde_json::Value = app.get("/api/user", &ada).await.json().await.expect("json");
+    for field in ["sub", "iat", "exp"] {
+        assert_eq!(identity[field], claims[field], "{field}");
+    }
+}
+
+#[tokio::test]
 async fn api_without_credentials_is_401_json_with_a_bare_bearer_challenge() {
     let app = spawn_app().await;
     let response = app.get("/api/user", &Jar::default()).await;
