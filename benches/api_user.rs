@@ -53,6 +53,7 @@ fn identity() -> Identity {
         picture: Some("https://lh3.googleusercontent.com/a/ACg8ocJ=s96-c".into()),
         user_id: Some(1),
         roles: vec!["admin".into()],
+        groups: Vec::new(),
     }
 }
 

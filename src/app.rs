@@ -96,6 +96,10 @@ impl SessionContext for AppState {
     fn public_origin(&self) -> &str {
         self.config.public_url().origin()
     }
+
+    fn roles_from_groups(&self) -> &[(String, String)] {
+        &self.config.claims.role_from_groups
+    }
 }
 
 impl FromRef<AppState> for Key {
@@ -217,6 +221,7 @@ fn sessions(
         outbox: Arc::new(Outbox::default()),
         metrics: metrics.clone(),
         max_staleness: config.store.revocation_max_staleness.map(|d| d.as_secs()),
+        groups: Default::default(),
     }
 }
 
@@ -254,6 +259,7 @@ impl App {
                 config.issuer(),
                 config.access.clone(),
                 config.accounts.admin_emails.clone(),
+                config.claims.clone(),
                 sessions.clone(),
             ),
             provider_name: provider_name(&config.provider),

@@ -18,6 +18,8 @@ pub struct Identity {
     /// doorman's own user id, when the accounts store knows the person.
     pub user_id: Option<i64>,
     pub roles: Vec<String>,
+    /// The provider's groups (`OIDC_GROUPS_CLAIM`), as it names them; none for local accounts.
+    pub groups: Vec<String>,
 }
 
 /// Role names: short, lower-case, `[a-z0-9_-]`, so they are safe in a comma-joined header.
@@ -56,6 +58,7 @@ impl Identity {
             picture: Some("https://lh3.googleusercontent.com/a/x=s96-c".into()),
             user_id: Some(7),
             roles: vec!["admin".into()],
+            groups: Vec::new(),
         }
     }
 }

@@ -49,6 +49,7 @@ async fn app() -> (AppState, String) {
         picture: Some("https://lh3.googleusercontent.com/a/ACg8ocExample=s96-c".into()),
         user_id: Some(1),
         roles: vec!["admin".into()],
+        groups: Vec::new(),
     };
     let tokens = &state.sessions.tokens;
     let claims = tokens.claims_for(

@@ -4,6 +4,7 @@
 //! their email and the provider verified it; from then on their roles are the store's, so an
 //! admin's demotion sticks.
 
+use crate::config::ClaimsConfig;
 use crate::identity::Identity;
 use crate::store::{OidcSignIn, Store, StoreError};
 
@@ -27,6 +28,20 @@ pub async fn admit_provider_account(
     identity.user_id = Some(user.id);
     identity.roles = user.roles;
     Ok(identity)
+}
+
+/// Adds the roles `ROLE_FROM_GROUPS` grants for `identity`'s provider groups to those the
+/// store holds (by hand or `ADMIN_EMAILS`). They are not stored: they come from the groups
+/// of each sign-in, so someone taken out of the group at the provider loses the role at
+/// their next sign-in, while a role granted in doorman stays whatever the groups say.
+pub fn grant_group_roles(identity: &mut Identity, claims: &ClaimsConfig) {
+    let granted: Vec<String> = claims
+        .roles_for(&identity.groups)
+        .into_iter()
+        .filter(|role| !identity.roles.iter().any(|r| r == role))
+        .map(str::to_owned)
+        .collect();
+    identity.roles.extend(granted);
 }
 
 /// `ADMIN_EMAILS` trusts an email only when the provider verified it; letter case does not
@@ -54,6 +69,7 @@ mod tests {
             picture: None,
             user_id: None,
             roles: Vec::new(),
+            groups: Vec::new(),
         }
     }
 

@@ -13,7 +13,7 @@ pub mod throttle;
 
 use std::net::IpAddr;
 
-pub use admission::admit_provider_account;
+pub use admission::{admit_provider_account, grant_group_roles};
 pub use api_tokens::{
     Refreshed, TokenPair, end_session_of_refresh_token, refresh_api_session, start_api_session,
 };
@@ -80,6 +80,7 @@ pub fn identity_of(user: &User, doorman_issuer: &str) -> Identity {
         picture: None,
         user_id: Some(user.id),
         roles: user.roles.clone(),
+        groups: Vec::new(),
     }
 }
 

@@ -19,6 +19,8 @@ use crate::identity::is_valid_role;
 pub struct Policy {
     /// The caller needs one of these roles (none listed: any role, or none).
     pub roles: Vec<String>,
+    /// The caller needs one of these provider groups (none listed: any, or none).
+    pub groups: Vec<String>,
     /// `emails` and `domains`: the caller's verified email must be one of the emails or at one
     /// of the domains (neither listed: any email).
     pub email: EmailList,
@@ -46,6 +48,8 @@ impl Policy {
 struct PolicyEntry {
     #[serde(default)]
     roles: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
     #[serde(default)]
     emails: Vec<String>,
     #[serde(default)]
@@ -177,10 +181,16 @@ fn policy_from(entry: PolicyEntry) -> Result<Policy, String> {
     if let Some(bad) = entry.roles.iter().find(|r| !is_valid_role(r)) {
         return Err(format!(" roles: `{bad}` is not a role name"));
     }
+    if let Some(bad) = entry.groups.iter().find(|g| g.is_empty() || g.len() > 256) {
+        return Err(format!(
+            " groups: `{bad}` is not a group name (1 to 256 bytes, as the provider writes it)"
+        ));
+    }
     let email = EmailList::new(entry.emails, entry.domains);
-    if entry.public && !(entry.roles.is_empty() && email.is_open()) {
+    if entry.public && !(entry.roles.is_empty() && entry.groups.is_empty() && email.is_open()) {
         return Err(
-            ": a public policy admits everybody, so it cannot also list roles, emails or domains"
+            ": a public policy admits everybody, so it cannot also list roles, groups, emails \
+             or domains"
                 .into(),
         );
     }
@@ -201,6 +211,7 @@ fn policy_from(entry: PolicyEntry) -> Result<Policy, String> {
     }
     Ok(Policy {
         roles: entry.roles,
+        groups: entry.groups,
         email,
         public: entry.public,
         api: entry.api,

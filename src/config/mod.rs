@@ -7,6 +7,7 @@
 //! (`cli::create_user`, so a password never has to be on a command line). This is the bottom
 //! floor: it imports nothing of doorman's above it.
 
+mod claims;
 mod database;
 mod email_list;
 mod gateway;
@@ -24,6 +25,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use claims::claims_from;
+pub use claims::{ClaimPath, ClaimsConfig};
 pub use database::{DatabaseTls, PostgresUrl, is_postgres_url, postgres_url};
 pub use email_list::EmailList;
 pub use gateway::{
@@ -47,6 +50,8 @@ pub struct Config {
     pub provider: ProviderConfig,
     /// `OIDC_HTTP_TIMEOUT_SECS`: the limit for every call to the identity provider.
     pub provider_timeout: Duration,
+    /// `OIDC_SCOPES`, `OIDC_GROUPS_CLAIM`, `ROLE_FROM_GROUPS`.
+    pub claims: ClaimsConfig,
     pub session: SessionConfig,
     pub accounts: AccountsConfig,
     /// `ALLOWED_EMAIL_DOMAINS`, `ALLOWED_EMAILS`, `ALLOWED_HOSTED_DOMAINS`.
@@ -149,6 +154,7 @@ impl Config {
         let session = session_from(vars, development)?;
         let provider_timeout =
             Duration::from_secs(vars.number("OIDC_HTTP_TIMEOUT_SECS", 10, 1..=120)?);
+        let claims = claims_from(vars)?;
         let access = AccessLists {
             email: EmailList::new(
                 vars.list("ALLOWED_EMAILS"),
@@ -171,6 +177,7 @@ impl Config {
             server,
             provider,
             provider_timeout,
+            claims,
             session,
             accounts,
             access,

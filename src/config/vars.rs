@@ -54,6 +54,21 @@ pub const VARS: &[Var] = &[
         "time limit for each call to the provider (1-120)",
     ),
     var(
+        "OIDC_SCOPES",
+        "openid email profile",
+        "scopes asked of the provider (space- or comma-separated); openid is always sent",
+    ),
+    var(
+        "OIDC_GROUPS_CLAIM",
+        "groups",
+        "the provider's groups claim: a name, or a JSON pointer (/realm_access/roles); set, UserInfo is asked when the ID token lacks it",
+    ),
+    var(
+        "ROLE_FROM_GROUPS",
+        "",
+        "doorman roles granted by provider groups, comma-separated role=group (admin=platform-admins,ops=sre)",
+    ),
+    var(
         "SESSION_SECRET",
         "random in development",
         "HS256 key for session tokens, at least 32 bytes",

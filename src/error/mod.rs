@@ -69,6 +69,8 @@ pub struct AppError {
     pub reason: Option<&'static str>,
     /// The request headers that were missing or malformed (the gateway's 400).
     pub missing: Option<Vec<&'static str>>,
+    /// The gateway policy that refused the request (its 403).
+    pub policy: Option<String>,
     /// For 429/503: seconds until another attempt may succeed (`Retry-After`).
     pub retry_after: Option<u64>,
     /// The page offers "Try signing in again" rather than "Go to the start page".
@@ -95,6 +97,7 @@ impl AppError {
             login_url: None,
             reason: None,
             missing: None,
+            policy: None,
             retry_after: None,
             offer_sign_in: false,
             event: None,
@@ -143,6 +146,12 @@ impl AppError {
     /// What a policy asks for (rendered as `required`: a list).
     pub fn requires(mut self, any_of: Vec<String>) -> Self {
         self.required = Some(Required::AnyOf(any_of));
+        self
+    }
+
+    /// The gateway policy that refused (rendered as `policy`).
+    pub fn policy(mut self, name: &str) -> Self {
+        self.policy = Some(name.to_owned());
         self
     }
 

@@ -40,6 +40,8 @@ struct ApiErrorBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     required: Option<&'a super::Required>,
     #[serde(skip_serializing_if = "Option::is_none")]
     missing: Option<&'a [&'static str]>,
@@ -57,6 +59,7 @@ impl IntoResponse for ApiError {
             error: err.code,
             message: &err.message,
             reason: err.reason,
+            policy: err.policy.as_deref(),
             required: err.required.as_ref(),
             missing: err.missing.as_deref(),
             login_url: err.login_url.as_deref(),

@@ -25,8 +25,8 @@ const INVALID: &str =
     r#"Bearer realm="doorman", error="invalid_token", error_description="invalid token""#;
 
 impl Gateway {
-    /// The answer to a refused request that came in by `endpoint`.
-    pub fn refuse(&self, endpoint: Endpoint, refusal: Refusal) -> Response {
+    /// The answer to a refused request under the policy `policy` that came in by `endpoint`.
+    pub fn refuse(&self, endpoint: Endpoint, policy: &str, refusal: Refusal) -> Response {
         match refusal {
             Refusal::Unauthenticated {
                 target,
@@ -38,7 +38,7 @@ impl Gateway {
                 reason,
                 required,
                 navigation,
-            } => forbidden(endpoint, reason, required, navigation),
+            } => forbidden(endpoint, policy, reason, required, navigation),
             Refusal::Unavailable => {
                 ApiError::from(AppError::from(SessionProblem::Unavailable)).into_response()
             }
@@ -108,23 +108,24 @@ impl Gateway {
     }
 }
 
-/// 403: a page for a navigation where the proxy shows it, else JSON naming the reason and
-/// what the policy requires.
+/// 403: a page for a navigation where the proxy shows it, else JSON naming the policy, the
+/// reason and what the policy requires (any one of it, which the caller lacks). The same
+/// sentence is the page's text and the log line's detail.
 fn forbidden(
     endpoint: Endpoint,
+    policy: &str,
     reason: DenyReason,
     required: Vec<String>,
     navigation: bool,
 ) -> Response {
-    let err = AppError::forbidden("forbidden", reason.message())
+    let message = reason.message(policy, &required);
+    let err = AppError::forbidden("forbidden", message.clone())
         .reason(reason.as_str())
+        .detail(message)
+        .policy(policy)
         .requires(required);
     if navigation && endpoint.may_redirect() {
-        return PageError::from(err.page(
-            "Not allowed",
-            "You are signed in, but your account may not use this service. Ask an administrator.",
-        ))
-        .into_response();
+        return PageError::from(err).into_response();
     }
     ApiError::from(err).into_response()
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::session::{Claims, RolesJson};
+use crate::session::{Claims, GroupsJson, RolesJson};
 
 /// An assertion is valid this long.
 pub const ASSERTION_TTL_SECS: u64 = 60;
@@ -145,6 +145,7 @@ impl Signer {
             email_verified: claims.email_verified,
             name: claims.name(),
             roles: claims.roles_json(),
+            groups: claims.groups_json(),
             idp: claims.idp(),
             sid: claims.sid(),
             jti: crate::random::token_id(),
@@ -169,6 +170,8 @@ struct Payload<'a> {
     email_verified: bool,
     name: Option<&'a str>,
     roles: RolesJson<'a>,
+    /// Every group, however many: the one header that carries them all.
+    groups: GroupsJson<'a>,
     idp: &'a str,
     sid: Option<&'a str>,
     jti: String,
@@ -239,6 +242,8 @@ mod tests {
                 picture: Some("https://idp.example/p.png".into()),
                 uid: Some(7),
                 roles: vec!["admin".into(), "editor".into()],
+                groups: vec!["sre".into(), "Platform, Admins".into()],
+                gref: None,
                 iat: now - 10,
                 exp: now + 3600,
                 nbf: None,
@@ -293,7 +298,8 @@ mod tests {
                 json!({
                     "iss": ISSUER, "aud": AUDIENCE, "sub": "user-1",
                     "email": "ada@example.com", "email_verified": true, "name": "Zoë Lovelace",
-                    "roles": ["admin", "editor"], "idp": "https://idp.example", "sid": "session-1",
+                    "roles": ["admin", "editor"], "groups": ["sre", "Platform, Admins"],
+                    "idp": "https://idp.example", "sid": "session-1",
                     "jti": null, "iat": now, "nbf": now, "exp": now + ASSERTION_TTL_SECS,
                 })
             );

@@ -41,7 +41,7 @@ pub enum Refusal {
     /// Signed in, but the policy does not admit them.
     Forbidden {
         reason: DenyReason,
-        /// What the policy asks for (its roles; empty for the email rule).
+        /// What the policy asks for (its roles or groups; empty for the email rule).
         required: Vec<String>,
         navigation: bool,
     },
@@ -100,7 +100,7 @@ pub struct Ask<'a> {
 
 /// A forward-auth decision: the policy named in the path, a trusted peer, the original
 /// request rebuilt from the proxy's headers, then `decide_target`.
-pub fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
+pub async fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
     let Some(policy) = ask.policy else {
         return Decision::bad_request(
             Unjudgeable::UnknownPolicy,
@@ -119,7 +119,7 @@ pub fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
         );
     }
     match request::target(ask.endpoint, ask.headers) {
-        Ok(target) => decide_target(policy, target, ask.headers, sessions, ask.now),
+        Ok(target) => decide_target(policy, target, ask.headers, sessions, ask.now).await,
         Err(missing) => Decision::Refuse(Refusal::BadRequest {
             reason: Unjudgeable::BadForwardRequest,
             message: format!("the proxy did not send {}", missing.join(", ")),
@@ -131,7 +131,7 @@ pub fn decide(ask: &Ask<'_>, sessions: &Sessions) -> Decision {
 /// The decision about a known `target` (from forward-auth headers, or, when doorman proxies
 /// itself, the request as it came) under `policy`: one credential, preflight, credentials,
 /// policy.
-pub fn decide_target(
+pub async fn decide_target(
     policy: &Policy,
     target: Target,
     headers: &HeaderMap,
@@ -150,7 +150,10 @@ pub fn decide_target(
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .is_some_and(|v| is_bearer(v.as_bytes()));
-    match sessions.authenticate_with(headers, Authorization::BearerOtherSchemesIgnored, now) {
+    let caller = sessions
+        .authenticate_with(headers, Authorization::BearerOtherSchemesIgnored, now)
+        .await;
+    match caller {
         Ok(caller) => judge(policy, caller, target, headers),
         Err(problem) => match NoSession::of(problem) {
             None => Decision::Refuse(Refusal::Unavailable),
@@ -173,6 +176,13 @@ fn judge(policy: &Policy, caller: Caller, target: Target, headers: &HeaderMap) -
         return Decision::Refuse(Refusal::Forbidden {
             reason: DenyReason::RoleRequired,
             required: policy.roles.clone(),
+            navigation: navigation(),
+        });
+    }
+    if !policy.groups.is_empty() && !policy.groups.iter().any(|g| claims.in_group(g)) {
+        return Decision::Refuse(Refusal::Forbidden {
+            reason: DenyReason::GroupRequired,
+            required: policy.groups.clone(),
             navigation: navigation(),
         });
     }

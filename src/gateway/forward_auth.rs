@@ -14,12 +14,13 @@ use super::passthrough;
 use super::reason::Allowed;
 use super::request::Endpoint;
 use super::service::Gateway;
+use crate::config::Policy;
 use crate::error::context::peer;
 use crate::error::{ApiError, AppError};
 
 impl Gateway {
     /// The answer to a forward-auth request for policy `policy_name` by `endpoint`.
-    pub fn forward_auth(
+    pub async fn forward_auth(
         &self,
         endpoint: Endpoint,
         policy_name: &str,
@@ -37,18 +38,25 @@ impl Gateway {
                 now: self.clock.now(),
             },
             &self.sessions,
-        );
+        )
+        .await;
         let (verdict, reason) = decision.labels();
         self.metrics
             .authz_decision(endpoint.label(), verdict, reason);
         match decision {
             Decision::Allow(allow) => {
+                // `decide` allows only under a configured policy.
+                let Some(policy) = policy else {
+                    return ApiError::from(AppError::internal("an allow without a policy"))
+                        .into_response();
+                };
                 let audience = policy
-                    .and_then(|p| p.audience.as_deref())
+                    .audience
+                    .as_deref()
                     .map_or_else(|| allow.target.origin(), Cow::Borrowed);
-                self.allow(&allow, &audience, headers)
+                self.allow(&allow, &audience, (policy_name, policy), headers)
             }
-            Decision::Refuse(refusal) => self.refuse(endpoint, refusal),
+            Decision::Refuse(refusal) => self.refuse(endpoint, policy_name, refusal),
         }
     }
 
@@ -56,9 +64,15 @@ impl Gateway {
     /// `Cookie` and `Authorization` as the service may have them (`X-Doorman-Cookie`,
     /// `X-Doorman-Authorization`; empty when nothing is left, and for a preflight, which
     /// carries no credentials).
-    fn allow(&self, allow: &Allow, audience: &str, request: &HeaderMap) -> Response {
+    fn allow(
+        &self,
+        allow: &Allow,
+        audience: &str,
+        policy: (&str, &Policy),
+        request: &HeaderMap,
+    ) -> Response {
         let claims = allow.caller.as_deref().map(|c| &c.claims);
-        let headers = match self.identity_for(claims, audience) {
+        let headers = match self.identity_for(claims, audience, policy) {
             Ok(headers) => headers,
             Err(size) => return identity_too_large(size),
         };

@@ -36,6 +36,16 @@ pub const MAX_IDENTITY_BYTES: usize = 8 * 1024;
 pub struct IdentityInput<'a> {
     pub claims: Option<&'a Claims>,
     pub assertion: Option<&'a str>,
+    /// The groups the route's policy names: what the group headers carry when all of the
+    /// caller's would not fit.
+    pub policy_groups: &'a [String],
+}
+
+/// The identity headers of one caller, and whether their groups had to be cut to the
+/// policy's.
+pub struct Built {
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub truncated: bool,
 }
 
 /// What `percent_encode` leaves as it is: `A-Za-z0-9` and `-._~!$&'()*+,;=:@/` (RFC 3986's
@@ -76,11 +86,61 @@ fn ascii_or_encoded(text: &str) -> String {
     }
 }
 
-/// The headers to send, or `Err(size)` when they would exceed `MAX_IDENTITY_BYTES`.
-pub fn headers(
+/// What a group header carries of one group: `percent_encode`, and `,` too (the separator).
+const GROUP_KEPT: &AsciiSet = &KEPT.add(b',');
+
+/// Groups on one line, comma-separated, each percent-encoded (a `,` inside one is `%2C`).
+fn groups_line<'a>(groups: impl Iterator<Item = &'a str>) -> String {
+    let mut line = String::new();
+    for group in groups {
+        if !line.is_empty() {
+            line.push(',');
+        }
+        line.extend(utf8_percent_encode(group, GROUP_KEPT));
+    }
+    line
+}
+
+/// The headers to send, or `Err(size)` when they would exceed `MAX_IDENTITY_BYTES` (not
+/// counting the assertion, which carries every group, however many). When every group would
+/// not fit, the group headers carry only those the policy names, and
+/// `X-Doorman-Groups-Truncated: true` says so.
+pub fn headers(sets: IdentityHeaderSets, identity: &IdentityInput<'_>) -> Result<Built, usize> {
+    let all = named(sets, identity, false);
+    let size = |out: &[(&'static str, String)]| -> usize {
+        out.iter()
+            .filter(|(k, _)| *k != "x-doorman-jwt-assertion")
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum()
+    };
+    let (out, truncated) = if size(&all) <= MAX_IDENTITY_BYTES {
+        (all, false)
+    } else {
+        let cut = named(sets, identity, true);
+        let cut_size = size(&cut);
+        if cut_size > MAX_IDENTITY_BYTES {
+            return Err(cut_size);
+        }
+        (cut, true)
+    };
+    let headers = out
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&value).ok()?,
+            ))
+        })
+        .collect();
+    Ok(Built { headers, truncated })
+}
+
+/// The header names and values; with `cut`, the groups are only the policy's.
+fn named(
     sets: IdentityHeaderSets,
     identity: &IdentityInput<'_>,
-) -> Result<Vec<(HeaderName, HeaderValue)>, usize> {
+    cut: bool,
+) -> Vec<(&'static str, String)> {
     let claims = identity.claims;
     let user = claims
         .map(|c| ascii_or_encoded(c.sub()))
@@ -96,6 +156,19 @@ pub fn headers(
     let roles = claims
         .map(|c| c.roles_line().to_owned())
         .unwrap_or_default();
+    let kept = |g: &str| !cut || identity.policy_groups.iter().any(|p| p == g);
+    let groups = claims
+        .map(|c| groups_line(c.groups().filter(|g| kept(g))))
+        .unwrap_or_default();
+    // Authelia's and oauth2-proxy's group headers: the groups, then doorman's roles that are
+    // not also a group's name (a service that must tell them apart reads X-Doorman-*).
+    let groups_and_roles = claims
+        .map(|c| {
+            let roles = c.roles().filter(|r| !c.in_group(r));
+            groups_line(c.groups().filter(|g| kept(g)).chain(roles))
+        })
+        .unwrap_or_default();
+    let truncated = if cut { "true" } else { "" };
     let assertion = identity.assertion.unwrap_or_default().to_owned();
     let mut out: Vec<(&'static str, String)> = Vec::new();
     if sets.doorman {
@@ -103,7 +176,9 @@ pub fn headers(
             ("x-doorman-user", user.clone()),
             ("x-doorman-email", email.clone()),
             ("x-doorman-name", name.clone()),
-            ("x-doorman-roles", roles.clone()),
+            ("x-doorman-roles", roles),
+            ("x-doorman-groups", groups),
+            ("x-doorman-groups-truncated", truncated.to_owned()),
             ("x-doorman-jwt-assertion", assertion),
         ]);
     }
@@ -112,7 +187,7 @@ pub fn headers(
             ("remote-user", user.clone()),
             ("remote-email", email.clone()),
             ("remote-name", name),
-            ("remote-groups", roles.clone()),
+            ("remote-groups", groups_and_roles.clone()),
         ]);
     }
     if sets.oauth2_proxy {
@@ -120,22 +195,10 @@ pub fn headers(
             ("x-auth-request-user", user.clone()),
             ("x-auth-request-email", email),
             ("x-auth-request-preferred-username", user),
-            ("x-auth-request-groups", roles),
+            ("x-auth-request-groups", groups_and_roles),
         ]);
     }
-    let size: usize = out.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
-    if size > MAX_IDENTITY_BYTES {
-        return Err(size);
-    }
-    Ok(out
-        .into_iter()
-        .filter_map(|(name, value)| {
-            Some((
-                HeaderName::from_static(name),
-                HeaderValue::from_str(&value).ok()?,
-            ))
-        })
-        .collect())
+    out
 }
 
 pub type Headers = Arc<[(HeaderName, HeaderValue)]>;
@@ -143,6 +206,8 @@ pub type Headers = Arc<[(HeaderName, HeaderValue)]>;
 struct Entry {
     jti: Box<str>,
     audience: Box<str>,
+    /// The policy that judged (the groups it names shape a cut group header).
+    policy: Box<str>,
     issued: u64,
     headers: Headers,
     /// What this entry holds, counted against `CACHE_BYTES`.
@@ -196,23 +261,22 @@ pub struct IdentityCache {
 }
 
 impl IdentityCache {
-    fn key(&self, jti: &str, audience: &str) -> u64 {
-        self.hasher.hash_one((jti, audience))
+    fn key(&self, jti: &str, audience: &str, policy: &str) -> u64 {
+        self.hasher.hash_one((jti, audience, policy))
     }
 
-    /// The headers for `jti` and `audience` issued less than 30 s ago, or those `build` makes
-    /// (kept for next time); `Err(size)` when they are too large.
+    /// The headers for `jti`, `audience` and `policy` issued less than 30 s ago, or those
+    /// `build` makes (kept for next time); `Err(size)` when they are too large.
     pub fn get_or_build(
         &self,
-        jti: &str,
-        audience: &str,
+        (jti, audience, policy): (&str, &str, &str),
         now: u64,
         build: impl FnOnce() -> Result<Vec<(HeaderName, HeaderValue)>, usize>,
     ) -> Result<Headers, usize> {
         if audience.len() > MAX_CACHED_AUDIENCE {
             return build().map(Into::into);
         }
-        let key = self.key(jti, audience);
+        let key = self.key(jti, audience, policy);
         if let Some(entry) = self
             .entries
             .read()
@@ -221,6 +285,7 @@ impl IdentityCache {
             .get(&key)
             && &*entry.jti == jti
             && &*entry.audience == audience
+            && &*entry.policy == policy
             && now >= entry.issued
             && now < entry.issued + REUSE_SECS
         {
@@ -229,6 +294,7 @@ impl IdentityCache {
         let headers: Headers = build()?.into();
         let bytes = jti.len()
             + audience.len()
+            + policy.len()
             + headers
                 .iter()
                 .map(|(k, v)| k.as_str().len() + v.len() + 32)
@@ -241,6 +307,7 @@ impl IdentityCache {
             Entry {
                 jti: jti.into(),
                 audience: audience.into(),
+                policy: policy.into(),
                 issued: now,
                 headers: headers.clone(),
                 bytes,
@@ -293,7 +360,7 @@ mod tests {
         for i in 0..3_000 {
             let audience = format!("https://h{i}.example.com");
             cache
-                .get_or_build(&format!("jti-{i}"), &audience, 100, || built(4_000))
+                .get_or_build((&format!("jti-{i}"), &audience, "p"), 100, || built(4_000))
                 .expect("small");
         }
         let (entries, bytes) = cache.size();
@@ -305,7 +372,7 @@ mod tests {
         // A recent entry is still served from the cache (no rebuild).
         let mut rebuilt = false;
         cache
-            .get_or_build("jti-2999", "https://h2999.example.com", 101, || {
+            .get_or_build(("jti-2999", "https://h2999.example.com", "p"), 101, || {
                 rebuilt = true;
                 built(4_000)
             })
@@ -318,11 +385,15 @@ mod tests {
         let cache = IdentityCache::default();
         for i in 0..CACHE_ENTRIES {
             cache
-                .get_or_build(&format!("old-{i}"), "https://a.example", 0, || built(8))
+                .get_or_build((&format!("old-{i}"), "https://a.example", "p"), 0, || {
+                    built(8)
+                })
                 .expect("small");
         }
         cache
-            .get_or_build("new", "https://a.example", REUSE_SECS + 1, || built(8))
+            .get_or_build(("new", "https://a.example", "p"), REUSE_SECS + 1, || {
+                built(8)
+            })
             .expect("small");
         assert_eq!(
             cache.size().0,
@@ -331,7 +402,7 @@ mod tests {
         );
         let long = format!("https://{}.example", "a".repeat(MAX_CACHED_AUDIENCE));
         cache
-            .get_or_build("new", &long, REUSE_SECS + 1, || built(8))
+            .get_or_build(("new", &long, "p"), REUSE_SECS + 1, || built(8))
             .expect("small");
         assert_eq!(cache.size().0, 1);
     }
@@ -348,10 +419,12 @@ mod tests {
             &IdentityInput {
                 claims: None,
                 assertion: None,
+                policy_groups: &[],
             },
         )
-        .expect("small");
-        assert_eq!(headers.len(), 9);
+        .expect("small")
+        .headers;
+        assert_eq!(headers.len(), 11);
         assert!(headers.iter().all(|(_, v)| v.is_empty()));
     }
 }

@@ -61,6 +61,8 @@ impl NoSession {
 pub enum DenyReason {
     /// None of the policy's roles.
     RoleRequired,
+    /// None of the policy's groups.
+    GroupRequired,
     /// The verified email is not in the policy's emails or domains.
     EmailNotAllowed,
 }
@@ -69,15 +71,28 @@ impl DenyReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RoleRequired => "role_required",
+            Self::GroupRequired => "group_required",
             Self::EmailNotAllowed => "email_not_allowed",
         }
     }
 
-    /// What the caller reads.
-    pub fn message(self) -> &'static str {
+    /// What the caller reads: the policy `policy`, what it needs (`required`, any one of
+    /// them), and so what the caller lacks. Never the caller's own roles or groups.
+    pub fn message(self, policy: &str, required: &[String]) -> String {
+        let needs = |kind: &str| {
+            format!(
+                "Your account may not use this service: the policy `{policy}` needs one of the \
+                 {kind} {}",
+                required.join(", ")
+            )
+        };
         match self {
-            Self::RoleRequired => "your account does not have a role this service requires",
-            Self::EmailNotAllowed => "your account's email is not allowed to use this service",
+            Self::RoleRequired => needs("roles"),
+            Self::GroupRequired => needs("groups"),
+            Self::EmailNotAllowed => format!(
+                "Your account may not use this service: the policy `{policy}` admits only \
+                 certain verified emails, and your account's is not one of them"
+            ),
         }
     }
 }

@@ -59,32 +59,44 @@ impl Gateway {
         self.public_url.is_https()
     }
 
-    /// The identity headers for `claims` (empty ones for an anonymous caller), the assertion
-    /// for `audience` included; reused for 30 s per token and audience. `Err(size)` when they
-    /// would not fit a proxy's header buffer.
-    pub fn identity_for(&self, claims: Option<&Claims>, audience: &str) -> Result<Headers, usize> {
+    /// The identity headers for `claims` (empty ones for an anonymous caller) judged by
+    /// `policy` (named `policy_name`), the assertion for `audience` included; reused for 30 s
+    /// per token, audience and policy. `Err(size)` when they would not fit a proxy's header
+    /// buffer.
+    pub fn identity_for(
+        &self,
+        claims: Option<&Claims>,
+        audience: &str,
+        (policy_name, policy): (&str, &Policy),
+    ) -> Result<Headers, usize> {
         let sets = self.identity_headers;
         let Some(claims) = claims else {
             let anonymous = IdentityInput {
                 claims: None,
                 assertion: None,
+                policy_groups: &[],
             };
-            return identity::headers(sets, &anonymous).map(Into::into);
+            return identity::headers(sets, &anonymous).map(|b| b.headers.into());
         };
         let now = self.clock.now();
         self.identities
-            .get_or_build(claims.jti(), audience, now, || {
+            .get_or_build((claims.jti(), audience, policy_name), now, || {
                 let assertion = self
                     .signer
                     .sign(claims, self.public_url.origin(), audience, now);
                 self.metrics.assertion_signed();
-                identity::headers(
+                let built = identity::headers(
                     sets,
                     &IdentityInput {
                         claims: Some(claims),
                         assertion: Some(&assertion),
+                        policy_groups: &policy.groups,
                     },
-                )
+                )?;
+                if built.truncated {
+                    self.metrics.groups().truncated();
+                }
+                Ok(built.headers)
             })
     }
 }

@@ -30,6 +30,8 @@ pub(super) struct Verified {
     pub identity: Identity,
     /// The Google Workspace domain (`hd`), read only from the signed token.
     pub hosted_domain: Option<String>,
+    /// Every claim of the token, verified (the groups are read from them).
+    pub claims: Map<String, Value>,
 }
 
 fn invalid(code: impl Into<String>) -> Failure {
@@ -174,8 +176,10 @@ pub(super) fn finish(
             picture: text("picture"),
             user_id: None,
             roles: Vec::new(),
+            groups: Vec::new(),
         },
         hosted_domain: text("hd"),
+        claims: claims.clone(),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod callback;
 mod exchange;
 pub mod flow;
 mod flow_jar;
+mod groups;
 pub mod http;
 mod id_token;
 mod jose;
@@ -59,6 +60,9 @@ pub enum SignInError {
     /// The provider has not been discovered (503).
     #[error("provider unavailable")]
     ProviderUnavailable,
+    /// The provider names more groups, or longer ones, than doorman keeps (502).
+    #[error("unusable groups: {0}")]
+    TooManyGroups(String),
     /// A call to the provider took longer than the configured limit (504).
     #[error("provider timed out")]
     ProviderTimeout,
@@ -99,6 +103,14 @@ impl From<SignInError> for AppError {
                 "provider_failed",
                 "The sign-in provider failed",
                 "The sign-in provider gave an answer doorman cannot use. Please try again in a minute.",
+            ),
+            SignInError::TooManyGroups(_) => (
+                StatusCode::BAD_GATEWAY,
+                "too_many_groups",
+                "Too many groups",
+                "The sign-in provider confirmed who you are, but sent more groups (or longer \
+                 group names) than doorman accepts: at most 500, of at most 256 bytes each. \
+                 Ask whoever runs this service to narrow the groups claim at the provider.",
             ),
             SignInError::ProviderUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

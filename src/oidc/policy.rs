@@ -56,6 +56,7 @@ mod tests {
             picture: None,
             user_id: None,
             roles: Vec::new(),
+            groups: Vec::new(),
         }
     }
 

@@ -19,9 +19,9 @@ use super::callback::{CallbackParams, check_callback};
 use super::flow::{FLOW_TTL_SECS, FlowState, ReturnTo};
 use super::id_token::{self, Verified};
 use super::provider::{Provider, ProviderHandle};
-use super::{SignInError, exchange, policy, userinfo};
-use crate::accounts::admit_provider_account;
-use crate::config::{AccessLists, Issuer};
+use super::{SignInError, exchange, groups, policy, userinfo};
+use crate::accounts::{admit_provider_account, grant_group_roles};
+use crate::config::{AccessLists, ClaimsConfig, Issuer};
 use crate::error::AppError;
 use crate::identity::Identity;
 use crate::session::{Minted, SessionError, Sessions};
@@ -36,6 +36,8 @@ pub struct SignInService {
     access: AccessLists,
     /// `ADMIN_EMAILS`: who is an admin from their first sign-in.
     admin_emails: Vec<String>,
+    /// `OIDC_SCOPES`, `OIDC_GROUPS_CLAIM`, `ROLE_FROM_GROUPS`.
+    claims: ClaimsConfig,
     store: Store,
     sessions: Sessions,
 }
@@ -77,6 +79,7 @@ impl SignInService {
         issuer: Issuer,
         access: AccessLists,
         admin_emails: Vec<String>,
+        claims: ClaimsConfig,
         sessions: Sessions,
     ) -> Self {
         Self {
@@ -84,6 +87,7 @@ impl SignInService {
             issuer,
             access,
             admin_emails,
+            claims,
             store: sessions.store.clone(),
             sessions,
         }
@@ -96,7 +100,12 @@ impl SignInService {
         now: u64,
     ) -> Result<(Url, FlowState), SignInError> {
         let provider = self.provider.get().await?;
-        Ok(authorization_request(&provider, return_to, now))
+        Ok(authorization_request(
+            &provider,
+            &self.claims.scopes,
+            return_to,
+            now,
+        ))
     }
 
     /// Finishes the attempt `flow` (`None`: its cookie did not come, or no longer decrypts)
@@ -111,7 +120,9 @@ impl SignInService {
         let flow = flow.ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
         self.claim_state_once(flow).await?;
         let identity = self.redeem(code, flow, now).await?;
-        let user = admit_provider_account(&self.store, identity, &self.admin_emails, now).await?;
+        let mut user =
+            admit_provider_account(&self.store, identity, &self.admin_emails, now).await?;
+        grant_group_roles(&mut user, &self.claims);
         let session = self.sessions.start(&user, None).await?;
         Ok(SignedIn {
             session,
@@ -146,9 +157,35 @@ impl SignInService {
         let Verified {
             mut identity,
             hosted_domain,
+            claims,
         } = id_token::verify(handle, &provider, &tokens.id_token, &flow.nonce, now).await?;
-        // Profile claims may live only at the UserInfo endpoint (OIDC Core §5.4).
-        userinfo::enrich(handle, &provider, &tokens.access_token, &mut identity).await?;
+        let path = &self.claims.groups_claim;
+        let in_token = groups::read(&claims, path)?;
+        // Profile claims (and groups) may live only at the UserInfo endpoint (OIDC Core §5.4).
+        let want_groups = in_token.is_none() && self.claims.groups_claim_set;
+        let other = userinfo::enrich(
+            handle,
+            &provider,
+            &tokens.access_token,
+            &mut identity,
+            want_groups,
+        )
+        .await?;
+        let found = match in_token {
+            Some(found) => Some(found),
+            None => groups::read(&other, path)?,
+        };
+        if let Some(found) = found {
+            if found.skipped > 0 {
+                tracing::warn!(
+                    claim = %path,
+                    skipped = found.skipped,
+                    "the provider's groups claim has members that are not strings; they are left out"
+                );
+                self.sessions.metrics.groups().skipped(found.skipped);
+            }
+            identity.groups = found.groups;
+        }
         // Only https pictures are ever shown; anything else would be mixed content or a tracker.
         identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
         policy::check(&self.access, &identity, hosted_domain.as_deref())?;
@@ -157,7 +194,13 @@ impl SignInService {
 }
 
 /// The provider URL for a new attempt (PKCE, a fresh state and nonce) and the attempt's state.
-fn authorization_request(provider: &Provider, return_to: ReturnTo, now: u64) -> (Url, FlowState) {
+/// (`scopes` as `OIDC_SCOPES` lists them; the crate sends `openid` itself, first.)
+fn authorization_request(
+    provider: &Provider,
+    scopes: &[String],
+    return_to: ReturnTo,
+    now: u64,
+) -> (Url, FlowState) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = provider
         .client
@@ -166,8 +209,12 @@ fn authorization_request(provider: &Provider, return_to: ReturnTo, now: u64) -> 
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("profile".into()))
+        .add_scopes(
+            scopes
+                .iter()
+                .filter(|s| *s != "openid")
+                .map(|s| Scope::new(s.clone())),
+        )
         .set_pkce_challenge(challenge)
         .url();
     let flow = FlowState {

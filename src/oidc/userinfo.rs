@@ -1,8 +1,13 @@
-//! The UserInfo endpoint (OIDC Core §5.3), asked only when the ID token lacks profile claims:
-//! the access token in the `Authorization` header, and its `sub` must be the ID token's.
+//! The UserInfo endpoint (OIDC Core §5.3), asked only when the ID token lacks profile claims
+//! (or, when `OIDC_GROUPS_CLAIM` is set, the groups claim): the access token in the
+//! `Authorization` header, and its `sub` must be the ID token's.
 
-use openidconnect::core::CoreUserInfoClaims;
-use openidconnect::{AccessToken, SubjectIdentifier, UserInfoError};
+use openidconnect::core::CoreGenderClaim;
+use openidconnect::{
+    AccessToken, AdditionalClaims, SubjectIdentifier, UserInfoClaims, UserInfoError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::SignInError;
 use super::http::Endpoint;
@@ -10,17 +15,30 @@ use super::http::OutboundError;
 use super::provider::{Provider, ProviderHandle};
 use crate::identity::Identity;
 
-/// Fills the profile claims `identity` lacks from the provider's UserInfo endpoint.
+/// The claims of UserInfo's answer that are not profile claims (the groups among them).
+#[derive(Debug, Deserialize, Serialize)]
+struct OtherClaims {
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+impl AdditionalClaims for OtherClaims {}
+
+/// Fills the profile claims `identity` lacks from the provider's UserInfo endpoint, asked
+/// when one is missing or `want_more` (the groups claim is wanted and not in the ID token);
+/// returns the answer's other claims (empty when it was not asked).
 pub(super) async fn enrich(
     handle: &ProviderHandle,
     provider: &Provider,
     access_token: &AccessToken,
     identity: &mut Identity,
-) -> Result<(), SignInError> {
-    if !(identity.email.is_none() || identity.name.is_none()) || !provider.has_userinfo {
-        return Ok(());
+    want_more: bool,
+) -> Result<Map<String, Value>, SignInError> {
+    let profile_missing = identity.email.is_none() || identity.name.is_none();
+    if !(profile_missing || want_more) || !provider.has_userinfo {
+        return Ok(Map::new());
     }
-    let userinfo: CoreUserInfoClaims = provider
+    let userinfo: UserInfoClaims<OtherClaims, CoreGenderClaim> = provider
         .client
         .user_info(
             access_token.clone(),
@@ -58,5 +76,5 @@ pub(super) async fn enrich(
             .and_then(|p| p.get(None))
             .map(|p| p.as_str().to_owned());
     }
-    Ok(())
+    Ok(userinfo.additional_claims().rest.clone())
 }

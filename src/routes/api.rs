@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::{ApiError, AppError};
-use crate::session::{ApiUser, RolesJson};
+use crate::session::{ApiUser, GroupsJson, RolesJson};
 
 /// Headers on a JSON response: its content type and the envelope's eight.
 const RESPONSE_HEADERS: usize = 12;
@@ -24,6 +24,8 @@ struct UserIdentity<'a> {
     /// doorman's user id, when the accounts store knows the person.
     uid: Option<i64>,
     roles: RolesJson<'a>,
+    /// The provider's groups (empty for local accounts and providers that send none).
+    groups: GroupsJson<'a>,
     iss: &'a str,
     iat: u64,
     exp: u64,
@@ -68,6 +70,7 @@ pub(super) async fn current_user(user: ApiUser) -> Response {
             picture: c.picture(),
             uid: c.uid,
             roles: c.roles_json(),
+            groups: c.groups_json(),
             iss: c.iss(),
             iat: c.iat,
             exp: c.exp,

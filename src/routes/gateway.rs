@@ -27,6 +27,7 @@ pub(super) fn for_policy(endpoint: Endpoint, name: &str) -> MethodRouter<AppStat
             state
                 .gateway
                 .forward_auth(endpoint, &name, request.headers())
+                .await
         }
     })
 }
@@ -40,6 +41,7 @@ pub(super) async fn auth_request(
     state
         .gateway
         .forward_auth(Endpoint::AuthRequest, &policy, request.headers())
+        .await
 }
 
 /// `GET /.doorman/forward-auth/{policy}`.
@@ -51,6 +53,7 @@ pub(super) async fn forward_auth(
     state
         .gateway
         .forward_auth(Endpoint::ForwardAuth, &policy, request.headers())
+        .await
 }
 
 /// `GET /.well-known/jwks.json`: the keys that verify `X-Doorman-Jwt-Assertion`.

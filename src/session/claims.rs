@@ -36,6 +36,12 @@ pub struct SessionClaims {
     pub uid: Option<i64>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The provider's groups, when they fit the token (`groups::fit_in_token`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// When they do not: their digest (`groups::digest`); the list is kept with the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gref: Option<String>,
     pub iat: u64,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +80,8 @@ pub struct Claims {
     sid: Option<Span>,
     /// The roles, comma-joined (role names never contain a comma).
     roles: Span,
+    /// The digest of the session's groups, when the token does not carry them.
+    gref: Option<Span>,
     pub email_verified: bool,
     pub uid: Option<i64>,
     pub iat: u64,
@@ -86,6 +94,10 @@ pub struct Claims {
 #[derive(Debug)]
 struct Strings {
     text: Box<str>,
+    /// The groups the token carries, in `text`.
+    groups: Box<[Span]>,
+    /// The groups named by `gref`, once `Sessions::resolve_groups` found them.
+    resolved: OnceLock<Arc<[String]>>,
     rendered: OnceLock<Option<Bytes>>,
 }
 
@@ -145,6 +157,10 @@ struct Raw<'a> {
     uid: Option<i64>,
     #[serde(default, borrow)]
     roles: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    groups: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    gref: Option<Text<'a>>,
     iat: u64,
     exp: u64,
     #[serde(default)]
@@ -191,9 +207,13 @@ impl Claims {
             p.0.push_str(&role.0);
         }
         let roles = (roles_start, p.0.len() as u32);
+        let gref = raw.gref.as_ref().map(|t| p.put(&t.0));
+        let groups: Box<[Span]> = raw.groups.iter().map(|g| p.put(&g.0)).collect();
         Some(Self {
             strings: Arc::new(Strings {
                 text: p.0.into(),
+                groups,
+                resolved: OnceLock::new(),
                 rendered: OnceLock::new(),
             }),
             iss,
@@ -206,6 +226,7 @@ impl Claims {
             jti,
             sid,
             roles,
+            gref,
             email_verified: raw.email_verified,
             uid: raw.uid,
             iat: raw.iat,
@@ -278,9 +299,49 @@ impl Claims {
         self.sid().unwrap_or_else(|| self.jti())
     }
 
+    /// The provider's groups: those the token carries, or, for a token that names them by
+    /// digest, the list `Sessions::resolve_groups` found (nothing before that).
+    pub fn groups(&self) -> impl Iterator<Item = &str> + Clone {
+        let carried = self.strings.groups.iter().map(|s| self.get(*s));
+        let resolved = self.strings.resolved.get().map_or(&[][..], |l| &l[..]);
+        carried.chain(resolved.iter().map(String::as_str))
+    }
+
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups().any(|g| g == group)
+    }
+
+    /// The digest naming the session's groups, when the token does not carry them.
+    pub fn groups_ref(&self) -> Option<&str> {
+        self.gref.map(|s| self.get(s))
+    }
+
+    pub fn groups_resolved(&self) -> bool {
+        self.strings.resolved.get().is_some()
+    }
+
+    /// Records the list `groups_ref` names (checked by the caller); shared by every copy.
+    pub(super) fn resolve_groups(&self, groups: Arc<[String]>) {
+        let _ = self.strings.resolved.set(groups);
+    }
+
+    /// The groups as a JSON array, for responses.
+    pub fn groups_json(&self) -> GroupsJson<'_> {
+        GroupsJson(self)
+    }
+
     /// The roles as a JSON array, for responses.
     pub fn roles_json(&self) -> RolesJson<'_> {
         RolesJson(self)
+    }
+}
+
+/// Serialises the groups as an array without collecting them.
+pub struct GroupsJson<'a>(&'a Claims);
+
+impl Serialize for GroupsJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.groups())
     }
 }
 
@@ -306,6 +367,13 @@ impl From<&Claims> for SessionClaims {
             picture: c.picture().map(str::to_owned),
             uid: c.uid,
             roles: c.roles().map(str::to_owned).collect(),
+            groups: c
+                .strings
+                .groups
+                .iter()
+                .map(|s| c.get(*s).to_owned())
+                .collect(),
+            gref: c.groups_ref().map(str::to_owned),
             iat: c.iat,
             exp: c.exp,
             nbf: c.nbf,
@@ -358,6 +426,37 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&c.roles_json()).expect("json"),
             r#"["admin","editor"]"#
+        );
+    }
+
+    #[test]
+    fn groups_read_back_whole_or_once_resolved_and_copies_share_the_resolution() {
+        let base = r#""iss":"i","aud":"i","sub":"s","idp":"p","iat":1,"exp":2,"jti":"j""#;
+        let carried = Claims::parse(
+            format!(r#"{{{base},"groups":["sre","Platform, Admins","\u00e9quipe"]}}"#).as_bytes(),
+        )
+        .expect("claims");
+        assert_eq!(
+            carried.groups().collect::<Vec<_>>(),
+            ["sre", "Platform, Admins", "équipe"]
+        );
+        assert!(carried.in_group("Platform, Admins") && !carried.in_group("Platform"));
+        assert_eq!(carried.groups_ref(), None);
+        let by_digest = Claims::parse(format!(r#"{{{base},"sid":"s1","gref":"abc"}}"#).as_bytes())
+            .expect("claims");
+        let copy = by_digest.clone();
+        assert_eq!(by_digest.groups_ref(), Some("abc"));
+        assert_eq!(
+            by_digest.groups().count(),
+            0,
+            "nothing before it is resolved"
+        );
+        by_digest.resolve_groups(vec!["a".to_owned(), "b".into()].into());
+        assert!(copy.groups_resolved());
+        assert_eq!(copy.groups().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            serde_json::to_string(&copy.groups_json()).expect("json"),
+            r#"["a","b"]"#
         );
     }
 

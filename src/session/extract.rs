@@ -19,6 +19,10 @@ pub trait SessionContext: Send + Sync {
     fn sessions(&self) -> &Sessions;
     /// `PUBLIC_URL`'s origin, as browsers send it in `Origin`.
     fn public_origin(&self) -> &str;
+    /// `ROLE_FROM_GROUPS`: (role, group) pairs.
+    fn roles_from_groups(&self) -> &[(String, String)] {
+        &[]
+    }
 }
 
 /// A caller of an API route: Bearer token or session cookie; 401 JSON otherwise.
@@ -44,6 +48,7 @@ impl<S: SessionContext> FromRequestParts<S> for ApiUser {
         let sessions = state.sessions();
         sessions
             .authenticate(&parts.headers, true, sessions.clock.now())
+            .await
             .map(Self::from)
             .map_err(|problem| ApiError::from(AppError::from(problem)))
     }
@@ -60,6 +65,7 @@ impl<S: SessionContext> OptionalFromRequestParts<S> for ApiUser {
         let sessions = state.sessions();
         Ok(sessions
             .authenticate(&parts.headers, true, sessions.clock.now())
+            .await
             .ok()
             .map(Self::from))
     }
@@ -108,7 +114,10 @@ impl<S: SessionContext> FromRequestParts<S> for PageUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageRefusal> {
         let sessions = state.sessions();
-        match sessions.authenticate(&parts.headers, false, sessions.clock.now()) {
+        match sessions
+            .authenticate(&parts.headers, false, sessions.clock.now())
+            .await
+        {
             Ok(caller) => Ok(Self {
                 claims: caller.claims,
             }),
@@ -136,6 +145,7 @@ impl<S: SessionContext> OptionalFromRequestParts<S> for PageUser {
         let sessions = state.sessions();
         Ok(sessions
             .authenticate(&parts.headers, false, sessions.clock.now())
+            .await
             .ok()
             .map(|caller| Self {
                 claims: caller.claims,
@@ -206,7 +216,12 @@ where
                 .map_err(|err| U::refuse(err.into()))?,
             None => None,
         };
-        if roles.is_some_and(|roles| roles.iter().any(|r| r == R::NAME)) {
+        // A role held in the store now, or granted by a group the session's sign-in had.
+        let by_group = state
+            .roles_from_groups()
+            .iter()
+            .any(|(role, group)| role == R::NAME && user.claims().in_group(group));
+        if by_group || roles.is_some_and(|roles| roles.iter().any(|r| r == R::NAME)) {
             Ok(Self(user, PhantomData))
         } else {
             Err(U::refuse(AppError::insufficient_role(R::NAME)))

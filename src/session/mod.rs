@@ -10,6 +10,7 @@ mod claims;
 mod cookie;
 mod credentials;
 mod extract;
+mod groups;
 mod jws;
 #[cfg(test)]
 mod props;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
 
-pub use claims::{Claims, RolesJson, SessionClaims};
+pub use claims::{Claims, GroupsJson, RolesJson, SessionClaims};
 pub use cookie::{
     COOKIE_NAME, CookieScope, DOMAIN_COOKIE_NAME, HOST_COOKIE_NAME, cookie_name, removal_cookie,
     session_cookie,
@@ -34,6 +35,7 @@ pub use credentials::{
 pub use extract::{
     Admin, ApiUser, PageUser, RequireRole, RoleName, SameOrigin, SessionContext, is_same_origin,
 };
+pub use groups::{GROUPS_IN_TOKEN_BYTES, GroupDirectory, fit_in_token};
 pub use revocation::RevocationSet;
 pub use service::{Minted, Outbox, SessionError};
 pub use token::{MAX_TOKEN_BYTES, SessionTokens, TokenError};
@@ -57,6 +59,8 @@ pub struct Sessions {
     pub metrics: Arc<Metrics>,
     /// `REVOCATION_MAX_STALENESS_SECS`: refuse (503) once the set is older than this.
     pub max_staleness: Option<u64>,
+    /// The group lists of sessions whose tokens name them by digest.
+    pub groups: Arc<GroupDirectory>,
 }
 
 /// A signed-in caller, proven by a valid, unrevoked session token.
@@ -80,9 +84,10 @@ pub enum SessionProblem {
 
 impl Sessions {
     /// Checks the request's credentials at `now`: the Bearer header (when `accept_bearer`)
-    /// or the cookie, the token, and the revocation set. Counts the outcome, and records the
-    /// caller for the request's log line.
-    pub fn authenticate(
+    /// or the cookie, the token, and the revocation set; the session's groups are then whole
+    /// (`resolve_groups`). Counts the outcome, and records the caller for the request's log
+    /// line.
+    pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         accept_bearer: bool,
@@ -93,17 +98,26 @@ impl Sessions {
         } else {
             Authorization::Ignored
         };
-        self.authenticate_with(headers, authorization, now)
+        self.authenticate_with(headers, authorization, now).await
     }
 
     /// As [`Self::authenticate`], with the meaning of an `Authorization` header chosen.
-    pub fn authenticate_with(
+    pub async fn authenticate_with(
         &self,
         headers: &HeaderMap,
         authorization: Authorization,
         now: u64,
     ) -> Result<Caller, SessionProblem> {
-        let (outcome, check) = self.check(headers, authorization, now);
+        let (mut outcome, mut check) = self.check(headers, authorization, now);
+        if let Ok(caller) = &outcome
+            && let Err(problem) = self.resolve_groups(&caller.claims).await
+        {
+            check = match problem {
+                SessionProblem::Unavailable => TokenCheck::Unavailable,
+                _ => TokenCheck::Invalid,
+            };
+            outcome = Err(problem);
+        }
         self.metrics.token_check(check);
         if let Ok(caller) = &outcome {
             scope::set_user(caller.claims.sub());

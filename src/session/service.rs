@@ -49,10 +49,21 @@ impl Sessions {
         let claims = self
             .tokens
             .claims_for(identity, now, token_id(), Some(sid.clone()));
+        // Groups too many for the token are kept with the session, and in memory here.
+        let kept_groups = claims.gref.as_ref().map(|_| identity.groups.clone());
         if let Some(uid) = identity.user_id {
+            let json = kept_groups
+                .as_deref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(SessionError::Mint)?;
+            let until = lasts_until.unwrap_or(claims.exp);
             self.store
-                .create_session(&sid, uid, now, lasts_until.unwrap_or(claims.exp))
+                .create_session(&sid, uid, now, until, json.as_deref())
                 .await?;
+        }
+        if let Some(groups) = kept_groups {
+            self.groups.put(&sid, groups.into());
         }
         let token = self.tokens.mint(&claims).map_err(SessionError::Mint)?;
         Ok(Minted { token, claims })

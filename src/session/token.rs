@@ -87,12 +87,19 @@ impl SessionTokens {
                 .filter(|p| p.len() <= MAX_PICTURE_CHARS),
             uid: identity.user_id,
             roles: identity.roles.clone(),
+            groups: Vec::new(),
+            gref: None,
             iat: now,
             exp: now + self.ttl_secs,
             nbf: None,
             jti,
             sid,
         };
+        if super::groups::fit_in_token(&identity.groups) {
+            claims.groups = identity.groups.clone();
+        } else {
+            claims.gref = Some(super::groups::digest(&identity.groups));
+        }
         // Per-claim limits count characters, but what must fit is the encoded token: four-byte
         // characters and JSON escapes can still push it past MAX_TOKEN_BYTES, which `verify`
         // would refuse. Drop the display-only claims, least useful first, until it fits.

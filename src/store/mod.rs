@@ -193,15 +193,22 @@ impl Store {
         dispatch!(self.delete_user(id, now, revoke_for))
     }
 
-    /// Records a new session of `user_id` that lasts until `expires_at`.
+    /// Records a new session of `user_id` that lasts until `expires_at`; `groups` (a JSON
+    /// array) when its token does not carry them.
     pub async fn create_session(
         &self,
         sid: &str,
         user_id: i64,
         now: u64,
         expires_at: u64,
+        groups: Option<&str>,
     ) -> Result<(), StoreError> {
-        dispatch!(self.create_session(sid, user_id, now, expires_at))
+        dispatch!(self.create_session(sid, user_id, now, expires_at, groups))
+    }
+
+    /// The groups recorded with session `sid` (a JSON array), if any.
+    pub async fn session_groups(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self.session_groups(sid))
     }
 
     /// Starts the refresh-token chain of session `sid`; returns the token (shown once).

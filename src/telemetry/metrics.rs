@@ -13,6 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Metric, Registry};
 
+pub use super::groups::GroupMetrics;
 use super::process::ProcessCollector;
 pub use super::token_check::TokenCheck;
 pub use super::tunnels::TunnelMetrics;
@@ -64,6 +65,7 @@ pub struct Metrics {
     assertions_signed: Counter,
     upstream: UpstreamMetrics,
     tunnels: TunnelMetrics,
+    groups: GroupMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -172,6 +174,7 @@ impl Metrics {
         );
         let upstream = UpstreamMetrics::register(r);
         let tunnels = TunnelMetrics::register(r);
+        let groups = GroupMetrics::register(r);
         registry.register(
             "doorman_build",
             "The running version",
@@ -197,6 +200,7 @@ impl Metrics {
             assertions_signed,
             upstream,
             tunnels,
+            groups,
         }
     }
 
@@ -320,6 +324,11 @@ impl Metrics {
     /// The front door's services: their failures, and the cookies they may not set.
     pub fn upstream(&self) -> &UpstreamMetrics {
         &self.upstream
+    }
+
+    /// The provider's groups.
+    pub fn groups(&self) -> &GroupMetrics {
+        &self.groups
     }
 
     /// The built-in proxy's WebSocket tunnels.

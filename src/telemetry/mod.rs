@@ -6,6 +6,7 @@ pub mod access;
 mod escape;
 pub mod events;
 mod format;
+mod groups;
 pub mod logs;
 pub mod metrics;
 mod process;
@@ -14,4 +15,4 @@ mod token_check;
 mod tunnels;
 mod upstream;
 
-pub use metrics::{Metrics, TokenCheck, TunnelMetrics, UpstreamMetrics};
+pub use metrics::{GroupMetrics, Metrics, TokenCheck, TunnelMetrics, UpstreamMetrics};

@@ -10,6 +10,7 @@ mod accounts_faults;
 mod dev_provider;
 mod flow;
 mod gateway;
+mod groups;
 mod key_rotation;
 mod log_lines;
 mod multi_instance;

@@ -17,7 +17,7 @@ use super::Proxy;
 use super::forward::{Answered, Failure, Forwarding};
 use super::hygiene::Forwarded;
 use super::tunnel::{Bounds, Session};
-use crate::config::{ProxyRoute, canonical};
+use crate::config::{Policy, ProxyRoute, canonical};
 use crate::error::context::peer;
 use crate::error::{ApiError, AppError, PageError};
 use crate::gateway::decide::{Allow, Decision, decide_target};
@@ -51,6 +51,8 @@ enum Judged<'a> {
 /// What judging an allowed request found.
 struct Admitted<'a> {
     allow: Allow,
+    /// The route's policy, and its name.
+    policy: (&'a str, &'a Policy),
     audience: Cow<'a, str>,
     navigation: bool,
 }
@@ -58,13 +60,16 @@ struct Admitted<'a> {
 impl Front {
     /// Phases 2 to 5 for `request`, which route `index` covers (phase 1: `Proxy::find`). The
     /// envelope has already checked its target (one valid `Host`, the path in normal form).
-    pub async fn handle(self, index: usize, request: Request<Body>) -> Response {
-        let admitted = match self.judge(index, &request) {
+    pub async fn handle(self, index: usize, mut request: Request<Body>) -> Response {
+        let admitted = match self.judge(index, &mut request).await {
             Judged::Pass(admitted) => admitted,
             Judged::Answered(refused) => return refused,
         };
         let claims = admitted.allow.caller.as_deref().map(|c| &c.claims);
-        let identity = match self.gateway.identity_for(claims, &admitted.audience) {
+        let identity = match self
+            .gateway
+            .identity_for(claims, &admitted.audience, admitted.policy)
+        {
             Ok(identity) => identity,
             Err(size) => return identity_too_large(size),
         };
@@ -77,7 +82,8 @@ impl Front {
     }
 
     /// Phase 2: the route's policy decides, counted; a refusal is answered at once.
-    fn judge(&self, index: usize, request: &Request<Body>) -> Judged<'_> {
+    /// (`request` is taken `&mut` only so that the future holding it stays `Send`.)
+    async fn judge(&self, index: usize, request: &mut Request<Body>) -> Judged<'_> {
         let gateway = &self.gateway;
         let route = &self.proxy.routes()[index];
         let Some(policy) = gateway.policies.get(&route.policy) else {
@@ -103,16 +109,20 @@ impl Front {
         );
         let navigation = !policy.api && is_navigation(request.headers());
         let now = gateway.clock.now();
-        let decision = decide_target(policy, target, request.headers(), &gateway.sessions, now);
+        let decision =
+            decide_target(policy, target, request.headers(), &gateway.sessions, now).await;
         let (verdict, reason) = decision.labels();
         gateway.metrics.authz_decision("proxy", verdict, reason);
         match decision {
             Decision::Allow(allow) => Judged::Pass(Admitted {
                 allow,
+                policy: (&route.policy, policy),
                 audience,
                 navigation,
             }),
-            Decision::Refuse(refusal) => Judged::Answered(gateway.refuse(Endpoint::Proxy, refusal)),
+            Decision::Refuse(refusal) => {
+                Judged::Answered(gateway.refuse(Endpoint::Proxy, &route.policy, refusal))
+            }
         }
     }
 

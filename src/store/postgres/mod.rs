@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../../migrations/postgres/0002_refresh_token_sid.sql"),
     ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_session_groups.sql"),
+    ),
 ];
 
 /// Taken while migrating, so instances that start together migrate one after the other.

@@ -70,15 +70,28 @@ impl PgStore {
         user_id: i64,
         now: u64,
         expires_at: u64,
+        groups: Option<&str>,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         bounded(async {
             c.execute(
-                "INSERT INTO sessions (sid, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-                &[&sid, &user_id, &secs(now), &secs(expires_at)],
+                "INSERT INTO sessions (sid, user_id, created_at, expires_at, groups)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&sid, &user_id, &secs(now), &secs(expires_at), &groups],
             )
             .await?;
             Ok(())
+        })
+        .await
+    }
+
+    pub async fn session_groups(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        bounded(async {
+            let row = c
+                .query_opt("SELECT groups FROM sessions WHERE sid = $1", &[&sid])
+                .await?;
+            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
         })
         .await
     }

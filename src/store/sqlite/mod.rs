@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/sqlite/0003_refresh_token_sid.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_session_groups.sql"),
+    ),
 ];
 
 /// How long a write waits for another writer before the store reports itself unavailable.

@@ -1,7 +1,7 @@
 //! Sessions and revocations in SQLite. A session's refresh tokens carry its id (`sid`), so a
 //! revocation of the session ends them in the same write.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::super::{Revocation, StoreError};
 use super::{SqliteStore, secs};
@@ -57,14 +57,32 @@ impl SqliteStore {
         user_id: i64,
         now: u64,
         expires_at: u64,
+        groups: Option<&str>,
     ) -> Result<(), StoreError> {
         let sid = sid.to_owned();
+        let groups = groups.map(str::to_owned);
         self.run(move |c| {
             c.execute(
-                "INSERT INTO sessions (sid, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![sid, user_id, secs(now), secs(expires_at)],
+                "INSERT INTO sessions (sid, user_id, created_at, expires_at, groups)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![sid, user_id, secs(now), secs(expires_at), groups],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    pub async fn session_groups(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        let sid = sid.to_owned();
+        self.run(move |c| {
+            let groups: Option<Option<String>> = c
+                .query_row(
+                    "SELECT groups FROM sessions WHERE sid = ?1",
+                    params![sid],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(groups.flatten())
         })
         .await
     }

@@ -345,6 +345,7 @@ impl TestApp {
             picture: None,
             user_id: uid,
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            groups: Vec::new(),
         };
         let tokens = &self.state.sessions.tokens;
         let claims = tokens.claims_for(&identity, self.now(), doorman::random::token_id(), None);
