@@ -182,16 +182,12 @@ fn policy_from(entry: PolicyEntry) -> Result<Policy, String> {
         return Err(format!(" roles: `{bad}` is not a role name"));
     }
     if let Some(bad) = entry.groups.iter().find(|g| g.is_empty() || g.len() > 256) {
-        return Err(format!(
-            " groups: `{bad}` is not a group name (1 to 256 bytes, as the provider writes it)"
-        ));
+        return Err(format!(" groups: `{bad}` is not 1 to 256 bytes"));
     }
     let email = EmailList::new(entry.emails, entry.domains);
     if entry.public && !(entry.roles.is_empty() && entry.groups.is_empty() && email.is_open()) {
         return Err(
-            ": a public policy admits everybody, so it cannot also list roles, groups, emails \
-             or domains"
-                .into(),
+            ": a public policy admits everybody: no roles, groups, emails or domains".into(),
         );
     }
     if let Some(bad) = email.emails().iter().find(|e| !e.contains('@')) {

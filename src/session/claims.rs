@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Bytes;
 
 use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// The claims doorman puts in its session token; also what `/api/user` shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,63 +323,6 @@ impl Claims {
     /// Records the list `groups_ref` names (checked by the caller); shared by every copy.
     pub(super) fn resolve_groups(&self, groups: Arc<[String]>) {
         let _ = self.strings.resolved.set(groups);
-    }
-
-    /// The groups as a JSON array, for responses.
-    pub fn groups_json(&self) -> GroupsJson<'_> {
-        GroupsJson(self)
-    }
-
-    /// The roles as a JSON array, for responses.
-    pub fn roles_json(&self) -> RolesJson<'_> {
-        RolesJson(self)
-    }
-}
-
-/// Serialises the groups as an array without collecting them.
-pub struct GroupsJson<'a>(&'a Claims);
-
-impl Serialize for GroupsJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.groups())
-    }
-}
-
-/// Serialises the roles as an array without collecting them.
-pub struct RolesJson<'a>(&'a Claims);
-
-impl Serialize for RolesJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.roles())
-    }
-}
-
-impl From<&Claims> for SessionClaims {
-    fn from(c: &Claims) -> Self {
-        Self {
-            iss: c.iss().to_owned(),
-            aud: c.aud().to_owned(),
-            sub: c.sub().to_owned(),
-            idp: c.idp().to_owned(),
-            email: c.email().map(str::to_owned),
-            email_verified: c.email_verified,
-            name: c.name().map(str::to_owned),
-            picture: c.picture().map(str::to_owned),
-            uid: c.uid,
-            roles: c.roles().map(str::to_owned).collect(),
-            groups: c
-                .strings
-                .groups
-                .iter()
-                .map(|s| c.get(*s).to_owned())
-                .collect(),
-            gref: c.groups_ref().map(str::to_owned),
-            iat: c.iat,
-            exp: c.exp,
-            nbf: c.nbf,
-            jti: c.jti().to_owned(),
-            sid: c.sid().map(str::to_owned),
-        }
     }
 }
 

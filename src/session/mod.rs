@@ -7,6 +7,7 @@
 //! a redirect to sign in and back); `RequireRole` checks a role in the store.
 
 mod claims;
+mod claims_json;
 mod cookie;
 mod credentials;
 mod extract;
@@ -24,7 +25,8 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
 
-pub use claims::{Claims, GroupsJson, RolesJson, SessionClaims};
+pub use claims::{Claims, SessionClaims};
+pub use claims_json::{GroupsJson, RolesJson};
 pub use cookie::{
     COOKIE_NAME, CookieScope, DOMAIN_COOKIE_NAME, HOST_COOKIE_NAME, cookie_name, removal_cookie,
     session_cookie,

@@ -13,11 +13,11 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Metric, Registry};
 
-pub use super::groups::GroupMetrics;
 use super::process::ProcessCollector;
-pub use super::token_check::TokenCheck;
-pub use super::tunnels::TunnelMetrics;
-pub use super::upstream::UpstreamMetrics;
+pub use super::{
+    groups::GroupMetrics, token_check::TokenCheck, tunnels::TunnelMetrics,
+    upstream::UpstreamMetrics,
+};
 
 type Labels2 = [(&'static str, &'static str); 2];
 type Labels3 = [(&'static str, &'static str); 3];
@@ -326,7 +326,6 @@ impl Metrics {
         &self.upstream
     }
 
-    /// The provider's groups.
     pub fn groups(&self) -> &GroupMetrics {
         &self.groups
     }
