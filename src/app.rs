@@ -18,7 +18,10 @@ use crate::net::{ProxyTrust, RateLimiter};
 use crate::oidc::SignInService;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
-use crate::session::{CookieScope, Outbox, RevocationSet, SessionContext, SessionTokens, Sessions};
+use crate::session::{
+    CookieScope, ID_TOKEN_HINT, Outbox, RevocationSet, Sealer, SessionContext, SessionTokens,
+    Sessions,
+};
 use crate::store::{PgSettings, Store};
 use crate::telemetry::Metrics;
 
@@ -222,6 +225,7 @@ fn sessions(
         metrics: metrics.clone(),
         max_staleness: config.store.revocation_max_staleness.map(|d| d.as_secs()),
         groups: Default::default(),
+        sealer: Sealer::derived(config.session.secret.expose(), ID_TOKEN_HINT),
     }
 }
 

@@ -12,19 +12,20 @@ use std::sync::Arc;
 
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::callback::{CallbackParams, check_callback};
 use super::flow::{FLOW_TTL_SECS, FlowState, ReturnTo};
-use super::id_token::{self, Verified};
+use super::id_token::{self, RawIdToken, Verified};
 use super::provider::{Provider, ProviderHandle};
 use super::{SignInError, exchange, groups, policy, userinfo};
 use crate::accounts::{admit_provider_account, grant_group_roles};
 use crate::config::{AccessLists, ClaimsConfig, Issuer};
 use crate::error::AppError;
 use crate::identity::Identity;
-use crate::session::{Minted, SessionError, Sessions};
+use crate::session::{Minted, ProviderLink, SessionError, Sessions};
 use crate::store::{Store, StoreError};
 
 /// Everything a sign-in through the provider needs, built once.
@@ -37,9 +38,9 @@ pub struct SignInService {
     /// `ADMIN_EMAILS`: who is an admin from their first sign-in.
     admin_emails: Vec<String>,
     /// `OIDC_SCOPES`, `OIDC_GROUPS_CLAIM`, `ROLE_FROM_GROUPS`.
-    claims: ClaimsConfig,
-    store: Store,
-    sessions: Sessions,
+    pub(super) claims: ClaimsConfig,
+    pub(super) store: Store,
+    pub(super) sessions: Sessions,
 }
 
 /// A finished sign-in: the new session, and where the attempt asked to return (as stored; to
@@ -119,11 +120,11 @@ impl SignInService {
         let code = check_callback(&self.provider, &self.issuer, params, flow, now).await?;
         let flow = flow.ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
         self.claim_state_once(flow).await?;
-        let identity = self.redeem(code, flow, now).await?;
+        let (identity, link) = self.redeem(code, flow, now).await?;
         let mut user =
             admit_provider_account(&self.store, identity, &self.admin_emails, now).await?;
         grant_group_roles(&mut user, &self.claims);
-        let session = self.sessions.start(&user, None).await?;
+        let session = self.sessions.start_linked(&user, None, link).await?;
         Ok(SignedIn {
             session,
             return_to: flow.return_to.clone(),
@@ -144,13 +145,14 @@ impl SignInService {
     }
 
     /// Redeems the code and validates everything that comes back: exchange, ID token,
-    /// UserInfo, the access lists. Returns who signed in, as the provider vouches.
+    /// UserInfo, the access lists. Returns who signed in, as the provider vouches, and what
+    /// the session keeps of the provider's (its `sid`, the ID token for `id_token_hint`).
     async fn redeem(
         &self,
         code: String,
         flow: &FlowState,
         now: u64,
-    ) -> Result<Identity, SignInError> {
+    ) -> Result<(Identity, ProviderLink), SignInError> {
         let handle = &self.provider;
         let provider = handle.get().await?;
         let tokens = exchange::exchange_code(handle, &provider, code, &flow.pkce_verifier).await?;
@@ -159,6 +161,7 @@ impl SignInService {
             hosted_domain,
             claims,
         } = id_token::verify(handle, &provider, &tokens.id_token, &flow.nonce, now).await?;
+        let link = provider_link(&tokens.id_token, &claims);
         let path = &self.claims.groups_claim;
         let in_token = groups::read(&claims, path)?;
         // Profile claims (and groups) may live only at the UserInfo endpoint (OIDC Core §5.4).
@@ -182,14 +185,36 @@ impl SignInService {
                     skipped = found.skipped,
                     "the provider's groups claim has members that are not strings; they are left out"
                 );
-                self.sessions.metrics.groups().skipped(found.skipped);
+                self.sessions.metrics.provider().skipped(found.skipped);
             }
             identity.groups = found.groups;
         }
         // Only https pictures are ever shown; anything else would be mixed content or a tracker.
         identity.picture = identity.picture.filter(|p| p.starts_with("https://"));
         policy::check(&self.access, &identity, hosted_domain.as_deref())?;
-        Ok(identity)
+        Ok((identity, link))
+    }
+}
+
+/// An ID token longer than this is not kept for `id_token_hint` (a URL carries it, and
+/// servers refuse long ones): signing out at the provider then names doorman by `client_id`.
+const ID_TOKEN_HINT_MAX_BYTES: usize = 4096;
+/// A provider session id longer than this is not one doorman keeps.
+const PROVIDER_SID_MAX_BYTES: usize = 255;
+
+/// What the session keeps of the provider's: the verified token's `sid`, and the token.
+fn provider_link(token: &RawIdToken, claims: &Map<String, Value>) -> ProviderLink {
+    let raw = match token {
+        RawIdToken::Standard(t) => t.to_string(),
+        RawIdToken::LegacyGoogle(raw) => raw.clone(),
+    };
+    ProviderLink {
+        sid: claims
+            .get("sid")
+            .and_then(Value::as_str)
+            .filter(|sid| !sid.is_empty() && sid.len() <= PROVIDER_SID_MAX_BYTES)
+            .map(str::to_owned),
+        id_token: (raw.len() <= ID_TOKEN_HINT_MAX_BYTES).then_some(raw),
     }
 }
 

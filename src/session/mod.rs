@@ -16,6 +16,7 @@ mod jws;
 #[cfg(test)]
 mod props;
 mod revocation;
+mod sealed;
 mod service;
 mod sync;
 mod token;
@@ -39,7 +40,8 @@ pub use extract::{
 };
 pub use groups::{GROUPS_IN_TOKEN_BYTES, GroupDirectory, fit_in_token};
 pub use revocation::RevocationSet;
-pub use service::{Minted, Outbox, SessionError};
+pub use sealed::{ID_TOKEN_HINT, Sealer};
+pub use service::{Minted, Outbox, ProviderLink, SessionError};
 pub use token::{MAX_TOKEN_BYTES, SessionTokens, TokenError};
 
 use crate::clock::Clock;
@@ -63,6 +65,8 @@ pub struct Sessions {
     pub max_staleness: Option<u64>,
     /// The group lists of sessions whose tokens name them by digest.
     pub groups: Arc<GroupDirectory>,
+    /// Seals the ID token a session keeps for `id_token_hint`.
+    pub sealer: Sealer,
 }
 
 /// A signed-in caller, proven by a valid, unrevoked session token.

@@ -8,7 +8,7 @@ use super::token::IAT_SKEW_SECS;
 use super::{Claims, SessionClaims, Sessions};
 use crate::identity::Identity;
 use crate::random::token_id;
-use crate::store::{Revocation, StoreError};
+use crate::store::{NewSession, Revocation, StoreError};
 
 /// A new session's token and claims.
 pub struct Minted {
@@ -36,6 +36,15 @@ impl Outbox {
     }
 }
 
+/// What a session keeps of the provider's own session, when it came from one.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderLink {
+    /// The ID token's `sid`: a back-channel logout may name it.
+    pub sid: Option<String>,
+    /// The ID token, sent back as `id_token_hint` at sign-out; kept sealed, never in a cookie.
+    pub id_token: Option<String>,
+}
+
 impl Sessions {
     /// Starts a session for `identity`: a new `sid`, recorded in the store (for a known user)
     /// until `lasts_until` (the token's expiry when `None`), and its first token.
@@ -43,6 +52,17 @@ impl Sessions {
         &self,
         identity: &Identity,
         lasts_until: Option<u64>,
+    ) -> Result<Minted, SessionError> {
+        self.start_linked(identity, lasts_until, ProviderLink::default())
+            .await
+    }
+
+    /// As [`Self::start`], for a sign-in through the provider: the session also keeps `link`.
+    pub async fn start_linked(
+        &self,
+        identity: &Identity,
+        lasts_until: Option<u64>,
+        link: ProviderLink,
     ) -> Result<Minted, SessionError> {
         let now = self.clock.now();
         let sid = token_id();
@@ -57,16 +77,29 @@ impl Sessions {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(SessionError::Mint)?;
-            let until = lasts_until.unwrap_or(claims.exp);
-            self.store
-                .create_session(&sid, uid, now, until, json.as_deref())
-                .await?;
+            let hint = link.id_token.as_deref().map(|t| self.sealer.seal(&sid, t));
+            let new = NewSession {
+                sid: &sid,
+                user_id: uid,
+                expires_at: lasts_until.unwrap_or(claims.exp),
+                groups: json.as_deref(),
+                provider_sid: link.sid.as_deref(),
+                id_token_hint: hint.as_deref(),
+            };
+            self.store.create_session(new, now).await?;
         }
         if let Some(groups) = kept_groups {
             self.groups.put(&sid, groups.into());
         }
         let token = self.tokens.mint(&claims).map_err(SessionError::Mint)?;
         Ok(Minted { token, claims })
+    }
+
+    /// The ID token session `sid` was started with, for `id_token_hint`: `None` when it
+    /// kept none, or what it kept no longer opens (another `SESSION_SECRET`).
+    pub async fn id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        let sealed = self.store.session_id_token_hint(sid).await?;
+        Ok(sealed.and_then(|sealed| self.sealer.open(sid, &sealed)))
     }
 
     /// A further token of an existing session (a refresh).

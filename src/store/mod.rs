@@ -14,7 +14,8 @@ mod url;
 
 pub use error::StoreError;
 pub use model::{
-    Counter, LocalCredentials, NewLocalUser, OidcSignIn, Purged, RefreshOutcome, Revocation, User,
+    Counter, LocalCredentials, NewLocalUser, NewSession, OidcSignIn, ProviderLogout, Purged,
+    RefreshOutcome, Revocation, User,
 };
 pub use postgres::{PgSettings, PgStore, RevocationFeed};
 pub use sqlite::SqliteStore;
@@ -193,17 +194,27 @@ impl Store {
         dispatch!(self.delete_user(id, now, revoke_for))
     }
 
-    /// Records a new session of `user_id` that lasts until `expires_at`; `groups` (a JSON
-    /// array) when its token does not carry them.
-    pub async fn create_session(
+    /// Records a new session (see [`NewSession`]).
+    pub async fn create_session(&self, new: NewSession<'_>, now: u64) -> Result<(), StoreError> {
+        dispatch!(self.create_session(new, now))
+    }
+
+    /// The sealed ID token recorded with session `sid`, if any.
+    pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self.session_id_token_hint(sid))
+    }
+
+    /// Carries out a provider's back-channel logout in one transaction: its token is
+    /// claimed once (`None`: it was seen before, and nothing else happens), then every live
+    /// session it names is revoked (each revocation lasting until the session ends or
+    /// `revoke_for` seconds pass), with their refresh tokens. Returns the revocations.
+    pub async fn provider_logout(
         &self,
-        sid: &str,
-        user_id: i64,
+        logout: ProviderLogout<'_>,
         now: u64,
-        expires_at: u64,
-        groups: Option<&str>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self.create_session(sid, user_id, now, expires_at, groups))
+        revoke_for: u64,
+    ) -> Result<Option<Vec<Revocation>>, StoreError> {
+        dispatch!(self.provider_logout(logout, now, revoke_for))
     }
 
     /// The groups recorded with session `sid` (a JSON array), if any.

@@ -83,3 +83,30 @@ pub struct Counter {
     pub count: u32,
     pub last: u64,
 }
+
+/// A session to record at sign-in.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NewSession<'a> {
+    pub sid: &'a str,
+    pub user_id: i64,
+    pub expires_at: u64,
+    /// A JSON array, when the session's token does not carry its groups.
+    pub groups: Option<&'a str>,
+    /// The provider's session id (the ID token's `sid`), which a back-channel logout names.
+    pub provider_sid: Option<&'a str>,
+    /// The ID token, sealed (`session::Sealer`), sent back as `id_token_hint` at sign-out.
+    pub id_token_hint: Option<&'a str>,
+}
+
+/// A provider's back-channel logout, as the store carries it out: the sessions of the person
+/// `subject` at `issuer` (all of them, or only those of the provider session
+/// `provider_sid`; at least one of the two is set), once per token (`jti_digest`, remembered
+/// until `jti_expires_at`).
+#[derive(Clone, Copy, Debug)]
+pub struct ProviderLogout<'a> {
+    pub issuer: &'a str,
+    pub subject: Option<&'a str>,
+    pub provider_sid: Option<&'a str>,
+    pub jti_digest: [u8; 32],
+    pub jti_expires_at: u64,
+}

@@ -51,6 +51,10 @@ fn session_state() -> Sessions {
         metrics: doorman::telemetry::Metrics::new(),
         max_staleness: None,
         groups: Default::default(),
+        sealer: doorman::session::Sealer::derived(
+            STRONG_SECRET.as_bytes(),
+            doorman::session::ID_TOKEN_HINT,
+        ),
     }
 }
 

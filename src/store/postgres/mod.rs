@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/postgres/0003_session_groups.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_provider_sessions.sql"),
+    ),
 ];
 
 /// Taken while migrating, so instances that start together migrate one after the other.

@@ -5,7 +5,7 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::super::{Revocation, StoreError};
+use super::super::{NewSession, ProviderLogout, Revocation, StoreError};
 use super::{PgStore, bounded, secs, unsigned};
 
 /// The channel every instance listens on; the payload is `<id> <expires_at>`.
@@ -64,23 +64,81 @@ pub(super) async fn revoke_user_sessions(
 }
 
 impl PgStore {
-    pub async fn create_session(
-        &self,
-        sid: &str,
-        user_id: i64,
-        now: u64,
-        expires_at: u64,
-        groups: Option<&str>,
-    ) -> Result<(), StoreError> {
+    pub async fn create_session(&self, new: NewSession<'_>, now: u64) -> Result<(), StoreError> {
         let c = self.client().await?;
         bounded(async {
             c.execute(
-                "INSERT INTO sessions (sid, user_id, created_at, expires_at, groups)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&sid, &user_id, &secs(now), &secs(expires_at), &groups],
+                "INSERT INTO sessions
+                   (sid, user_id, created_at, expires_at, groups, provider_sid, id_token_hint)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &new.sid,
+                    &new.user_id,
+                    &secs(now),
+                    &secs(new.expires_at),
+                    &new.groups,
+                    &new.provider_sid,
+                    &new.id_token_hint,
+                ],
             )
             .await?;
             Ok(())
+        })
+        .await
+    }
+
+    pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        bounded(async {
+            let row = c
+                .query_opt("SELECT id_token_hint FROM sessions WHERE sid = $1", &[&sid])
+                .await?;
+            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+        })
+        .await
+    }
+
+    pub async fn provider_logout(
+        &self,
+        logout: ProviderLogout<'_>,
+        now: u64,
+        revoke_for: u64,
+    ) -> Result<Option<Vec<Revocation>>, StoreError> {
+        let mut c = self.client().await?;
+        bounded(async {
+            let tx = c.transaction().await?;
+            let first = tx
+                .execute(
+                    "INSERT INTO used_states (state_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&logout.jti_digest.as_slice(), &secs(logout.jti_expires_at)],
+                )
+                .await?;
+            if first != 1 {
+                return Ok(None);
+            }
+            let revocations: Vec<Revocation> = tx
+                .query(
+                    "SELECT s.sid, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE u.issuer = $1 AND s.expires_at > $2
+                       AND ($3::text IS NULL OR u.subject = $3)
+                       AND ($4::text IS NULL OR s.provider_sid = $4)",
+                    &[
+                        &logout.issuer,
+                        &secs(now),
+                        &logout.subject,
+                        &logout.provider_sid,
+                    ],
+                )
+                .await?
+                .iter()
+                .map(|r| Revocation {
+                    id: r.get(0),
+                    expires_at: unsigned(r.get(1)).min(now + revoke_for),
+                })
+                .collect();
+            record_revocations(&tx, &revocations, now).await?;
+            tx.commit().await?;
+            Ok(Some(revocations))
         })
         .await
     }

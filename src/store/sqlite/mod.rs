@@ -31,6 +31,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_session_groups.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_provider_sessions.sql"),
+    ),
 ];
 
 /// How long a write waits for another writer before the store reports itself unavailable.

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::super::{Revocation, StoreError};
+use super::super::{NewSession, ProviderLogout, Revocation, StoreError};
 use super::{SqliteStore, secs};
 
 /// Records revocations and ends the refresh tokens of those that are sessions.
@@ -51,23 +51,80 @@ pub(super) fn revoke_user_sessions(
 }
 
 impl SqliteStore {
-    pub async fn create_session(
-        &self,
-        sid: &str,
-        user_id: i64,
-        now: u64,
-        expires_at: u64,
-        groups: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let sid = sid.to_owned();
-        let groups = groups.map(str::to_owned);
+    pub async fn create_session(&self, new: NewSession<'_>, now: u64) -> Result<(), StoreError> {
+        let row = (
+            new.sid.to_owned(),
+            new.user_id,
+            secs(now),
+            secs(new.expires_at),
+            new.groups.map(str::to_owned),
+            new.provider_sid.map(str::to_owned),
+            new.id_token_hint.map(str::to_owned),
+        );
         self.run(move |c| {
             c.execute(
-                "INSERT INTO sessions (sid, user_id, created_at, expires_at, groups)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![sid, user_id, secs(now), secs(expires_at), groups],
+                "INSERT INTO sessions
+                   (sid, user_id, created_at, expires_at, groups, provider_sid, id_token_hint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![row.0, row.1, row.2, row.3, row.4, row.5, row.6],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        let sid = sid.to_owned();
+        self.run(move |c| {
+            let hint: Option<Option<String>> = c
+                .query_row(
+                    "SELECT id_token_hint FROM sessions WHERE sid = ?1",
+                    params![sid],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(hint.flatten())
+        })
+        .await
+    }
+
+    pub async fn provider_logout(
+        &self,
+        logout: ProviderLogout<'_>,
+        now: u64,
+        revoke_for: u64,
+    ) -> Result<Option<Vec<Revocation>>, StoreError> {
+        let issuer = logout.issuer.to_owned();
+        let subject = logout.subject.map(str::to_owned);
+        let provider_sid = logout.provider_sid.map(str::to_owned);
+        let digest = logout.jti_digest;
+        let jti_expires = secs(logout.jti_expires_at);
+        self.write(move |tx| {
+            let first = tx.execute(
+                "INSERT INTO used_states (state_hash, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![digest.as_slice(), jti_expires],
+            )?;
+            if first != 1 {
+                return Ok(None);
+            }
+            let mut stmt = tx.prepare(
+                "SELECT s.sid, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE u.issuer = ?1 AND s.expires_at > ?2
+                   AND (?3 IS NULL OR u.subject = ?3)
+                   AND (?4 IS NULL OR s.provider_sid = ?4)",
+            )?;
+            let revocations: Vec<Revocation> = stmt
+                .query_map(params![issuer, secs(now), subject, provider_sid], |r| {
+                    let expires: i64 = r.get(1)?;
+                    Ok(Revocation {
+                        id: r.get(0)?,
+                        expires_at: u64::try_from(expires).unwrap_or(0).min(now + revoke_for),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            drop(stmt);
+            record_revocations(tx, &revocations, now)?;
+            Ok(Some(revocations))
         })
         .await
     }

@@ -87,13 +87,13 @@ async fn the_last_admin_can_be_neither_demoted_nor_deleted(s: Store) {
 
 async fn changing_roles_or_deleting_revokes_every_live_session_of_the_user(s: Store) {
     let ada = local(&s, "ada", &[]).await;
-    s.create_session("s-browser", ada.id, NOW, NOW + 3600, None)
+    add_session(&s, "s-browser", ada.id, NOW, NOW + 3600, None)
         .await
         .expect("session");
-    s.create_session("s-api", ada.id, NOW, NOW + 60, None)
+    add_session(&s, "s-api", ada.id, NOW, NOW + 60, None)
         .await
         .expect("session");
-    s.create_session("s-old", ada.id, NOW - 7200, NOW - 3600, None)
+    add_session(&s, "s-old", ada.id, NOW - 7200, NOW - 3600, None)
         .await
         .expect("session");
     let refresh = s
@@ -120,7 +120,7 @@ async fn changing_roles_or_deleting_revokes_every_live_session_of_the_user(s: St
     );
     let live = s.live_revocations(NOW + 2).await.expect("live");
     assert_eq!(live.len(), 2);
-    s.create_session("s-new", ada.id, NOW + 3, NOW + 3600, None)
+    add_session(&s, "s-new", ada.id, NOW + 3, NOW + 3600, None)
         .await
         .expect("session");
     let gone = s.delete_user(ada.id, NOW + 4, 3600).await.expect("delete");

@@ -6,6 +6,25 @@ use super::*;
 
 const NOW: u64 = 1_800_000_000;
 
+/// Records session `sid` of `user_id`, started at `now`, as a sign-in would.
+async fn add_session(
+    s: &Store,
+    sid: &str,
+    user_id: i64,
+    now: u64,
+    expires_at: u64,
+    groups: Option<&str>,
+) -> Result<(), StoreError> {
+    let new = NewSession {
+        sid,
+        user_id,
+        expires_at,
+        groups,
+        ..NewSession::default()
+    };
+    s.create_session(new, now).await
+}
+
 fn sqlite() -> Store {
     Store::open(":memory:", NOW).expect("in-memory store")
 }
@@ -104,6 +123,7 @@ fn oidc<'a>(issuer: &'a str, subject: &'a str, email: &'a str, admin: bool) -> O
 
 mod accounts;
 mod migration;
+mod provider_sessions;
 mod tokens;
 
 /// Says once per test binary, on the real stderr (test output capture does not hide it),

@@ -5,7 +5,7 @@ use super::*;
 on_both_backends! {
 async fn refresh_tokens_rotate_and_reuse_revokes_the_session(s: Store) {
     let user = local(&s, "ada", &[]).await;
-    s.create_session("sid-1", user.id, NOW, NOW + 3600, None)
+    add_session(&s, "sid-1", user.id, NOW, NOW + 3600, None)
         .await
         .expect("session");
     let first = s
@@ -62,10 +62,10 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_session(s: Store) {
 async fn a_sessions_groups_are_kept_with_it_and_none_is_none(s: Store) {
     let user = local(&s, "ada", &[]).await;
     let groups = r#"["sre","Platform, Admins","x/y"]"#;
-    s.create_session("sid-g", user.id, NOW, NOW + 3600, Some(groups))
+    add_session(&s, "sid-g", user.id, NOW, NOW + 3600, Some(groups))
         .await
         .expect("session");
-    s.create_session("sid-n", user.id, NOW, NOW + 3600, None)
+    add_session(&s, "sid-n", user.id, NOW, NOW + 3600, None)
         .await
         .expect("session");
     assert_eq!(s.session_groups("sid-g").await.expect("read").as_deref(), Some(groups));
@@ -75,7 +75,7 @@ async fn a_sessions_groups_are_kept_with_it_and_none_is_none(s: Store) {
 
 async fn an_expired_refresh_token_is_refused(s: Store) {
     let user = local(&s, "ada", &[]).await;
-    s.create_session("sid-1", user.id, NOW, NOW + 60, None)
+    add_session(&s, "sid-1", user.id, NOW, NOW + 60, None)
         .await
         .expect("session");
     let token = s
@@ -92,7 +92,7 @@ async fn an_expired_refresh_token_is_refused(s: Store) {
 
 async fn revocations_are_idempotent_and_purged_once_expired(s: Store) {
     let user = local(&s, "ada", &[]).await;
-    s.create_session("sid-1", user.id, NOW, NOW + 100, None)
+    add_session(&s, "sid-1", user.id, NOW, NOW + 100, None)
         .await
         .expect("session");
     let token = s
