@@ -1,8 +1,9 @@
 //! `doorman check`: what a deploy pipeline runs before switching traffic. It validates the
 //! configuration, says how the connection to PostgreSQL is protected (TLS, or why not), opens
 //! and migrates (or checks) the store with the settings `serve` uses, verifies the redirect
-//! URI's shape, runs provider discovery and fetches the provider's keys, printing one line per
-//! check; it exits 0 only when every check passes (1 when one fails, 2 when the configuration
+//! URI's shape, runs provider discovery and fetches the provider's keys, says what the provider
+//! offers for sign-out, back-channel logout and refresh tokens (and what to register for them),
+//! printing one line per check; it exits 0 only when every check passes (1 when one fails, 2 when the configuration
 //! is unusable).
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, DatabaseTls, ProviderConfig};
 use crate::oidc::http::ProviderHttp;
+use crate::oidc::metadata::SessionFeatures;
 use crate::oidc::provider::ProviderHandle;
 use crate::store::{PgSettings, Store};
 use crate::telemetry::Metrics;
@@ -80,7 +82,7 @@ pub async fn check(config: Result<Config, ConfigError>) -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            provider(&mut verdict, &handle, clock.now()).await;
+            provider(&mut verdict, &handle, &config, clock.now()).await;
         }
     }
     if verdict.failed {
@@ -145,6 +147,47 @@ fn database_tls(config: &Config) -> Option<String> {
     Some(format!("{}{roots}", mode.describe()))
 }
 
+/// What the provider offers for following its sessions, and what to register for it;
+/// informational: a provider without any of it still works.
+fn provider_sessions(verdict: &mut Verdict, features: &SessionFeatures, config: &Config) {
+    let origin = config.public_url().origin();
+    let sign_out = match (
+        &features.end_session_endpoint,
+        config.claims.logout_at_provider,
+    ) {
+        (Some(url), true) => format!(
+            "at the provider too ({url}); register {origin}/auth/signed-out as a post-logout redirect URI"
+        ),
+        (Some(url), false) => format!("local only (OIDC_LOGOUT=local; the provider offers {url})"),
+        (None, _) => "local only (the provider advertises no end_session_endpoint)".into(),
+    };
+    verdict.line("sign-out", Ok(sign_out));
+    let back_channel = match (
+        features.backchannel_logout,
+        features.backchannel_logout_session,
+    ) {
+        (true, session) => format!(
+            "supported{}; register {origin}/auth/backchannel-logout as the backchannel_logout_uri",
+            if session {
+                ", with sid"
+            } else {
+                ", by sub only"
+            }
+        ),
+        (false, _) => format!(
+            "not advertised (sessions end at their expiry; {origin}/auth/backchannel-logout still accepts logout tokens)"
+        ),
+    };
+    verdict.line("back-channel", Ok(back_channel));
+    let refresh = match (features.refresh_tokens, features.offline_access) {
+        (true, true) => "offered (refresh_token grant, offline_access scope)",
+        (true, false) => "offered (refresh_token grant; no offline_access scope advertised)",
+        (false, true) => "offline_access scope advertised, refresh_token grant not listed",
+        (false, false) => "not advertised",
+    };
+    verdict.line("refresh tokens", Ok(refresh.into()));
+}
+
 /// The redirect URI doorman sends is `PUBLIC_URL` + `/auth/callback`, exactly; it must be
 /// https (or http on loopback) with no query or fragment, as the provider will compare it.
 fn redirect_uri(config: &Config) -> Result<String, String> {
@@ -158,7 +201,7 @@ fn redirect_uri(config: &Config) -> Result<String, String> {
     Ok(format!("{uri} (register exactly this at the provider)"))
 }
 
-async fn provider(verdict: &mut Verdict, handle: &ProviderHandle, now: u64) {
+async fn provider(verdict: &mut Verdict, handle: &ProviderHandle, config: &Config, now: u64) {
     match handle.discover_now().await {
         Ok(provider) => {
             let token = provider
@@ -184,6 +227,7 @@ async fn provider(verdict: &mut Verdict, handle: &ProviderHandle, now: u64) {
                 }
                 Err(err) => verdict.line("keys", Err(err.to_string())),
             }
+            provider_sessions(verdict, &provider.features, config);
         }
         Err(reason) => {
             verdict.line("discovery", Err(format!("{}: {reason}", handle.issuer())));

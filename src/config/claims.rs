@@ -1,6 +1,7 @@
 //! What doorman asks of the provider beyond the person's profile, and what it makes of it:
 //! the scopes (`OIDC_SCOPES`), where the groups are (`OIDC_GROUPS_CLAIM`: a claim name or an
-//! RFC 6901 JSON pointer) and which doorman roles provider groups grant (`ROLE_FROM_GROUPS`).
+//! RFC 6901 JSON pointer) and which doorman roles provider groups grant (`ROLE_FROM_GROUPS`);
+//! and whether signing out also signs out at the provider (`OIDC_LOGOUT`).
 
 use super::vars::{ConfigError, Vars};
 use crate::identity::is_valid_role;
@@ -74,6 +75,9 @@ pub struct ClaimsConfig {
     pub groups_claim_set: bool,
     /// `ROLE_FROM_GROUPS`: (role, group) pairs; a role may be granted by several groups.
     pub role_from_groups: Vec<(String, String)>,
+    /// `OIDC_LOGOUT=provider` (the default): signing out continues at the provider's
+    /// `end_session_endpoint` when it advertises one; `local` ends doorman's session only.
+    pub logout_at_provider: bool,
 }
 
 impl Default for ClaimsConfig {
@@ -85,6 +89,7 @@ impl Default for ClaimsConfig {
             },
             groups_claim_set: false,
             role_from_groups: Vec::new(),
+            logout_at_provider: true,
         }
     }
 }
@@ -150,6 +155,18 @@ pub(super) fn claims_from(vars: &Vars<'_>) -> Result<ClaimsConfig, ConfigError> 
                 .role_from_groups
                 .push((role.to_owned(), group.to_owned()));
         }
+    }
+    if let Some(raw) = vars.get("OIDC_LOGOUT") {
+        claims.logout_at_provider = match raw.trim() {
+            "provider" => true,
+            "local" => false,
+            other => {
+                return Err(ConfigError::new(
+                    "OIDC_LOGOUT",
+                    format!("`{other}` is neither `provider` nor `local`"),
+                ));
+            }
+        };
     }
     Ok(claims)
 }
@@ -225,5 +242,22 @@ mod tests {
         let c = read(&[("OIDC_GROUPS_CLAIM", "/realm_access/roles")]).expect("valid");
         assert!(c.groups_claim_set);
         assert!(!read(&[]).expect("default").groups_claim_set);
+    }
+
+    #[test]
+    fn signing_out_continues_at_the_provider_unless_logout_is_local() {
+        assert!(read(&[]).expect("default").logout_at_provider);
+        assert!(
+            !read(&[("OIDC_LOGOUT", "local")])
+                .expect("local")
+                .logout_at_provider
+        );
+        assert!(
+            read(&[("OIDC_LOGOUT", "provider")])
+                .expect("provider")
+                .logout_at_provider
+        );
+        let err = read(&[("OIDC_LOGOUT", "both")]).expect_err("unknown");
+        assert_eq!(err.variable, "OIDC_LOGOUT");
     }
 }

@@ -69,6 +69,11 @@ pub const VARS: &[Var] = &[
         "doorman roles granted by provider groups, comma-separated role=group (admin=platform-admins,ops=sre)",
     ),
     var(
+        "OIDC_LOGOUT",
+        "provider",
+        "provider: signing out also signs out at the provider when it advertises end_session_endpoint; local: doorman only",
+    ),
+    var(
         "SESSION_SECRET",
         "random in development",
         "HS256 key for session tokens, at least 32 bytes",

@@ -75,6 +75,8 @@ pub struct AppError {
     pub retry_after: Option<u64>,
     /// The page offers "Try signing in again" rather than "Go to the start page".
     pub offer_sign_in: bool,
+    /// An OAuth-style answer: the JSON repeats the message as `error_description`.
+    pub oauth: bool,
     /// The auth event this error is (`login_failed`), and by which method, for its log line.
     /// Without one, a 401 or 403 is logged as `access_denied`.
     pub event: Option<(&'static str, &'static str)>,
@@ -100,6 +102,7 @@ impl AppError {
             policy: None,
             retry_after: None,
             offer_sign_in: false,
+            oauth: false,
             event: None,
         }
     }
@@ -117,6 +120,12 @@ impl AppError {
 
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Answers as an OAuth endpoint does: `error_description` beside `error` (RFC 6749 §5.2).
+    pub fn oauth(mut self) -> Self {
+        self.oauth = true;
         self
     }
 

@@ -38,6 +38,8 @@ struct ApiErrorBody<'a> {
     error: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<&'a str>,
@@ -58,6 +60,7 @@ impl IntoResponse for ApiError {
         let body = ApiErrorBody {
             error: err.code,
             message: &err.message,
+            error_description: err.oauth.then_some(&*err.message),
             reason: err.reason,
             policy: err.policy.as_deref(),
             required: err.required.as_ref(),

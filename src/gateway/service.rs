@@ -94,7 +94,7 @@ impl Gateway {
                     },
                 )?;
                 if built.truncated {
-                    self.metrics.groups().truncated();
+                    self.metrics.provider().truncated();
                 }
                 Ok(built.headers)
             })

@@ -65,9 +65,99 @@ pub fn advertises_iss_parameter(document: &[u8]) -> bool {
     })
 }
 
+/// What the discovery document says about the provider's sessions, beyond what the
+/// openidconnect crate reads: where a person signs out (RP-Initiated Logout 1.0), whether it
+/// sends back-channel logouts (and names its session in them), and whether it offers refresh
+/// tokens. Only a JSON `true` counts as a yes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFeatures {
+    /// `end_session_endpoint`, when it is https (or http on this machine).
+    pub end_session_endpoint: Option<Url>,
+    /// `backchannel_logout_supported`.
+    pub backchannel_logout: bool,
+    /// `backchannel_logout_session_supported`: its logout tokens carry `sid`.
+    pub backchannel_logout_session: bool,
+    /// `grant_types_supported` lists `refresh_token`.
+    pub refresh_tokens: bool,
+    /// `scopes_supported` lists `offline_access`.
+    pub offline_access: bool,
+}
+
+/// Reads [`SessionFeatures`] from a discovery document; an unusable `end_session_endpoint`
+/// (not a URL, or plain http elsewhere) counts as none, with a warning.
+pub fn session_features(document: &[u8]) -> SessionFeatures {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Members {
+        end_session_endpoint: Option<serde_json::Value>,
+        backchannel_logout_supported: Option<serde_json::Value>,
+        backchannel_logout_session_supported: Option<serde_json::Value>,
+        grant_types_supported: Option<serde_json::Value>,
+        scopes_supported: Option<serde_json::Value>,
+    }
+    let Ok(m) = serde_json::from_slice::<Members>(document) else {
+        return SessionFeatures::default();
+    };
+    let yes = |v: &Option<serde_json::Value>| *v == Some(serde_json::Value::Bool(true));
+    let lists = |v: &Option<serde_json::Value>, item: &str| {
+        v.as_ref()
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|items| items.iter().any(|i| i.as_str() == Some(item)))
+    };
+    let end_session_endpoint = m.end_session_endpoint.as_ref().and_then(|v| {
+        let url = v.as_str().and_then(|s| Url::parse(s).ok());
+        match url {
+            Some(url) if is_https_or_loopback(&url) => Some(url),
+            _ => {
+                tracing::warn!(
+                    "the provider's end_session_endpoint is not an https URL; signing out stays local"
+                );
+                None
+            }
+        }
+    });
+    SessionFeatures {
+        end_session_endpoint,
+        backchannel_logout: yes(&m.backchannel_logout_supported),
+        backchannel_logout_session: yes(&m.backchannel_logout_session_supported),
+        refresh_tokens: lists(&m.grant_types_supported, "refresh_token"),
+        offline_access: lists(&m.scopes_supported, "offline_access"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_features_are_read_from_the_document_and_only_a_json_true_is_a_yes() {
+        let document = br#"{"issuer":"https://idp.example.com",
+            "end_session_endpoint":"https://idp.example.com/logout",
+            "backchannel_logout_supported":true,
+            "backchannel_logout_session_supported":"true",
+            "grant_types_supported":["authorization_code","refresh_token"],
+            "scopes_supported":["openid","offline_access"]}"#;
+        let features = session_features(document);
+        assert_eq!(
+            features.end_session_endpoint.as_ref().map(Url::as_str),
+            Some("https://idp.example.com/logout")
+        );
+        assert!(features.backchannel_logout);
+        assert!(!features.backchannel_logout_session, "a string is not true");
+        assert!(features.refresh_tokens && features.offline_access);
+        assert_eq!(session_features(b"{}"), SessionFeatures::default());
+        assert_eq!(session_features(b"not json"), SessionFeatures::default());
+    }
+
+    #[test]
+    fn an_end_session_endpoint_on_plain_http_elsewhere_is_not_used() {
+        let far = session_features(br#"{"end_session_endpoint":"http://idp.example.com/logout"}"#);
+        assert_eq!(far.end_session_endpoint, None);
+        let near = session_features(br#"{"end_session_endpoint":"http://127.0.0.1:9/logout"}"#);
+        assert!(near.end_session_endpoint.is_some());
+        let odd = session_features(br#"{"end_session_endpoint":42}"#);
+        assert_eq!(odd.end_session_endpoint, None);
+    }
 
     #[test]
     fn only_a_json_true_advertises_the_iss_parameter() {

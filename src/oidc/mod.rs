@@ -5,7 +5,8 @@
 //! (`id_token`, with Google's legacy issuer in `legacy`, both on `jose`), UserInfo
 //! (`userinfo`), the access lists (`policy`), and the service the routes call (`sign_in`:
 //! it also admits the person as a user and starts their session, through `accounts` and
-//! `session`).
+//! `session`; `sign_out`: sessions that end with the provider's, by its back-channel logout
+//! token, checked in `logout_token`, or at its `end_session_endpoint`).
 //!
 //! Checks run cheapest and most decisive first, and nothing reaches the provider before the
 //! browser's answer has proven it belongs to an attempt we started.
@@ -21,10 +22,12 @@ mod jose;
 mod key_cache;
 pub mod keys;
 mod legacy;
+mod logout_token;
 pub mod metadata;
 pub mod policy;
 pub mod provider;
 mod sign_in;
+mod sign_out;
 mod userinfo;
 
 use axum::http::StatusCode;
@@ -32,6 +35,7 @@ use axum::http::StatusCode;
 pub use flow_jar::FlowJar;
 pub use legacy::issuer_matches;
 pub use sign_in::{FinishError, SignInService, SignedIn};
+pub use sign_out::{BackchannelError, ProviderSignOut};
 
 use crate::error::AppError;
 

@@ -18,7 +18,9 @@ use super::SignInError;
 use super::http::{Endpoint, OutboundError, ProviderHttp};
 use super::key_cache::{Failure, KeyCache, KeySource};
 use super::keys::{self, Keys};
-use super::metadata::{advertises_iss_parameter, allowed_algs, check_endpoints};
+use super::metadata::{
+    SessionFeatures, advertises_iss_parameter, allowed_algs, check_endpoints, session_features,
+};
 use crate::clock::Clock;
 use crate::config::Issuer;
 
@@ -43,6 +45,8 @@ pub struct Provider {
     /// `authorization_response_iss_parameter_supported: true` (RFC 9207): every callback
     /// must then carry `iss`.
     pub requires_iss_parameter: bool,
+    /// Sign-out at the provider, back-channel logout, refresh tokens.
+    pub features: SessionFeatures,
 }
 
 pub struct ProviderHandle {
@@ -224,6 +228,7 @@ impl ProviderHandle {
         let metadata: CoreProviderMetadata = serde_json::from_slice(response.body())
             .map_err(|_| "the document is not valid provider metadata".to_owned())?;
         let requires_iss_parameter = advertises_iss_parameter(response.body());
+        let features = session_features(response.body());
         if metadata.issuer().as_str() != self.issuer.as_str() {
             return Err(format!(
                 "the document names the issuer `{}`, not `{}` (compared exactly, trailing slash included)",
@@ -244,13 +249,18 @@ impl ProviderHandle {
         .map_err(|e| e.to_string())?;
         self.http.metrics().jwks_refresh("discovery");
         self.keys.store(keys);
-        let provider = Arc::new(self.build(metadata, requires_iss_parameter));
+        let provider = Arc::new(self.build(metadata, requires_iss_parameter, features));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(provider.clone());
         self.discovered.send_replace(true);
         Ok(provider)
     }
 
-    fn build(&self, metadata: CoreProviderMetadata, requires_iss_parameter: bool) -> Provider {
+    fn build(
+        &self,
+        metadata: CoreProviderMetadata,
+        requires_iss_parameter: bool,
+        features: SessionFeatures,
+    ) -> Provider {
         let allowed_algs = allowed_algs(&metadata);
         let has_userinfo = metadata.userinfo_endpoint().is_some();
         let client = CoreClient::from_provider_metadata(
@@ -265,6 +275,7 @@ impl ProviderHandle {
             allowed_algs,
             has_userinfo,
             requires_iss_parameter,
+            features,
         }
     }
 

@@ -1,8 +1,7 @@
-//! `/auth/*`: the browser side of the OpenID Connect flow, and signing out. Each sign-in
+//! `/auth/login` and `/auth/callback`: the browser side of the OpenID Connect flow. Each sign-in
 //! handler reads its request, calls the sign-in service (`oidc::SignInService`), and answers
 //! with the cookies the attempt's jar (`oidc::FlowJar`) and the new session need.
 
-use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,14 +10,13 @@ use axum_extra::extract::cookie::CookieJar;
 
 use super::outcomes::{login_failed, login_succeeded};
 use crate::app::AppState;
-use crate::error::context::{RequestContext, context};
-use crate::error::{AppError, PageError, PageResult, render_page};
+use crate::error::{AppError, PageError, PageResult};
 use crate::net::ClientIp;
 use crate::oidc::callback::parse_callback_query;
 use crate::oidc::flow::ReturnTo;
 use crate::oidc::{FlowJar, SignedIn};
-use crate::session::{Authorization, SameOrigin, removal_cookie, session_cookie};
-use crate::telemetry::events::{self, LoginMethod};
+use crate::session::session_cookie;
+use crate::telemetry::events::LoginMethod;
 
 /// In development, the built-in provider's guard also covers starting and finishing a
 /// sign-in; then a per-client budget, so nobody can make doorman hammer the provider.
@@ -137,35 +135,4 @@ fn signed_in_answer(
     let cookie = session_cookie(session.token, ttl, &state.sessions.cookie);
     let to = stored_return(state, &return_to);
     (jar.add(cookie), Redirect::to(to.as_str()))
-}
-
-#[derive(Template)]
-#[template(path = "logout.html")]
-struct LogoutPage {
-    ctx: RequestContext,
-}
-
-/// `GET /auth/logout`: a confirmation form, so a link or image elsewhere cannot sign anyone out.
-pub(super) async fn confirm_logout() -> PageResult<Response> {
-    render_page(&LogoutPage { ctx: context() })
-}
-
-/// `POST /auth/logout` (from this site only): ends the session and removes the cookie.
-pub(super) async fn logout(
-    State(state): State<AppState>,
-    _same_origin: SameOrigin,
-    headers: HeaderMap,
-) -> Response {
-    let sessions = &state.sessions;
-    // Verified, but not checked against the revocation set: signing out works even while
-    // the store is unreachable (the revocation is kept and written once it answers).
-    if let Some(caller) = sessions.identify(&headers, Authorization::Bearer, sessions.clock.now()) {
-        sessions.end(&caller.claims).await;
-        events::logout(&state.metrics, caller.claims.sub());
-    }
-    (
-        CookieJar::new().add(removal_cookie(&state.sessions.cookie)),
-        Redirect::to("/"),
-    )
-        .into_response()
 }

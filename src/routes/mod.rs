@@ -13,6 +13,7 @@ pub mod envelope;
 mod gateway;
 mod health;
 mod json;
+mod logout;
 mod outcomes;
 mod pages;
 mod password;
@@ -64,7 +65,15 @@ pub fn router(state: AppState) -> Routes {
     .route("/readyz", get(health::readyz))
     .route("/auth/login", get(auth::start_login))
     .route("/auth/callback", get(auth::finish_login))
-    .route("/auth/logout", get(auth::confirm_logout).post(auth::logout))
+    .route(
+        "/auth/logout",
+        get(logout::confirm_logout).post(logout::logout),
+    )
+    .route(logout::SIGNED_OUT_PATH, get(logout::signed_out))
+    .route(
+        "/auth/backchannel-logout",
+        api_route(post(logout::backchannel_logout).get(logout::backchannel_logout_get)),
+    )
     .route("/auth/password", post(password::form_login))
     .route("/api/user", api_route(get(api::current_user)))
     .route("/api/protected", api_route(get(api::protected)))

@@ -57,3 +57,21 @@ pub fn token_reuse_detected(metrics: &Metrics, session_count: usize) {
         "a spent refresh token was presented again; its session is revoked"
     );
 }
+
+/// A back-channel logout from the provider that ended `sessions` sessions (or, with `Err`, was
+/// refused for `reason`: its log line is the error's, with the same event name).
+pub fn backchannel_logout(metrics: &Metrics, outcome: Result<usize, &'static str>) {
+    match outcome {
+        Ok(sessions) => {
+            metrics.provider().backchannel_logout("ended");
+            metrics.sessions_revoked("backchannel_logout", sessions);
+            tracing::info!(
+                event = "backchannel_logout",
+                result = "ended",
+                sessions,
+                "the provider ended its session; doorman's sessions of it are revoked"
+            );
+        }
+        Err(result) => metrics.provider().backchannel_logout(result),
+    }
+}

@@ -15,7 +15,7 @@ use prometheus_client::registry::{Metric, Registry};
 
 use super::process::ProcessCollector;
 pub use super::{
-    groups::GroupMetrics, token_check::TokenCheck, tunnels::TunnelMetrics,
+    provider::ProviderMetrics, token_check::TokenCheck, tunnels::TunnelMetrics,
     upstream::UpstreamMetrics,
 };
 
@@ -65,7 +65,7 @@ pub struct Metrics {
     assertions_signed: Counter,
     upstream: UpstreamMetrics,
     tunnels: TunnelMetrics,
-    groups: GroupMetrics,
+    provider: ProviderMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -174,7 +174,7 @@ impl Metrics {
         );
         let upstream = UpstreamMetrics::register(r);
         let tunnels = TunnelMetrics::register(r);
-        let groups = GroupMetrics::register(r);
+        let provider = ProviderMetrics::register(r);
         registry.register(
             "doorman_build",
             "The running version",
@@ -200,7 +200,7 @@ impl Metrics {
             assertions_signed,
             upstream,
             tunnels,
-            groups,
+            provider,
         }
     }
 
@@ -326,8 +326,8 @@ impl Metrics {
         &self.upstream
     }
 
-    pub fn groups(&self) -> &GroupMetrics {
-        &self.groups
+    pub fn provider(&self) -> &ProviderMetrics {
+        &self.provider
     }
 
     /// The built-in proxy's WebSocket tunnels.

@@ -6,13 +6,13 @@ pub mod access;
 mod escape;
 pub mod events;
 mod format;
-mod groups;
 pub mod logs;
 pub mod metrics;
 mod process;
+mod provider;
 mod sink;
 mod token_check;
 mod tunnels;
 mod upstream;
 
-pub use metrics::{GroupMetrics, Metrics, TokenCheck, TunnelMetrics, UpstreamMetrics};
+pub use metrics::{Metrics, ProviderMetrics, TokenCheck, TunnelMetrics, UpstreamMetrics};

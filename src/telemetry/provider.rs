@@ -1,16 +1,25 @@
-//! Metrics of the provider's groups: members of the groups claim that were not strings, and
-//! identity headers that carried only the groups a route's policy names.
+//! Metrics of what doorman follows of the provider: members of the groups claim that were not
+//! strings, identity headers that carried only the groups a route's policy names, and
+//! back-channel logouts by result.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Debug, Default)]
-pub struct GroupMetrics {
-    skipped: Counter,
-    truncated: Counter,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
 }
 
-impl GroupMetrics {
+#[derive(Clone, Debug, Default)]
+pub struct ProviderMetrics {
+    skipped: Counter,
+    truncated: Counter,
+    backchannel: Family<ResultLabel, Counter>,
+}
+
+impl ProviderMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
         registry.register(
@@ -23,7 +32,19 @@ impl GroupMetrics {
             "Allowed requests whose group headers carried only the groups the policy names (the assertion carries all)",
             metrics.truncated.clone(),
         );
+        registry.register(
+            "doorman_backchannel_logouts",
+            "Back-channel logout tokens from the provider, by result (ended, replayed, invalid, unavailable)",
+            metrics.backchannel.clone(),
+        );
         metrics
+    }
+
+    /// A back-channel logout token was answered with `result`.
+    pub fn backchannel_logout(&self, result: &'static str) {
+        self.backchannel
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     /// A sign-in's groups claim had `count` members that were not strings.

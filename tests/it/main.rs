@@ -18,6 +18,7 @@ mod no_peer;
 mod operability;
 mod postgres_tls;
 mod proptest_parsers;
+mod provider_logout;
 mod proxy;
 mod proxy_hosts;
 mod proxy_hygiene;

@@ -456,6 +456,65 @@ async fn doorman_check_passes_a_good_configuration_and_names_what_is_broken() {
 }
 
 #[tokio::test]
+async fn doorman_check_says_what_the_provider_offers_for_sign_out_back_channel_and_refresh() {
+    let plain = TestProvider::start(Faults::default()).await;
+    let mut vars = plain.app_vars();
+    vars.push(("PUBLIC_URL", "https://auth.example.com".into()));
+    let (code, out) = check(vars).await;
+    assert_eq!(code, 0, "{out}");
+    let line = |out: &str, name: &str| {
+        out.lines()
+            .find(|l| l.starts_with("ok") && l.contains(name))
+            .unwrap_or_else(|| panic!("no ok line for {name}:\n{out}"))
+            .to_owned()
+    };
+    assert!(
+        line(&out, "sign-out")
+            .contains("local only (the provider advertises no end_session_endpoint)")
+    );
+    assert!(line(&out, "back-channel").contains("not advertised"));
+    assert!(line(&out, "refresh tokens").contains("not advertised"));
+
+    let full = TestProvider::start(Faults {
+        discovery_patch: Some(crate::support::test_provider::patch(|d| {
+            d["end_session_endpoint"] = serde_json::json!("http://127.0.0.1:9/logout");
+            d["backchannel_logout_supported"] = serde_json::json!(true);
+            d["backchannel_logout_session_supported"] = serde_json::json!(true);
+            d["grant_types_supported"] = serde_json::json!(["authorization_code", "refresh_token"]);
+            d["scopes_supported"] = serde_json::json!(["openid", "offline_access"]);
+        })),
+        ..Faults::default()
+    })
+    .await;
+    let mut vars = full.app_vars();
+    vars.push(("PUBLIC_URL", "https://auth.example.com".into()));
+    let (code, out) = check(vars.clone()).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        line(&out, "sign-out").contains(
+            "at the provider too (http://127.0.0.1:9/logout); register https://auth.example.com/auth/signed-out"
+        ),
+        "{out}"
+    );
+    assert!(
+        line(&out, "back-channel").contains(
+            "supported, with sid; register https://auth.example.com/auth/backchannel-logout"
+        ),
+        "{out}"
+    );
+    assert!(
+        line(&out, "refresh tokens")
+            .contains("offered (refresh_token grant, offline_access scope)")
+    );
+    vars.push(("OIDC_LOGOUT", "local".into()));
+    let (_, out) = check(vars).await;
+    assert!(
+        line(&out, "sign-out").contains("local only (OIDC_LOGOUT=local"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn help_lists_every_variable_and_version_names_the_release() {
     let (help, version) = tokio::task::spawn_blocking(|| {
         (
