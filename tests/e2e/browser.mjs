@@ -9,7 +9,7 @@
 //   E2E_DOORMAN_DEV_URL       doorman with no OIDC_* variables (built-in development provider)
 //   E2E_ARTIFACTS             where screenshots go
 //   E2E_RESULTS               a file: one line per step, "PASS<TAB>name<TAB>ms" or "FAIL<TAB>name<TAB>reason"
-//   E2E_ONLY                  optional, comma-separated step ids (s1,s2,s3,s4,s5,s6,dev) to run a subset
+//   E2E_ONLY                  optional, comma-separated step ids (s1,s2,s3,s4,s5,s6,bcl,dev) to run a subset
 //   E2E_CHROMIUM              optional, the browser binary (default /usr/bin/chromium)
 // A scenario whose URL is not set is skipped (not counted). Exit code: 0 when every step that ran passed.
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,12 +32,14 @@ const ADA = {
   name: 'Ada Lovelace',
   email: 'ada@example.com',
   picture: 'https://avatars.example.com/ada.png',
+  groups: ['engineering', 'sre'],
 };
 const GRACE = {
   login: 'grace',
   name: 'Grace Hopper',
   email: 'grace@example.com',
   picture: 'https://avatars.example.com/grace.png',
+  groups: ['platform'],
 };
 
 // ---------- small assertion helpers: every failure says what was expected and what was seen ----------
@@ -162,6 +164,10 @@ async function checkApiUser(context, base, person, where) {
   check(typeof json.sub === 'string' && json.sub.length > 0, `${where} /api/user sub missing: ${body}`);
   checkEqual(json.email_verified, true, `${where} /api/user email_verified`);
   check(typeof json.exp === 'number' && typeof json.iat === 'number', `${where} /api/user iat/exp: ${body}`);
+  if (person.groups && base === main.base) {
+    // The main doorman asks for the provider's `groups` scope (run.sh: OIDC_SCOPES).
+    checkEqual(JSON.stringify(json.groups), JSON.stringify(person.groups), `${where} /api/user groups`);
+  }
   return json;
 }
 
@@ -227,7 +233,7 @@ const scenarios = [
   },
   {
     id: 's3',
-    name: 'browser 3: sign out -> / shows the sign-in button; /api/user answers 401',
+    name: 'browser 3: sign out -> the provider signs out too and sends the browser back to "You are signed out"; /api/user answers 401; the next sign-in asks for the password again',
     needs: [main.base, main.issuer],
     async run({ newContext }) {
       const context = await newContext();
@@ -248,23 +254,60 @@ const scenarios = [
         await page.waitForLoadState('domcontentloaded');
         const h1 = (await page.locator('h1').first().textContent().catch(() => '')) ?? '';
         throw new StepFailure(
-          `POST /auth/logout from the #sign-out button: expected 303 to /, got ${res303.status()} "${h1.trim()}" `
+          `POST /auth/logout from the #sign-out button: expected 303 to the provider, got ${res303.status()} "${h1.trim()}" `
             + `(the browser sent Origin: ${sent.origin ?? '(none)'}; `
             + `the page before had Referrer-Policy: ${pageReferrerPolicy ?? '(none)'})`,
         );
       }
-      await page.waitForURL((u) => sameUrl(u.href, `${main.base}/`), { waitUntil: 'domcontentloaded' });
-      check(sameUrl(page.url(), `${main.base}/`), `after sign-out expected ${main.base}/, got ${page.url()}`);
-      const signIn = page.locator('#sign-in');
-      check((await signIn.count()) === 1, `after sign-out / has no #sign-in (at ${page.url()})`);
-      check((await signIn.textContent()).trim().startsWith('Sign in'), '#sign-in text after sign-out');
-      checkEqual(await page.locator('#user-name').count(), 0, 'after sign-out #user-name count');
+      const to = new URL(res303.headers().location ?? '');
+      check(to.href.startsWith(`${main.issuer}/session/end`), `sign-out should continue at the provider, went to ${to.href}`);
+      check((to.searchParams.get('id_token_hint') ?? '').split('.').length === 3, `no id_token_hint in ${to.href}`);
+      checkEqual(to.searchParams.get('post_logout_redirect_uri'), `${main.base}/auth/signed-out`, 'post_logout_redirect_uri');
+      check((to.searchParams.get('state') ?? '').length >= 43, `no state in ${to.href}`);
+      // doorman's own session ended before the browser left.
       check(!(await sessionCookie(context, main.base)), 'access_token cookie still present after sign-out');
+
+      // The provider's own "sign out?" page (oidc-provider's logoutSource), then back to doorman.
+      await page.waitForURL((u) => u.href.startsWith(`${main.issuer}/session/end`), { waitUntil: 'domcontentloaded' });
+      await page.click('button[name="logout"][value="yes"]');
+      await page.waitForURL((u) => u.href.startsWith(`${main.base}/auth/signed-out`), { waitUntil: 'domcontentloaded' });
+      const detail = await textOf(page, '#signed-out-detail', '/auth/signed-out #signed-out-detail');
+      check(detail.includes('and so has your session at'), `the signed-out page should confirm the provider's sign-out: ${JSON.stringify(detail)}`);
 
       const res = await context.request.get(`${main.base}/api/user`, { maxRedirects: 0 });
       checkEqual(res.status(), 401, `GET /api/user after sign-out status (body ${(await res.text()).slice(0, 200)})`);
-      await page.reload();
-      check((await page.locator('#sign-in').count()) === 1, 'after reload / is not signed out');
+      await page.goto(`${main.base}/`);
+      const signIn = page.locator('#sign-in');
+      check((await signIn.count()) === 1, `after sign-out / has no #sign-in (at ${page.url()})`);
+      checkEqual(await page.locator('#user-name').count(), 0, 'after sign-out #user-name count');
+      // The provider's session is gone too: signing in again shows its login form.
+      await signIn.click();
+      await waitForProviderLogin(page, main.issuer);
+    },
+  },
+  {
+    id: 'bcl',
+    name: 'browser 7: the provider ends its session (signed out at the provider, not at doorman) -> its back-channel logout ends doorman\'s session within a second',
+    needs: [main.base, main.issuer],
+    async run({ newContext }) {
+      const context = await newContext();
+      const page = await context.newPage();
+      await signInFromHome(page, main, ADA);
+      await checkApiUser(context, main.base, ADA, 'before the provider signs out');
+      // Straight to the provider's end-session page, as another application would send the person.
+      await page.goto(`${main.issuer}/session/end`);
+      await page.click('button[name="logout"][value="yes"]');
+      await page.waitForLoadState('domcontentloaded');
+      const started = Date.now();
+      let status = 200;
+      while (Date.now() - started < 1_000) {
+        const res = await context.request.get(`${main.base}/api/user`, { maxRedirects: 0 });
+        status = res.status();
+        if (status === 401) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      checkEqual(status, 401, 'GET /api/user with the old cookie within 1 s of the provider\'s sign-out');
+      check(!!(await sessionCookie(context, main.base)), 'the browser still holds the cookie: only the back channel ended it');
     },
   },
   {

@@ -16,6 +16,12 @@
 //   login gets claims made from it. Every account has email, email_verified, name and an https picture.
 // - --conform-id-token-claims true: profile/email claims only from userinfo (oidc-provider's default);
 //   false: those claims are in the ID token too.
+// - Groups: the `groups` scope gives a `groups` claim (ada: engineering, sre; grace: platform;
+//   anyone else: everyone).
+// - Sessions end the standard ways, with oidc-provider's own features: RP-Initiated Logout
+//   (its "sign out?" page at /session/end; every doorman's PUBLIC_URL/auth/signed-out is a
+//   registered post-logout redirect URI) and Back-Channel Logout (a logout token with `sid` is
+//   posted to PUBLIC_URL/auth/backchannel-logout of the client whenever a provider session ends).
 // - Cookies are SameSite=Lax, since Chromium drops SameSite=None cookies without Secure on http.
 // - When listening, prints "provider ready <issuer>" and writes the issuer to --ready-file.
 import { generateKeyPairSync } from 'node:crypto';
@@ -64,12 +70,14 @@ const PEOPLE = {
     email: 'ada@example.com',
     email_verified: true,
     picture: 'https://avatars.example.com/ada.png',
+    groups: ['engineering', 'sre'],
   },
   grace: {
     name: 'Grace Hopper',
     email: 'grace@example.com',
     email_verified: true,
     picture: 'https://avatars.example.com/grace.png',
+    groups: ['platform'],
   },
 };
 
@@ -82,6 +90,7 @@ function claimsFor(accountId) {
     email: `${slug}@example.com`,
     email_verified: true,
     picture: `https://avatars.example.com/${slug}.png`,
+    groups: ['everyone'],
   };
 }
 
@@ -89,12 +98,18 @@ function claimsFor(accountId) {
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'e2e-rs256', alg: 'RS256', use: 'sig' };
 
+// Each redirect URI is a doorman's PUBLIC_URL + /auth/callback: its sign-out pages are beside it.
+const doormen = args['redirect-uri'].map((uri) => new URL(uri).origin);
+
 const configuration = {
   clients: [
     {
       client_id: args['client-id'],
       client_secret: args['client-secret'],
       redirect_uris: args['redirect-uri'],
+      post_logout_redirect_uris: doormen.map((origin) => `${origin}/auth/signed-out`),
+      backchannel_logout_uri: `${doormen[0]}/auth/backchannel-logout`,
+      backchannel_logout_session_required: true,
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -105,11 +120,14 @@ const configuration = {
   features: {
     devInteractions: { enabled: true },
     userinfo: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+    backchannelLogout: { enabled: true },
   },
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
     profile: ['name', 'picture'],
+    groups: ['groups'],
   },
   conformIdTokenClaims,
   cookies: {
@@ -162,6 +180,9 @@ server.listen(Number(args.port), '127.0.0.1', () => {
     'grant.error',
     'userinfo.error',
     'interaction.ended',
+    'end_session.success',
+    'backchannel.success',
+    'backchannel.error',
   ]) {
     provider.on(event, (...eventArgs) => {
       const err = eventArgs.find((a) => a instanceof Error);

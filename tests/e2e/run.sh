@@ -226,7 +226,7 @@ else
 fi
 
 common=(OIDC_CLIENT_ID="$client_id" OIDC_CLIENT_SECRET="$client_secret" SESSION_SECRET="$session_secret")
-start_doorman doorman "$port_main" OIDC_ISSUER_URL="$issuer_main" "${common[@]}"
+start_doorman doorman "$port_main" OIDC_ISSUER_URL="$issuer_main" OIDC_SCOPES="openid email profile groups" "${common[@]}"
 start_doorman doorman-userinfo "$port_userinfo" OIDC_ISSUER_URL="$issuer_userinfo" "${common[@]}"
 start_doorman doorman-dev "$port_dev" # no OIDC_* and no SESSION_SECRET: the built-in development provider
 start_doorman doorman-slash "$port_slash" OIDC_ISSUER_URL="$issuer_slash" "${common[@]}"

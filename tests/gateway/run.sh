@@ -134,6 +134,7 @@ start_doorman() { # start_doorman NAME PORT PUBLIC_URL SECRET
   (cd "$work/$1" && exec env -i PATH="$PATH" RUST_LOG=info BIND_ADDR="127.0.0.1:$2" PUBLIC_URL="$3" \
     SESSION_SECRET="$4" OIDC_ISSUER_URL="$issuer" OIDC_CLIENT_ID="$client_id" OIDC_CLIENT_SECRET="$client_secret" \
     TRUSTED_PROXIES=127.0.0.1 ADMIN_EMAILS=ada@example.com DOORMAN_CONFIG="$root/deploy/policies.toml" \
+    OIDC_SCOPES="openid email profile groups" \
     DATABASE_URL="$work/$1/doorman.db" "$bin") >"$artifacts/$1.log" 2>&1 &
   pids+=($!)
 }

@@ -245,6 +245,37 @@ function steps(p) {
       const admin = await fetchApp(`${p.base}/admin/`, { headers: { cookie: ctx.adaCookie } });
       checkEqual(admin.status, 200, 'ada (admin) at /admin/');
     }],
+    [`${p.name}: a groups policy admits the provider's groups (sre, platform) and refuses others with a 403 naming what it needs`, async ({ newContext }) => {
+      check(ctx.adaCookie && ctx.graceCookie, 'needs the first steps');
+      const ada = await fetchApp(`${p.base}/ops/board`, { headers: { cookie: ctx.adaCookie, accept: '*/*' } });
+      checkEqual(ada.status, 200, 'ada (groups engineering, sre) at /ops/board');
+      const echo = json(ada, 'the echo');
+      checkEqual(echo.headers['x-doorman-groups'], 'engineering,sre', 'X-Doorman-Groups upstream');
+      checkEqual(echo.headers['x-doorman-groups-truncated'] ?? '', '', 'not truncated');
+      const jwks = createRemoteJWKSet(new URL(`${p.doorman}/.well-known/jwks.json`));
+      const { payload } = await jwtVerify(echo.headers['x-doorman-jwt-assertion'], jwks, { algorithms: ['ES256'] });
+      checkEqual(JSON.stringify(payload.groups), '["engineering","sre"]', 'the assertion carries the groups');
+      const grace = await fetchApp(`${p.base}/ops/board`, { headers: { cookie: ctx.graceCookie, accept: '*/*' } });
+      checkEqual(grace.status, 200, 'grace (group platform) at /ops/board');
+
+      const eveContext = await newContext();
+      const page = await eveContext.newPage();
+      await page.goto(`${p.base}/hello`);
+      await providerInteraction(page, p.base, 'eve');
+      await page.waitForLoadState('domcontentloaded');
+      const eveCookie = await sessionCookie(eveContext, p.base);
+      const eve = await fetchApp(`${p.base}/ops/board`, { headers: { cookie: eveCookie, accept: 'application/json' } });
+      checkEqual(eve.status, 403, 'eve (group everyone) at /ops/board');
+      if (p.name === 'caddy') {
+        // forward_auth passes doorman's refusal on as it is; nginx shows its own 403 page.
+        const refusal = json(eve, 'the 403');
+        checkEqual(refusal.policy, 'ops', 'the 403 names the policy');
+        checkEqual(refusal.reason, 'group_required', 'the 403 says a group is missing');
+        checkEqual(JSON.stringify(refusal.required), '["sre","platform"]', 'the 403 says which groups would do');
+        check(String(refusal.message).includes('needs one of the groups sre, platform'), `message: ${refusal.message}`);
+        check(!eve.body.includes('everyone'), `the 403 never lists the caller's own groups: ${eve.body}`);
+      }
+    }],
     [`${p.name}: a sign-in never returns to a host that is not allowed`, async () => {
       const page = await ctx.ada.newPage();
       // Ada's provider session is alive, so the round trip needs no typing.
