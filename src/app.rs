@@ -18,10 +18,7 @@ use crate::net::{ProxyTrust, RateLimiter};
 use crate::oidc::SignInService;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
-use crate::session::{
-    CookieScope, ID_TOKEN_HINT, Outbox, RevocationSet, Sealer, SessionContext, SessionTokens,
-    Sessions,
-};
+use crate::session::{SessionContext, Sessions};
 use crate::store::{PgSettings, Store};
 use crate::telemetry::Metrics;
 
@@ -202,33 +199,6 @@ fn open_store(config: &Config, now: u64) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// The session service, its revocation set still empty.
-fn sessions(
-    config: &Config,
-    clock: &Arc<dyn Clock>,
-    store: &Store,
-    metrics: &Arc<Metrics>,
-) -> Sessions {
-    Sessions {
-        tokens: Arc::new(SessionTokens::new(
-            &config.session,
-            config.public_url().origin(),
-        )),
-        revocations: Arc::new(RevocationSet::default()),
-        cookie: CookieScope::new(
-            config.public_url().is_https(),
-            config.gateway.cookie_domain.as_deref(),
-        ),
-        clock: clock.clone(),
-        store: store.clone(),
-        outbox: Arc::new(Outbox::default()),
-        metrics: metrics.clone(),
-        max_staleness: config.store.revocation_max_staleness.map(|d| d.as_secs()),
-        groups: Default::default(),
-        sealer: Sealer::derived(config.session.secret.expose(), ID_TOKEN_HINT),
-    }
-}
-
 impl App {
     /// Opens the store (loading its revocations), builds the provider client (and, in
     /// development, the built-in provider). Starts nothing: see [`App::spawn_background`].
@@ -237,7 +207,7 @@ impl App {
         let store = open_store(&config, clock.now())?;
         let metrics = Metrics::new();
         let (provider, dev) = provider(&config, &clock, &metrics).await?;
-        let sessions = sessions(&config, &clock, &store, &metrics);
+        let sessions = Sessions::new(&config, &clock, &store, &metrics);
         // A shared store is reached in the background (it may be down right now); SQLite,
         // opened above, is read at once.
         if !store.is_shared() {
@@ -300,6 +270,7 @@ impl App {
         let now = self.clock.now();
         self.sessions.flush().await;
         self.sessions.revocations.purge(now);
+        self.sessions.renewals.purge(now);
         self.limits.login.purge(now);
         self.limits.register.purge(now);
         self.limits.sign_in.purge(now);

@@ -92,6 +92,9 @@ pub struct SessionConfig {
     pub previous: Option<SessionSecret>,
     /// `SESSION_TTL_MINUTES`: the lifetime of a session token and its cookie.
     pub ttl: Duration,
+    /// `SESSION_MAX_HOURS`: a browser session renews while it is used, up to this long after
+    /// its sign-in.
+    pub max_age: Duration,
     /// No `SESSION_SECRET` was given: a random one lives as long as the process.
     pub ephemeral: bool,
 }
@@ -279,10 +282,12 @@ fn session_from(vars: &Vars<'_>, development: bool) -> Result<SessionConfig, Con
         .map(|raw| SessionSecret::parse("SESSION_SECRET_PREVIOUS", &raw))
         .transpose()?;
     let ttl = Duration::from_secs(60 * vars.number("SESSION_TTL_MINUTES", 60, 1..=1440)?);
+    let max_age = Duration::from_secs(3600 * vars.number("SESSION_MAX_HOURS", 12, 1..=720)?);
     Ok(SessionConfig {
         secret,
         previous,
         ttl,
+        max_age,
         ephemeral,
     })
 }

@@ -89,6 +89,11 @@ pub const VARS: &[Var] = &[
         "session token and cookie lifetime (1-1440)",
     ),
     var(
+        "SESSION_MAX_HOURS",
+        "12",
+        "a browser session renews while used, up to this long after sign-in; then sign in again (1-720)",
+    ),
+    var(
         "DATABASE_URL",
         "doorman.db",
         "the store: a SQLite path or sqlite:// URL, or postgres://… for several instances",

@@ -247,6 +247,7 @@ mod tests {
                 iat: now - 10,
                 exp: now + 3600,
                 nbf: None,
+                auth_time: None,
                 jti: "session-jti".into(),
                 sid: Some("session-1".into()),
             })

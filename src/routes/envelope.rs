@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderValue, Method, Request};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
@@ -50,6 +51,8 @@ struct Shared {
     https: bool,
     development: bool,
     log_health_checks: bool,
+    /// The session cookie's name, so a renewal never overrides a sign-in's or sign-out's.
+    cookie_name: &'static str,
 }
 
 /// The envelope around `S` (the router), and the proxy for the configured routes.
@@ -97,6 +100,7 @@ impl<S> Envelope<S> {
                 https: state.https(),
                 development: state.dev.is_some(),
                 log_health_checks: state.config.telemetry.log_health_checks,
+                cookie_name: state.sessions.cookie.name(),
             }),
         }
     }
@@ -146,6 +150,18 @@ fn refuse(error: TargetError, navigation: bool) -> Response {
         PageError::from(err).into_response()
     } else {
         ApiError::from(err).into_response()
+    }
+}
+
+/// A renewed session's cookie on the answer (doorman's, the gateway's or a proxied service's),
+/// unless the answer sets the session cookie itself (a sign-in or a sign-out).
+fn renew_cookie(response: &mut Response, cookie: HeaderValue, name: &str) {
+    let own = |v: &HeaderValue| {
+        let v = v.as_bytes();
+        v.starts_with(name.as_bytes()) && v.get(name.len()) == Some(&b'=')
+    };
+    if !response.headers().get_all(SET_COOKIE).iter().any(own) {
+        response.headers_mut().append(SET_COOKIE, cookie);
     }
 }
 
@@ -284,6 +300,9 @@ where
                 *this.decisions,
                 this.shared.https,
             );
+        }
+        if let Some(cookie) = scope.as_ref().and_then(RequestScope::renewed_cookie) {
+            renew_cookie(&mut response, cookie, this.shared.cookie_name);
         }
         if let (Some(logged), Some(scope)) = (this.logged.take(), scope) {
             access_line(

@@ -46,6 +46,9 @@ pub struct SessionClaims {
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// When the session began (its sign-in): renewals stop `SESSION_MAX_HOURS` after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
     pub jti: String,
     /// The session this token belongs to: every token of one sign-in (and, for API clients,
     /// its refresh tokens) shares it, and revoking it ends them all.
@@ -87,6 +90,7 @@ pub struct Claims {
     pub iat: u64,
     pub exp: u64,
     pub nbf: Option<u64>,
+    pub auth_time: Option<u64>,
 }
 
 /// The claims' strings, and what was rendered from them alone (the `/api/user` body): the
@@ -165,6 +169,8 @@ struct Raw<'a> {
     exp: u64,
     #[serde(default)]
     nbf: Option<u64>,
+    #[serde(default)]
+    auth_time: Option<u64>,
     #[serde(borrow)]
     jti: Text<'a>,
     #[serde(default, borrow)]
@@ -232,6 +238,7 @@ impl Claims {
             iat: raw.iat,
             exp: raw.exp,
             nbf: raw.nbf,
+            auth_time: raw.auth_time,
         })
     }
 

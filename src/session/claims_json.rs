@@ -57,6 +57,7 @@ impl From<&Claims> for SessionClaims {
             iat: c.iat,
             exp: c.exp,
             nbf: c.nbf,
+            auth_time: c.auth_time,
             jti: c.jti().to_owned(),
             sid: c.sid().map(str::to_owned),
         }

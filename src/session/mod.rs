@@ -15,6 +15,7 @@ mod groups;
 mod jws;
 #[cfg(test)]
 mod props;
+mod renewal;
 mod revocation;
 mod sealed;
 mod service;
@@ -39,6 +40,7 @@ pub use extract::{
     Admin, ApiUser, PageUser, RequireRole, RoleName, SameOrigin, SessionContext, is_same_origin,
 };
 pub use groups::{GROUPS_IN_TOKEN_BYTES, GroupDirectory, fit_in_token};
+pub use renewal::Renewals;
 pub use revocation::RevocationSet;
 pub use sealed::{ID_TOKEN_HINT, Sealer};
 pub use service::{Minted, Outbox, ProviderLink, SessionError};
@@ -67,6 +69,10 @@ pub struct Sessions {
     pub groups: Arc<GroupDirectory>,
     /// Seals the ID token a session keeps for `id_token_hint`.
     pub sealer: Sealer,
+    /// `SESSION_MAX_HOURS`, in seconds: how long after its sign-in a session may renew to.
+    pub max_age_secs: u64,
+    /// The renewals this instance made (`renewal`).
+    pub renewals: Arc<Renewals>,
 }
 
 /// A signed-in caller, proven by a valid, unrevoked session token.
@@ -89,6 +95,36 @@ pub enum SessionProblem {
 }
 
 impl Sessions {
+    /// The session service `config` describes, on `store`, with a revocation set not yet
+    /// filled (see `load` and `spawn_sync`).
+    pub fn new(
+        config: &crate::config::Config,
+        clock: &Arc<dyn Clock>,
+        store: &Store,
+        metrics: &Arc<Metrics>,
+    ) -> Self {
+        Self {
+            tokens: Arc::new(SessionTokens::new(
+                &config.session,
+                config.public_url().origin(),
+            )),
+            revocations: Arc::new(RevocationSet::default()),
+            cookie: CookieScope::new(
+                config.public_url().is_https(),
+                config.gateway.cookie_domain.as_deref(),
+            ),
+            clock: clock.clone(),
+            store: store.clone(),
+            outbox: Arc::new(Outbox::default()),
+            metrics: metrics.clone(),
+            max_staleness: config.store.revocation_max_staleness.map(|d| d.as_secs()),
+            groups: Default::default(),
+            sealer: Sealer::derived(config.session.secret.expose(), ID_TOKEN_HINT),
+            max_age_secs: config.session.max_age.as_secs(),
+            renewals: Default::default(),
+        }
+    }
+
     /// Checks the request's credentials at `now`: the Bearer header (when `accept_bearer`)
     /// or the cookie, the token, and the revocation set; the session's groups are then whole
     /// (`resolve_groups`). Counts the outcome, and records the caller for the request's log
@@ -127,6 +163,7 @@ impl Sessions {
         self.metrics.token_check(check);
         if let Ok(caller) = &outcome {
             scope::set_user(caller.claims.sub());
+            self.renew_if_due(caller, now).await;
         }
         outcome
     }

@@ -92,6 +92,7 @@ impl SessionTokens {
             iat: now,
             exp: now + self.ttl_secs,
             nbf: None,
+            auth_time: Some(now),
             jti,
             sid,
         };

@@ -199,6 +199,12 @@ impl Store {
         dispatch!(self.create_session(new, now))
     }
 
+    /// Session `sid` now lasts until at least `expires_at` (a renewed token): its revocations,
+    /// by role change or provider logout, still find it. `false` when there is no such session.
+    pub async fn extend_session(&self, sid: &str, expires_at: u64) -> Result<bool, StoreError> {
+        dispatch!(self.extend_session(sid, expires_at))
+    }
+
     /// The sealed ID token recorded with session `sid`, if any.
     pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
         dispatch!(self.session_id_token_hint(sid))

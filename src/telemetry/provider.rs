@@ -1,6 +1,6 @@
 //! Metrics of what doorman follows of the provider: members of the groups claim that were not
-//! strings, identity headers that carried only the groups a route's policy names, and
-//! back-channel logouts by result.
+//! strings, identity headers that carried only the groups a route's policy names,
+//! back-channel logouts by result, and the sessions renewed while they were used.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,6 +17,7 @@ pub struct ProviderMetrics {
     skipped: Counter,
     truncated: Counter,
     backchannel: Family<ResultLabel, Counter>,
+    renewed: Counter,
 }
 
 impl ProviderMetrics {
@@ -37,7 +38,17 @@ impl ProviderMetrics {
             "Back-channel logout tokens from the provider, by result (ended, replayed, invalid, unavailable)",
             metrics.backchannel.clone(),
         );
+        registry.register(
+            "doorman_sessions_renewed",
+            "Browser sessions given a fresh token while used (at most one per half-lifetime per session and instance)",
+            metrics.renewed.clone(),
+        );
         metrics
+    }
+
+    /// A session got a renewed token.
+    pub fn session_renewed(&self) {
+        self.renewed.inc();
     }
 
     /// A back-channel logout token was answered with `result`.

@@ -24,6 +24,7 @@ mod proxy_hosts;
 mod proxy_hygiene;
 mod proxy_paths;
 mod registration;
+mod renewal;
 mod revocation_hints;
 mod security_login_flow;
 mod security_session;

@@ -55,6 +55,8 @@ fn session_state() -> Sessions {
             STRONG_SECRET.as_bytes(),
             doorman::session::ID_TOKEN_HINT,
         ),
+        max_age_secs: 12 * 3600,
+        renewals: Default::default(),
     }
 }
 

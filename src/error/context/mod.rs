@@ -6,7 +6,8 @@
 //!   and nothing here invents one;
 //! - the request itself (`SCOPE`): its id, the client address (from the trusted chain),
 //!   whether the development provider is on, and, once an extractor has checked the session,
-//!   who is signed in; set by the envelope.
+//!   who is signed in and the renewed session cookie the answer must carry; set by the
+//!   envelope.
 //!
 //! Pages, errors and log lines read it. It sits in the bottom room beside the errors that
 //! render it, so every room may read it.
@@ -17,6 +18,8 @@ pub use connection::{CONNECTION, Connection, Lease, lease, peer};
 
 use std::cell::RefCell;
 use std::net::IpAddr;
+
+use axum::http::HeaderValue;
 
 use crate::random::RequestId;
 
@@ -37,6 +40,8 @@ pub struct RequestScope {
     /// only when the request's log line will be written.
     user: RefCell<Option<InlineText<64>>>,
     wants_user: bool,
+    /// A `Set-Cookie` value for a session renewed while this request was checked.
+    renewed: RefCell<Option<HeaderValue>>,
 }
 
 tokio::task_local! {
@@ -52,7 +57,13 @@ impl RequestScope {
             client,
             user: RefCell::new(None),
             wants_user,
+            renewed: RefCell::new(None),
         }
+    }
+
+    /// The renewed session's `Set-Cookie` value, if the request's session was renewed.
+    pub fn renewed_cookie(&self) -> Option<HeaderValue> {
+        self.renewed.borrow_mut().take()
     }
 
     /// The signed-in caller's `sub`, if an extractor recorded one.
@@ -88,6 +99,11 @@ pub fn set_user(sub: &str) {
             *user = Some(InlineText::new(sub));
         }
     });
+}
+
+/// The answer to the current request must carry this `Set-Cookie` (a renewed session).
+pub fn set_renewed_cookie(value: HeaderValue) {
+    let _ = SCOPE.try_with(|s| *s.renewed.borrow_mut() = Some(value));
 }
 
 /// A short text kept without a heap allocation when it fits (a path, a `sub`), for the

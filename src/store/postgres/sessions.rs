@@ -87,6 +87,20 @@ impl PgStore {
         .await
     }
 
+    pub async fn extend_session(&self, sid: &str, expires_at: u64) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        bounded(async {
+            let changed = c
+                .execute(
+                    "UPDATE sessions SET expires_at = greatest(expires_at, $2) WHERE sid = $1",
+                    &[&sid, &secs(expires_at)],
+                )
+                .await?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
         let c = self.client().await?;
         bounded(async {

@@ -73,6 +73,18 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn extend_session(&self, sid: &str, expires_at: u64) -> Result<bool, StoreError> {
+        let sid = sid.to_owned();
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE sessions SET expires_at = max(expires_at, ?2) WHERE sid = ?1",
+                params![sid, secs(expires_at)],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
         let sid = sid.to_owned();
         self.run(move |c| {

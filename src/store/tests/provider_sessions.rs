@@ -78,6 +78,16 @@ async fn a_logout_by_subject_ends_every_live_session_of_that_person_at_that_issu
     assert_eq!(none, Some(Vec::new()), "nobody to sign out is a success that ends nothing");
 }
 
+async fn a_renewed_session_lasts_longer_and_its_logout_still_finds_it(s: Store) {
+    let ada = s.upsert_oidc(oidc(ISSUER, "ada", "ada@example.com", false), NOW).await.expect("ada");
+    provider_session(&s, "d-1", ada.id, Some("op-1"), NOW + 60).await;
+    assert!(s.extend_session("d-1", NOW + 3600).await.expect("extend"));
+    assert!(s.extend_session("d-1", NOW + 30).await.expect("never shortened"));
+    assert!(!s.extend_session("unknown", NOW + 3600).await.expect("no such session"));
+    let done = s.provider_logout(logout(None, Some("op-1"), 9), NOW + 120, 3600).await.expect("logout");
+    assert_eq!(ids(&done.expect("first use")), ["d-1"], "still live after its first expiry");
+}
+
 async fn the_sealed_id_token_is_kept_with_its_session(s: Store) {
     let ada = s.upsert_oidc(oidc(ISSUER, "ada", "ada@example.com", false), NOW).await.expect("ada");
     provider_session(&s, "d-1", ada.id, None, NOW + 3600).await;
