@@ -1,5 +1,6 @@
 //! The built-in proxy's WebSocket tunnels, for the operator: how many are open now, and how
-//! many closed, by why (who ended it, or which limit did). Labels are reasons, never users.
+//! many closed, by why (who ended it, or which limit did); and the streaming answers cut
+//! because their session ended. Labels are reasons, never users.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -9,6 +10,7 @@ use prometheus_client::registry::Registry;
 pub struct TunnelMetrics {
     open: Gauge,
     closed: Family<[(&'static str, &'static str); 1], Counter>,
+    streams_cut: Counter,
 }
 
 impl TunnelMetrics {
@@ -25,12 +27,27 @@ impl TunnelMetrics {
              shutdown, error)",
             closed.clone(),
         );
-        Self { open, closed }
+        let streams_cut = Counter::default();
+        registry.register(
+            "doorman_streams_cut",
+            "Streaming answers of the front door (server-sent events, downloads) cut because their session ended",
+            streams_cut.clone(),
+        );
+        Self {
+            open,
+            closed,
+            streams_cut,
+        }
     }
 
     /// A tunnel opened (both sides switched protocols).
     pub fn opened(&self) {
         self.open.inc();
+    }
+
+    /// A service's streaming answer was cut: its session ended.
+    pub fn stream_cut(&self) {
+        self.streams_cut.inc();
     }
 
     /// A tunnel that `opened` closed, for `reason`.

@@ -31,4 +31,5 @@ mod security_session;
 mod security_web;
 mod server_limits;
 mod serving_threads;
+mod streams;
 mod tunnels;

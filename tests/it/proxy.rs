@@ -81,6 +81,24 @@ pub(crate) async fn upstream() -> SocketAddr {
         )
             .into_response()
     }
+    // An event every 100 ms for a minute: a stream that only doorman ends early.
+    async fn sse_forever() -> Response {
+        let stream = futures_util::stream::unfold(0u32, |n| async move {
+            if n == 600 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((
+                Ok::<_, std::io::Error>(Bytes::from(format!("data: tick {n}\n\n"))),
+                n + 1,
+            ))
+        });
+        (
+            [("content-type", "text/event-stream")],
+            Body::from_stream(stream),
+        )
+            .into_response()
+    }
     async fn slow() -> &'static str {
         tokio::time::sleep(Duration::from_secs(3)).await;
         "late"
@@ -119,6 +137,7 @@ pub(crate) async fn upstream() -> SocketAddr {
         .route("/download", get(download))
         .route("/upload", post(upload))
         .route("/events", get(sse))
+        .route("/events/forever", get(sse_forever))
         .route("/slow", get(slow))
         .route("/ws", get(ws))
         .route("/bye", get(bye))

@@ -12,6 +12,7 @@ use hyper::upgrade::OnUpgrade;
 
 use super::Proxy;
 use super::hygiene::{self, Forwarded};
+use super::stream::{Guarded, StreamGuard};
 use super::tunnel::{Bounds, Tunnel};
 use crate::config::{ProxyRoute, Upstream};
 
@@ -68,6 +69,8 @@ pub struct Prepared {
     request: Request<Body>,
     /// The client's side of an upgrade the route allows, and what will bound the tunnel.
     upgrade: Option<(OnUpgrade, Tunnel)>,
+    /// The session a streaming answer must end with (none for an anonymous caller).
+    guard: Option<StreamGuard>,
 }
 
 /// What the proxy noticed in an upstream's answer, for the caller to count.
@@ -100,9 +103,17 @@ impl Proxy {
             h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             h.insert(header::UPGRADE, protocol);
         }
+        let bounds = &forwarding.tunnel;
+        let guard = bounds.session.map(|session| StreamGuard {
+            revocation_id: session.revocation_id.into(),
+            revocations: bounds.revocations.clone(),
+            clock: bounds.clock.clone(),
+            metrics: bounds.metrics.clone(),
+        });
         Ok(Prepared {
             request: Request::from_parts(parts, body),
             upgrade,
+            guard,
         })
     }
 
@@ -113,7 +124,11 @@ impl Proxy {
         index: usize,
         prepared: Prepared,
     ) -> Result<(Response<Body>, Answered), Failure> {
-        let Prepared { request, upgrade } = prepared;
+        let Prepared {
+            request,
+            upgrade,
+            guard,
+        } = prepared;
         let mut response = tokio::time::timeout(
             self.routes[index].timeout,
             self.clients[index].send(request),
@@ -134,7 +149,11 @@ impl Proxy {
         }
         let (mut parts, body) = response.into_parts();
         let answered = hygiene::clean_response(&mut parts.headers, false);
-        Ok((Response::from_parts(parts, Body::new(body)), answered))
+        let body = match guard {
+            Some(guard) => Body::new(Guarded::new(body, guard)),
+            None => Body::new(body),
+        };
+        Ok((Response::from_parts(parts, body), answered))
     }
 }
 

@@ -17,6 +17,7 @@
 mod forward;
 mod front;
 pub mod hygiene;
+mod stream;
 pub mod tunnel;
 mod upstream;
 
