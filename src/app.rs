@@ -208,6 +208,17 @@ impl App {
         let metrics = Metrics::new();
         let (provider, dev) = provider(&config, &clock, &metrics).await?;
         let sessions = Sessions::new(&config, &clock, &store, &metrics);
+        if config.claims.refresh.is_some() {
+            // `OIDC_REFRESH`: renewals recheck at the provider, through the oidc room.
+            let _ = sessions
+                .provider_check
+                .set(Arc::new(crate::oidc::Rechecker {
+                    provider: provider.clone(),
+                    claims: config.claims.clone(),
+                    access: config.access.clone(),
+                    store: store.clone(),
+                }));
+        }
         // A shared store is reached in the background (it may be down right now); SQLite,
         // opened above, is read at once.
         if !store.is_shared() {

@@ -3,7 +3,7 @@
 //! Bottom floor: built by `oidc` and `accounts`, turned into a session by `session`.
 
 /// A signed-in person.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Identity {
     /// Who vouches for the person: the provider's issuer, or doorman's `PUBLIC_URL` for local
     /// accounts.

@@ -1,7 +1,9 @@
 //! What doorman asks of the provider beyond the person's profile, and what it makes of it:
 //! the scopes (`OIDC_SCOPES`), where the groups are (`OIDC_GROUPS_CLAIM`: a claim name or an
 //! RFC 6901 JSON pointer) and which doorman roles provider groups grant (`ROLE_FROM_GROUPS`);
-//! and whether signing out also signs out at the provider (`OIDC_LOGOUT`).
+//! whether signing out also signs out at the provider (`OIDC_LOGOUT`); and whether sessions are
+//! rechecked at the provider with its refresh tokens (`OIDC_REFRESH`, `OIDC_RECHECK_MINUTES`,
+//! `OIDC_RECHECK_STRICT`).
 
 use super::vars::{ConfigError, Vars};
 use crate::identity::is_valid_role;
@@ -78,6 +80,18 @@ pub struct ClaimsConfig {
     /// `OIDC_LOGOUT=provider` (the default): signing out continues at the provider's
     /// `end_session_endpoint` when it advertises one; `local` ends doorman's session only.
     pub logout_at_provider: bool,
+    /// `OIDC_REFRESH=true`: sessions keep the provider's refresh token and recheck with it.
+    pub refresh: Option<ProviderRefresh>,
+}
+
+/// How sessions are rechecked at the provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProviderRefresh {
+    /// `OIDC_RECHECK_MINUTES`, in seconds: a renewal at least this long after the last
+    /// check refreshes at the provider first.
+    pub recheck_secs: u64,
+    /// `OIDC_RECHECK_STRICT`: a provider that cannot be reached ends the session at once.
+    pub strict: bool,
 }
 
 impl Default for ClaimsConfig {
@@ -90,6 +104,7 @@ impl Default for ClaimsConfig {
             groups_claim_set: false,
             role_from_groups: Vec::new(),
             logout_at_provider: true,
+            refresh: None,
         }
     }
 }
@@ -155,6 +170,14 @@ pub(super) fn claims_from(vars: &Vars<'_>) -> Result<ClaimsConfig, ConfigError> 
                 .role_from_groups
                 .push((role.to_owned(), group.to_owned()));
         }
+    }
+    // Read (and so checked) whether or not OIDC_REFRESH is on.
+    let recheck = ProviderRefresh {
+        recheck_secs: 60 * vars.number("OIDC_RECHECK_MINUTES", 15, 1..=1440)?,
+        strict: vars.flag("OIDC_RECHECK_STRICT", false)?,
+    };
+    if vars.flag("OIDC_REFRESH", false)? {
+        claims.refresh = Some(recheck);
     }
     if let Some(raw) = vars.get("OIDC_LOGOUT") {
         claims.logout_at_provider = match raw.trim() {
@@ -259,5 +282,34 @@ mod tests {
         );
         let err = read(&[("OIDC_LOGOUT", "both")]).expect_err("unknown");
         assert_eq!(err.variable, "OIDC_LOGOUT");
+    }
+
+    #[test]
+    fn provider_rechecks_are_off_unless_oidc_refresh_and_then_every_fifteen_minutes() {
+        assert_eq!(read(&[]).expect("default").refresh, None);
+        let on = read(&[("OIDC_REFRESH", "true")]).expect("on").refresh;
+        assert_eq!(
+            on,
+            Some(ProviderRefresh {
+                recheck_secs: 900,
+                strict: false
+            })
+        );
+        let strict = read(&[
+            ("OIDC_REFRESH", "true"),
+            ("OIDC_RECHECK_MINUTES", "5"),
+            ("OIDC_RECHECK_STRICT", "true"),
+        ])
+        .expect("strict")
+        .refresh;
+        assert_eq!(
+            strict,
+            Some(ProviderRefresh {
+                recheck_secs: 300,
+                strict: true
+            })
+        );
+        let err = read(&[("OIDC_REFRESH", "true"), ("OIDC_RECHECK_MINUTES", "0")]).expect_err("0");
+        assert_eq!(err.variable, "OIDC_RECHECK_MINUTES");
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use url::Url;
 
 use claims::claims_from;
-pub use claims::{ClaimPath, ClaimsConfig};
+pub use claims::{ClaimPath, ClaimsConfig, ProviderRefresh};
 pub use database::{DatabaseTls, PostgresUrl, is_postgres_url, postgres_url};
 pub use email_list::EmailList;
 pub use gateway::{

@@ -69,6 +69,21 @@ pub const VARS: &[Var] = &[
         "doorman roles granted by provider groups, comma-separated role=group (admin=platform-admins,ops=sre)",
     ),
     var(
+        "OIDC_REFRESH",
+        "false",
+        "keep the provider's refresh token (offline_access; Google: access_type=offline) and recheck sessions with it",
+    ),
+    var(
+        "OIDC_RECHECK_MINUTES",
+        "15",
+        "with OIDC_REFRESH, a renewal this long after the last check refreshes at the provider first (1-1440)",
+    ),
+    var(
+        "OIDC_RECHECK_STRICT",
+        "false",
+        "with OIDC_REFRESH, a provider that cannot be reached at a recheck ends the session at once",
+    ),
+    var(
         "OIDC_LOGOUT",
         "provider",
         "provider: signing out also signs out at the provider when it advertises end_session_endpoint; local: doorman only",

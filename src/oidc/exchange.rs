@@ -1,10 +1,11 @@
 //! The authorization-code exchange at the token endpoint (client_secret_basic, the PKCE
-//! verifier), and the mapping of everything that can go wrong there to a sign-in error.
+//! verifier), the refresh-token grant a recheck uses, and the mapping of everything that can
+//! go wrong there to a sign-in error.
 
 use openidconnect::core::{CoreErrorResponseType, CoreTokenResponse};
 use openidconnect::{
-    AccessToken, AuthorizationCode, OAuth2TokenResponse, PkceCodeVerifier, RequestTokenError,
-    TokenResponse,
+    AccessToken, AuthorizationCode, OAuth2TokenResponse, PkceCodeVerifier, RefreshToken,
+    RequestTokenError, TokenResponse,
 };
 
 use super::SignInError;
@@ -19,6 +20,47 @@ use super::provider::{Provider, ProviderHandle};
 pub(super) struct Tokens {
     pub access_token: AccessToken,
     pub id_token: RawIdToken,
+    /// When the provider gave one (it was asked for `offline_access`).
+    pub refresh_token: Option<String>,
+}
+
+/// What a refresh gave back: the ID token is optional there (OIDC Core §12.2), and so is a
+/// new refresh token (a provider that rotates them sends one).
+pub(super) struct Refreshed {
+    pub access_token: AccessToken,
+    pub id_token: Option<RawIdToken>,
+    pub refresh_token: Option<String>,
+}
+
+/// Redeems `refresh_token` at the token endpoint. `InvalidGrant`: the provider will not
+/// renew this session (account disabled, consent revoked, session ended there).
+pub(super) async fn exchange_refresh(
+    handle: &ProviderHandle,
+    provider: &Provider,
+    refresh_token: &str,
+) -> Result<Refreshed, SignInError> {
+    let token = RefreshToken::new(refresh_token.to_owned());
+    let response = provider
+        .client
+        .exchange_refresh_token(&token)
+        .map_err(|_| SignInError::ProviderFailed("no_token_endpoint".into()))?
+        .request_async(&handle.http.labelled(Endpoint::Token))
+        .await
+        .map_err(token_error)?;
+    if !response
+        .token_type()
+        .as_ref()
+        .eq_ignore_ascii_case("bearer")
+    {
+        return Err(SignInError::ProviderFailed("token_type_not_bearer".into()));
+    }
+    Ok(Refreshed {
+        access_token: response.access_token().clone(),
+        id_token: response
+            .id_token()
+            .map(|t| RawIdToken::Standard(Box::new(t.clone()))),
+        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+    })
 }
 
 /// Exchanges `code` (with the attempt's PKCE verifier) for tokens.
@@ -40,9 +82,13 @@ pub(super) async fn exchange_code(
         && handle.issuer().is_google()
         && let Some((access_token, raw)) = legacy_google_tokens(body)
     {
+        let refresh_token = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["refresh_token"].as_str().map(str::to_owned));
         return Ok(Tokens {
             access_token,
             id_token: RawIdToken::LegacyGoogle(raw),
+            refresh_token,
         });
     }
     let response = exchanged.map_err(token_error)?;
@@ -60,6 +106,7 @@ pub(super) async fn exchange_code(
     Ok(Tokens {
         access_token: response.access_token().clone(),
         id_token: RawIdToken::Standard(Box::new(id_token)),
+        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
     })
 }
 

@@ -38,12 +38,13 @@ fn invalid(code: impl Into<String>) -> Failure {
     Failure::Other(SignInError::InvalidIdToken(code.into()))
 }
 
-/// Verifies `token` for the attempt whose nonce is `nonce`, at `now`.
+/// Verifies `token` for the attempt whose nonce is `nonce`, at `now`; `None` for the ID token
+/// of a refresh, which answers no attempt (OIDC Core §12.2: the caller checks its `sub`).
 pub(super) async fn verify(
     handle: &ProviderHandle,
     provider: &Provider,
     token: &RawIdToken,
-    nonce: &str,
+    nonce: Option<&str>,
     now: u64,
 ) -> Result<Verified, SignInError> {
     let raw = match token {
@@ -88,7 +89,7 @@ fn verify_standard(
     token: &CoreIdToken,
     kid: Option<&str>,
     jwks: &CoreJsonWebKeySet,
-    nonce: &str,
+    nonce: Option<&str>,
     now: u64,
 ) -> Result<Map<String, Value>, Failure> {
     let candidates: Vec<_> = jwks
@@ -101,7 +102,7 @@ fn verify_standard(
     }
     let now_utc = DateTime::<Utc>::from_timestamp(i64::try_from(now).unwrap_or(i64::MAX), 0)
         .unwrap_or_default();
-    let nonce = Nonce::new(nonce.to_owned());
+    let nonce = nonce.map(|n| Nonce::new(n.to_owned()));
     for key in candidates {
         let verifier = CoreIdTokenVerifier::new_confidential_client(
             handle.client_id().clone(),
@@ -121,7 +122,11 @@ fn verify_standard(
                 Ok(())
             }
         });
-        match token.claims(&verifier, &nonce) {
+        let checked = match &nonce {
+            Some(nonce) => token.claims(&verifier, nonce),
+            None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+        };
+        match checked {
             Ok(_) => return jose_segment(&token.to_string(), 1).map_err(Failure::Other),
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey

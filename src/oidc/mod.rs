@@ -26,6 +26,7 @@ mod logout_token;
 pub mod metadata;
 pub mod policy;
 pub mod provider;
+mod recheck;
 mod sign_in;
 mod sign_out;
 mod userinfo;
@@ -34,6 +35,7 @@ use axum::http::StatusCode;
 
 pub use flow_jar::FlowJar;
 pub use legacy::issuer_matches;
+pub use recheck::Rechecker;
 pub use sign_in::{FinishError, SignInService, SignedIn};
 pub use sign_out::{BackchannelError, ProviderSignOut};
 

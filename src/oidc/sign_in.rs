@@ -101,9 +101,14 @@ impl SignInService {
         now: u64,
     ) -> Result<(Url, FlowState), SignInError> {
         let provider = self.provider.get().await?;
+        let offline = self
+            .claims
+            .refresh
+            .map(|_| offline_access(self.issuer.is_google()));
         Ok(authorization_request(
             &provider,
             &self.claims.scopes,
+            offline,
             return_to,
             now,
         ))
@@ -160,8 +165,9 @@ impl SignInService {
             mut identity,
             hosted_domain,
             claims,
-        } = id_token::verify(handle, &provider, &tokens.id_token, &flow.nonce, now).await?;
-        let link = provider_link(&tokens.id_token, &claims);
+        } = id_token::verify(handle, &provider, &tokens.id_token, Some(&flow.nonce), now).await?;
+        let mut link = provider_link(&tokens.id_token, &claims);
+        link.refresh_token = tokens.refresh_token.clone();
         let path = &self.claims.groups_claim;
         let in_token = groups::read(&claims, path)?;
         // Profile claims (and groups) may live only at the UserInfo endpoint (OIDC Core §5.4).
@@ -215,6 +221,25 @@ fn provider_link(token: &RawIdToken, claims: &Map<String, Value>) -> ProviderLin
             .filter(|sid| !sid.is_empty() && sid.len() <= PROVIDER_SID_MAX_BYTES)
             .map(str::to_owned),
         id_token: (raw.len() <= ID_TOKEN_HINT_MAX_BYTES).then_some(raw),
+        refresh_token: None,
+    }
+}
+
+/// How a sign-in asks for a refresh token (`OIDC_REFRESH`).
+#[derive(Clone, Copy)]
+enum OfflineAccess {
+    /// The `offline_access` scope (OIDC Core §11).
+    Scope,
+    /// Google: `access_type=offline`, and `prompt=consent` (Google gives a refresh token only
+    /// at a consent).
+    GoogleParameters,
+}
+
+fn offline_access(google: bool) -> OfflineAccess {
+    if google {
+        OfflineAccess::GoogleParameters
+    } else {
+        OfflineAccess::Scope
     }
 }
 
@@ -223,11 +248,16 @@ fn provider_link(token: &RawIdToken, claims: &Map<String, Value>) -> ProviderLin
 fn authorization_request(
     provider: &Provider,
     scopes: &[String],
+    offline: Option<OfflineAccess>,
     return_to: ReturnTo,
     now: u64,
 ) -> (Url, FlowState) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = provider
+    let mut scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    if matches!(offline, Some(OfflineAccess::Scope)) && !scopes.contains(&"offline_access") {
+        scopes.push("offline_access");
+    }
+    let mut request = provider
         .client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -237,11 +267,16 @@ fn authorization_request(
         .add_scopes(
             scopes
                 .iter()
-                .filter(|s| *s != "openid")
-                .map(|s| Scope::new(s.clone())),
+                .filter(|s| **s != "openid")
+                .map(|s| Scope::new((*s).to_owned())),
         )
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    if matches!(offline, Some(OfflineAccess::GoogleParameters)) {
+        request = request
+            .add_extra_param("access_type", "offline")
+            .add_extra_param("prompt", "consent");
+    }
+    let (url, state, nonce) = request.url();
     let flow = FlowState {
         state: state.secret().clone(),
         nonce: nonce.secret().clone(),

@@ -51,10 +51,13 @@ pub(super) async fn logout(
     else {
         return (jar, Redirect::to("/")).into_response();
     };
+    // Where to go next is read first: ending the session deletes what it kept of the
+    // provider's (the ID token for the hint, its refresh token).
+    let back = format!("{}{SIGNED_OUT_PATH}", state.config.public_url().origin());
+    let next = state.sign_in.provider_sign_out(&caller.claims, &back).await;
     sessions.end(&caller.claims).await;
     events::logout(&state.metrics, caller.claims.sub());
-    let back = format!("{}{SIGNED_OUT_PATH}", state.config.public_url().origin());
-    match state.sign_in.provider_sign_out(&caller.claims, &back).await {
+    match next {
         Some(out) => {
             let cookie = Cookie::build((STATE_COOKIE, out.state))
                 .http_only(true)

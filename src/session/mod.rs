@@ -15,6 +15,7 @@ mod groups;
 mod jws;
 #[cfg(test)]
 mod props;
+mod recheck;
 mod renewal;
 mod revocation;
 mod sealed;
@@ -40,9 +41,10 @@ pub use extract::{
     Admin, ApiUser, PageUser, RequireRole, RoleName, SameOrigin, SessionContext, is_same_origin,
 };
 pub use groups::{GROUPS_IN_TOKEN_BYTES, GroupDirectory, fit_in_token};
+pub use recheck::{ProviderCheck, ProviderView, Recheck, Rechecked};
 pub use renewal::Renewals;
 pub use revocation::RevocationSet;
-pub use sealed::{ID_TOKEN_HINT, Sealer};
+pub use sealed::{ID_TOKEN_HINT, PROVIDER_REFRESH_TOKEN, Sealer};
 pub use service::{Minted, Outbox, ProviderLink, SessionError};
 pub use token::{MAX_TOKEN_BYTES, SessionTokens, TokenError};
 
@@ -73,6 +75,12 @@ pub struct Sessions {
     pub max_age_secs: u64,
     /// The renewals this instance made (`renewal`).
     pub renewals: Arc<Renewals>,
+    /// `OIDC_REFRESH`: how sessions are rechecked at the provider at their renewals.
+    pub recheck: Option<crate::config::ProviderRefresh>,
+    /// Seals the provider's refresh tokens.
+    pub refresh_sealer: Sealer,
+    /// Who asks the provider (set once by the composition root: the `oidc` room).
+    pub provider_check: Arc<std::sync::OnceLock<Arc<dyn ProviderCheck>>>,
 }
 
 /// A signed-in caller, proven by a valid, unrevoked session token.
@@ -122,6 +130,9 @@ impl Sessions {
             sealer: Sealer::derived(config.session.secret.expose(), ID_TOKEN_HINT),
             max_age_secs: config.session.max_age.as_secs(),
             renewals: Default::default(),
+            recheck: config.claims.refresh,
+            refresh_sealer: Sealer::derived(config.session.secret.expose(), PROVIDER_REFRESH_TOKEN),
+            provider_check: Default::default(),
         }
     }
 
@@ -160,10 +171,16 @@ impl Sessions {
             };
             outcome = Err(problem);
         }
+        // A renewal that rechecked at the provider may have ended the session.
+        if let Ok(caller) = &outcome
+            && let Err(problem) = self.renew_if_due(caller, now).await
+        {
+            check = TokenCheck::Revoked;
+            outcome = Err(problem);
+        }
         self.metrics.token_check(check);
         if let Ok(caller) = &outcome {
             scope::set_user(caller.claims.sub());
-            self.renew_if_due(caller, now).await;
         }
         outcome
     }

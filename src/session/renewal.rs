@@ -16,7 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::http::HeaderValue;
 
-use super::{Caller, SessionClaims, Sessions, TokenSource, session_cookie};
+use super::recheck::{ProviderView, Verdict};
+use super::{
+    Caller, SessionClaims, SessionProblem, Sessions, TokenSource, fit_in_token, session_cookie,
+};
 use crate::error::context as scope;
 use crate::random::token_id;
 
@@ -79,17 +82,22 @@ impl Sessions {
     }
 
     /// Renews `caller`'s session when it is due (see the module): the answer to this request
-    /// then carries the new cookie.
-    pub(super) async fn renew_if_due(&self, caller: &Caller, now: u64) {
-        if let Some(exp) = self.renewal_due(caller, now) {
+    /// then carries the new cookie. `Revoked` when a recheck at the provider ended it.
+    pub(super) async fn renew_if_due(
+        &self,
+        caller: &Caller,
+        now: u64,
+    ) -> Result<(), SessionProblem> {
+        match self.renewal_due(caller, now) {
             // Boxed: the rare renewal does not grow every request's future.
-            Box::pin(self.renew(caller, exp, now)).await;
+            Some(exp) => Box::pin(self.renew(caller, exp, now)).await,
+            None => Ok(()),
         }
     }
 
-    async fn renew(&self, caller: &Caller, exp: u64, now: u64) {
+    async fn renew(&self, caller: &Caller, exp: u64, now: u64) -> Result<(), SessionProblem> {
         let Some(sid) = caller.claims.sid() else {
-            return;
+            return Ok(());
         };
         {
             let mut entries = self.renewals.lock();
@@ -99,16 +107,27 @@ impl Sessions {
                     exp: renewed,
                 }) if *renewed > caller.claims.exp => {
                     self.hand_out(token, *renewed, now);
-                    return;
+                    return Ok(());
                 }
                 Some(Entry::Pending { since }) if now.saturating_sub(*since) < PENDING_SECS => {
-                    return;
+                    return Ok(());
                 }
-                None if entries.len() >= MAX_REMEMBERED => return,
+                None if entries.len() >= MAX_REMEMBERED => return Ok(()),
                 _ => {}
             }
             entries.insert(sid.into(), Entry::Pending { since: now });
         }
+        let view = match self.recheck(&caller.claims, now).await {
+            Verdict::Renew(view) => view,
+            Verdict::Skip => {
+                self.renewals.lock().remove(sid);
+                return Ok(());
+            }
+            Verdict::End => {
+                self.renewals.lock().remove(sid);
+                return Err(SessionProblem::Revoked);
+            }
+        };
         match self.store.extend_session(sid, exp).await {
             Ok(true) => {}
             outcome => {
@@ -116,10 +135,13 @@ impl Sessions {
                     tracing::warn!(error = %err, "cannot record a session's renewal; it renews at a later request");
                 }
                 self.renewals.lock().remove(sid);
-                return;
+                return Ok(());
             }
         }
         let mut claims = SessionClaims::from(&caller.claims);
+        if let Some(view) = view {
+            self.apply_view(&mut claims, sid, view).await;
+        }
         claims.auth_time = Some(caller.claims.auth_time.unwrap_or(caller.claims.iat));
         claims.jti = token_id();
         claims.iat = now;
@@ -139,6 +161,29 @@ impl Sessions {
                 self.renewals.lock().remove(sid);
             }
         }
+        Ok(())
+    }
+
+    /// The renewed token says what the provider says now; groups too many for it go with
+    /// the session (store and directory), as at sign-in.
+    async fn apply_view(&self, claims: &mut SessionClaims, sid: &str, view: ProviderView) {
+        claims.email = view.email;
+        claims.email_verified = view.email_verified;
+        claims.name = view.name;
+        claims.roles = view.roles;
+        if fit_in_token(&view.groups) {
+            claims.groups = view.groups;
+            claims.gref = None;
+            return;
+        }
+        let json = serde_json::to_string(&view.groups).unwrap_or_default();
+        if let Err(err) = self.store.set_session_groups(sid, &json).await {
+            tracing::warn!(error = %err, "cannot record the session's new groups; keeping the old ones");
+            return;
+        }
+        claims.groups = Vec::new();
+        claims.gref = Some(super::groups::digest(&view.groups));
+        self.groups.put(sid, view.groups.into());
     }
 
     /// The answer to this request carries `token`, which lasts until `exp`.

@@ -13,6 +13,8 @@ use sha2::Sha256;
 const SALT: &[u8] = b"doorman sealed session values v1";
 /// The label of the key that seals the ID tokens sessions keep for `id_token_hint`.
 pub const ID_TOKEN_HINT: &str = "id_token_hint";
+/// The label of the key that seals the provider's refresh tokens (`OIDC_REFRESH`).
+pub const PROVIDER_REFRESH_TOKEN: &str = "provider_refresh_token";
 const NONCE_LEN: usize = 12;
 
 /// Seals and opens values bound to one session id.

@@ -43,6 +43,8 @@ pub struct ProviderLink {
     pub sid: Option<String>,
     /// The ID token, sent back as `id_token_hint` at sign-out; kept sealed, never in a cookie.
     pub id_token: Option<String>,
+    /// The provider's refresh token (`OIDC_REFRESH`); kept sealed, deleted with the session.
+    pub refresh_token: Option<String>,
 }
 
 impl Sessions {
@@ -78,6 +80,11 @@ impl Sessions {
                 .transpose()
                 .map_err(SessionError::Mint)?;
             let hint = link.id_token.as_deref().map(|t| self.sealer.seal(&sid, t));
+            let refresh = link
+                .refresh_token
+                .as_deref()
+                .filter(|_| self.recheck.is_some())
+                .map(|t| self.refresh_sealer.seal(&sid, t));
             let new = NewSession {
                 sid: &sid,
                 user_id: uid,
@@ -85,6 +92,7 @@ impl Sessions {
                 groups: json.as_deref(),
                 provider_sid: link.sid.as_deref(),
                 id_token_hint: hint.as_deref(),
+                provider_refresh: refresh.as_deref(),
             };
             self.store.create_session(new, now).await?;
         }

@@ -205,6 +205,35 @@ impl Store {
         dispatch!(self.extend_session(sid, expires_at))
     }
 
+    /// Claims the recheck of session `sid` at the provider for this instance: its sealed
+    /// refresh token when it has one, was last checked no later than `checked_before`, and no
+    /// instance claimed it in the last `lease_secs`; else `None`.
+    pub async fn claim_provider_refresh(
+        &self,
+        sid: &str,
+        now: u64,
+        checked_before: u64,
+        lease_secs: u64,
+    ) -> Result<Option<String>, StoreError> {
+        dispatch!(self.claim_provider_refresh(sid, now, checked_before, lease_secs))
+    }
+
+    /// Ends a claimed recheck: the new sealed refresh token (if the provider rotated it), the
+    /// time of a successful check (`None`: it failed, and the session is due again).
+    pub async fn finish_provider_refresh(
+        &self,
+        sid: &str,
+        sealed: Option<&str>,
+        checked: Option<u64>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.finish_provider_refresh(sid, sealed, checked))
+    }
+
+    /// Replaces the groups recorded with session `sid` (a JSON array).
+    pub async fn set_session_groups(&self, sid: &str, groups: &str) -> Result<(), StoreError> {
+        dispatch!(self.set_session_groups(sid, groups))
+    }
+
     /// The sealed ID token recorded with session `sid`, if any.
     pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
         dispatch!(self.session_id_token_hint(sid))

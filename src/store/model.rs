@@ -96,6 +96,9 @@ pub struct NewSession<'a> {
     pub provider_sid: Option<&'a str>,
     /// The ID token, sealed (`session::Sealer`), sent back as `id_token_hint` at sign-out.
     pub id_token_hint: Option<&'a str>,
+    /// The provider's refresh token, sealed (`OIDC_REFRESH`); the provider counts as checked
+    /// at the session's start.
+    pub provider_refresh: Option<&'a str>,
 }
 
 /// A provider's back-channel logout, as the store carries it out: the sessions of the person

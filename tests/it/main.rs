@@ -19,6 +19,7 @@ mod operability;
 mod postgres_tls;
 mod proptest_parsers;
 mod provider_logout;
+mod provider_recheck;
 mod proxy;
 mod proxy_hosts;
 mod proxy_hygiene;

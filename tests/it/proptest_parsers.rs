@@ -57,6 +57,12 @@ fn session_state() -> Sessions {
         ),
         max_age_secs: 12 * 3600,
         renewals: Default::default(),
+        recheck: None,
+        refresh_sealer: doorman::session::Sealer::derived(
+            STRONG_SECRET.as_bytes(),
+            doorman::session::PROVIDER_REFRESH_TOKEN,
+        ),
+        provider_check: Default::default(),
     }
 }
 

@@ -441,6 +441,10 @@ async fn signing_out_continues_at_the_provider_with_the_id_token_hint_and_a_stat
         !signed_in(&app, &jar).await,
         "doorman's session ended first"
     );
+    let kept: Option<String> = stored
+        .query_row("SELECT id_token_hint FROM sessions", [], |r| r.get(0))
+        .expect("the session row");
+    assert_eq!(kept, None, "the ID token is deleted with the session");
 
     // Back from the provider with the state: signed out there too.
     let mut back_jar = Jar::default();

@@ -40,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_provider_sessions.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_provider_refresh.sql"),
+    ),
 ];
 
 /// Taken while migrating, so instances that start together migrate one after the other.

@@ -32,6 +32,11 @@ pub(super) async fn record_revocations(
         )
         .await?;
         c.execute(
+            "UPDATE sessions SET provider_refresh = NULL, id_token_hint = NULL WHERE sid = $1",
+            &[&r.id],
+        )
+        .await?;
+        c.execute(
             "SELECT pg_notify($1, $2)",
             &[&CHANNEL, &format!("{} {}", r.id, r.expires_at)],
         )
@@ -68,9 +73,9 @@ impl PgStore {
         let c = self.client().await?;
         bounded(async {
             c.execute(
-                "INSERT INTO sessions
-                   (sid, user_id, created_at, expires_at, groups, provider_sid, id_token_hint)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO sessions (sid, user_id, created_at, expires_at, groups, provider_sid,
+                   id_token_hint, provider_refresh, checked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $3)",
                 &[
                     &new.sid,
                     &new.user_id,
@@ -79,6 +84,7 @@ impl PgStore {
                     &new.groups,
                     &new.provider_sid,
                     &new.id_token_hint,
+                    &new.provider_refresh,
                 ],
             )
             .await?;
@@ -97,6 +103,69 @@ impl PgStore {
                 )
                 .await?;
             Ok(changed == 1)
+        })
+        .await
+    }
+
+    pub async fn claim_provider_refresh(
+        &self,
+        sid: &str,
+        now: u64,
+        checked_before: u64,
+        lease_secs: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        bounded(async {
+            let row = c
+                .query_opt(
+                    "UPDATE sessions SET refresh_claimed_at = $2
+                     WHERE sid = $1 AND provider_refresh IS NOT NULL
+                       AND coalesce(checked_at, 0) <= $3
+                       AND coalesce(refresh_claimed_at, 0) <= $4
+                     RETURNING provider_refresh",
+                    &[
+                        &sid,
+                        &secs(now),
+                        &secs(checked_before),
+                        &secs(now.saturating_sub(lease_secs)),
+                    ],
+                )
+                .await?;
+            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+        })
+        .await
+    }
+
+    pub async fn finish_provider_refresh(
+        &self,
+        sid: &str,
+        sealed: Option<&str>,
+        checked: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let checked = checked.map(secs);
+        bounded(async {
+            c.execute(
+                "UPDATE sessions SET provider_refresh = coalesce($2, provider_refresh),
+                   checked_at = coalesce($3, checked_at), refresh_claimed_at = NULL
+                 WHERE sid = $1",
+                &[&sid, &sealed, &checked],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_session_groups(&self, sid: &str, groups: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        bounded(async {
+            c.execute(
+                "UPDATE sessions SET groups = $2 WHERE sid = $1",
+                &[&sid, &groups],
+            )
+            .await?;
+            Ok(())
         })
         .await
     }

@@ -35,6 +35,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/sqlite/0005_provider_sessions.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_provider_refresh.sql"),
+    ),
 ];
 
 /// How long a write waits for another writer before the store reports itself unavailable.

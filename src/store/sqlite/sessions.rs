@@ -22,6 +22,10 @@ pub(super) fn record_revocations(
             "UPDATE refresh_tokens SET revoked_at = ?1 WHERE sid = ?2 AND revoked_at IS NULL",
             params![secs(now), r.id],
         )?;
+        tx.execute(
+            "UPDATE sessions SET provider_refresh = NULL, id_token_hint = NULL WHERE sid = ?1",
+            params![r.id],
+        )?;
     }
     Ok(())
 }
@@ -60,13 +64,14 @@ impl SqliteStore {
             new.groups.map(str::to_owned),
             new.provider_sid.map(str::to_owned),
             new.id_token_hint.map(str::to_owned),
+            new.provider_refresh.map(str::to_owned),
         );
         self.run(move |c| {
             c.execute(
-                "INSERT INTO sessions
-                   (sid, user_id, created_at, expires_at, groups, provider_sid, id_token_hint)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![row.0, row.1, row.2, row.3, row.4, row.5, row.6],
+                "INSERT INTO sessions (sid, user_id, created_at, expires_at, groups, provider_sid,
+                   id_token_hint, provider_refresh, checked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?3)",
+                params![row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7],
             )?;
             Ok(())
         })
@@ -81,6 +86,67 @@ impl SqliteStore {
                 params![sid, secs(expires_at)],
             )?;
             Ok(changed == 1)
+        })
+        .await
+    }
+
+    pub async fn claim_provider_refresh(
+        &self,
+        sid: &str,
+        now: u64,
+        checked_before: u64,
+        lease_secs: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let sid = sid.to_owned();
+        self.write(move |tx| {
+            let sealed: Option<String> = tx
+                .query_row(
+                    "UPDATE sessions SET refresh_claimed_at = ?2
+                     WHERE sid = ?1 AND provider_refresh IS NOT NULL
+                       AND coalesce(checked_at, 0) <= ?3
+                       AND coalesce(refresh_claimed_at, 0) <= ?4
+                     RETURNING provider_refresh",
+                    params![
+                        sid,
+                        secs(now),
+                        secs(checked_before),
+                        secs(now.saturating_sub(lease_secs))
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(sealed)
+        })
+        .await
+    }
+
+    pub async fn finish_provider_refresh(
+        &self,
+        sid: &str,
+        sealed: Option<&str>,
+        checked: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let (sid, sealed) = (sid.to_owned(), sealed.map(str::to_owned));
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE sessions SET provider_refresh = coalesce(?2, provider_refresh),
+                   checked_at = coalesce(?3, checked_at), refresh_claimed_at = NULL
+                 WHERE sid = ?1",
+                params![sid, sealed, checked.map(secs)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn set_session_groups(&self, sid: &str, groups: &str) -> Result<(), StoreError> {
+        let (sid, groups) = (sid.to_owned(), groups.to_owned());
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE sessions SET groups = ?2 WHERE sid = ?1",
+                params![sid, groups],
+            )?;
+            Ok(())
         })
         .await
     }

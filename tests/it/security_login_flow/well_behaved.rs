@@ -74,6 +74,7 @@ async fn a_well_behaved_provider_signs_in_with_basic_auth_pkce_and_profile_claim
             authorize: 1,
             token: 1,
             userinfo: 1,
+            refresh: 0,
             untrusted: 0
         }
     );

@@ -154,6 +154,13 @@ pub(crate) struct Faults {
     pub userinfo_status: Option<u16>,
     /// Change the `/userinfo` claims.
     pub userinfo_patch: Option<Patch>,
+    /// `/token` gives a refresh token with every code it redeems, and honours them.
+    pub issue_refresh_tokens: bool,
+    /// A refresh is refused with this OAuth error (`invalid_grant`: the account is disabled).
+    pub refresh_error: Option<&'static str>,
+    /// Seconds added to the clock of refreshed ID tokens: a relying party on a fake clock
+    /// that ran ahead still sees them fresh.
+    pub refresh_clock_offset: u64,
 }
 
 impl Default for Faults {
@@ -178,6 +185,9 @@ impl Default for Faults {
             profile_in_id_token: false,
             userinfo_status: None,
             userinfo_patch: None,
+            issue_refresh_tokens: false,
+            refresh_error: None,
+            refresh_clock_offset: 0,
         }
     }
 }
@@ -190,6 +200,8 @@ pub(crate) struct Calls {
     pub authorize: usize,
     pub token: usize,
     pub userinfo: usize,
+    /// Refresh-token grants at `/token` (also counted in `token`).
+    pub refresh: usize,
     /// URLs no relying party should ever fetch: `jku`/`x5u` targets, redirect targets.
     pub untrusted: usize,
 }
@@ -223,6 +235,8 @@ struct Inner {
     record: Mutex<Record>,
     codes: Mutex<HashMap<String, Pending>>,
     access_tokens: Mutex<HashMap<String, String>>,
+    /// Refresh tokens that may still be redeemed (each once: they rotate) → the subject.
+    refresh_tokens: Mutex<HashMap<String, String>>,
     /// ID tokens issued so far, for `jwks_held_until_id_tokens` to wait on.
     id_tokens_issued: tokio::sync::watch::Sender<usize>,
 }
@@ -268,6 +282,7 @@ impl TestProvider {
             record: Mutex::default(),
             codes: Mutex::default(),
             access_tokens: Mutex::default(),
+            refresh_tokens: Mutex::default(),
             id_tokens_issued: tokio::sync::watch::Sender::new(0),
         });
         let router = Router::new()
@@ -676,6 +691,9 @@ async fn token(
     if !client_ok {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&op, &faults, form.get("refresh_token")).await;
+    }
     if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
@@ -805,6 +823,14 @@ async fn token(
         "expires_in": 600,
         "id_token": id_token,
     });
+    if faults.issue_refresh_tokens {
+        let refresh_token = doorman::random::secret_token();
+        lock(&op.refresh_tokens).insert(
+            refresh_token.clone(),
+            claims["sub"].as_str().unwrap_or_default().to_owned(),
+        );
+        body["refresh_token"] = json!(refresh_token);
+    }
     match &faults.token {
         TokenFault::NoIdToken => {
             body.as_object_mut().expect("an object").remove("id_token");
@@ -812,6 +838,52 @@ async fn token(
         TokenFault::TokenType(kind) => body["token_type"] = json!(kind),
         _ => {}
     }
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// The refresh-token grant: a refresh token is spent when redeemed and a new one comes with
+/// a new ID token (no nonce), the claims patch applied as at sign-in.
+async fn refresh(op: &Inner, faults: &Faults, presented: Option<&String>) -> Response {
+    op.calls.send_modify(|c| c.refresh += 1);
+    if let TokenFault::Status(status) = &faults.token {
+        let status = StatusCode::from_u16(*status).expect("a status code");
+        return (status, format!("down {LEAK_MARKER}")).into_response();
+    }
+    if let TokenFault::Hang(duration) = &faults.token {
+        tokio::time::sleep(*duration).await;
+    }
+    if let Some(error) = faults.refresh_error {
+        return oauth_error(StatusCode::BAD_REQUEST, error);
+    }
+    let sub = presented.and_then(|t| lock(&op.refresh_tokens).remove(t));
+    let Some(sub) = sub else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
+    let now = now() + i64::try_from(faults.refresh_clock_offset).expect("an offset");
+    let mut claims =
+        json!({"iss": op.issuer, "sub": sub, "aud": CLIENT_ID, "iat": now, "exp": now + 600});
+    if faults.profile_in_id_token {
+        claims["email"] = json!(EMAIL);
+        claims["email_verified"] = json!(true);
+        claims["name"] = json!(NAME);
+        claims["picture"] = json!(PICTURE);
+    }
+    if let Some(change) = &faults.claims_patch {
+        change(&mut claims);
+    }
+    let signer = key(faults.signing_key);
+    let id_token = signer.sign_with_header(
+        &json!({"alg": "RS256", "typ": "JWT", "kid": signer.kid()}),
+        &claims,
+    );
+    let access_token = doorman::random::token_id();
+    lock(&op.access_tokens).insert(access_token.clone(), sub.clone());
+    let next = doorman::random::secret_token();
+    lock(&op.refresh_tokens).insert(next.clone(), sub);
+    let body = json!({
+        "access_token": access_token, "token_type": "Bearer", "expires_in": 600,
+        "id_token": id_token, "refresh_token": next,
+    });
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
