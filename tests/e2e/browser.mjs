@@ -7,6 +7,7 @@
 //   E2E_USERINFO_ISSUER       that provider's issuer
 //   E2E_USERINFO_PROVIDER_LOG that provider's log file (to see that doorman called userinfo)
 //   E2E_DOORMAN_DEV_URL       doorman with no OIDC_* variables (built-in development provider)
+//   E2E_DOORMAN_REFRESH_URL   doorman on E2E_ISSUER with OIDC_REFRESH, a one-minute session and recheck
 //   E2E_ARTIFACTS             where screenshots go
 //   E2E_RESULTS               a file: one line per step, "PASS<TAB>name<TAB>ms" or "FAIL<TAB>name<TAB>reason"
 //   E2E_ONLY                  optional, comma-separated step ids (s1,s2,s3,s4,s5,s6,bcl,dev) to run a subset
@@ -178,6 +179,13 @@ const main = {
   issuer: env.E2E_ISSUER,
 };
 
+const refresh = { base: env.E2E_DOORMAN_REFRESH_URL, issuer: env.E2E_ISSUER };
+
+async function sleepUntil(at) {
+  const wait = at - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
+
 const scenarios = [
   {
     id: 's1',
@@ -308,6 +316,32 @@ const scenarios = [
       }
       checkEqual(status, 401, 'GET /api/user with the old cookie within 1 s of the provider\'s sign-out');
       check(!!(await sessionCookie(context, main.base)), 'the browser still holds the cookie: only the back channel ended it');
+    },
+  },
+  {
+    id: 'refresh',
+    name: 'browser 8: OIDC_REFRESH: a used session renews, and once the account is disabled at the provider the next recheck ends it (a one-minute session, a one-minute recheck)',
+    needs: [refresh.base, refresh.issuer],
+    timeoutMs: 100_000,
+    async run({ newContext }) {
+      const context = await newContext();
+      const page = await context.newPage();
+      await signInFromHome(page, refresh, { login: 'dora' });
+      const signedInAt = Date.now();
+      const first = await sessionCookie(context, refresh.base);
+      check(!!first, 'signed in');
+      // Past half its lifetime: renewed, without a recheck (the provider was asked at sign-in).
+      await sleepUntil(signedInAt + 32_000);
+      const renewedAnswer = await context.request.get(`${refresh.base}/api/user`, { maxRedirects: 0 });
+      checkEqual(renewedAnswer.status(), 200, 'GET /api/user after 32 s');
+      const second = await sessionCookie(context, refresh.base);
+      check(second && second.value !== first.value, 'the answer renewed the session cookie');
+      // The account is disabled at the provider; the next renewal past a minute rechecks.
+      const disabled = await fetch(`${refresh.issuer}/test/disable?account=dora`, { method: 'POST' });
+      checkEqual(disabled.status, 204, 'the provider disabled the account');
+      await sleepUntil(signedInAt + 63_000);
+      const refused = await context.request.get(`${refresh.base}/api/user`, { maxRedirects: 0 });
+      checkEqual(refused.status(), 401, 'GET /api/user at the recheck after the account was disabled');
     },
   },
   {
@@ -511,7 +545,8 @@ async function main_() {
       await Promise.race([
         scenario.run({ newContext }),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new StepFailure(`timed out after ${STEP_TIMEOUT_MS / 1000} s`)), STEP_TIMEOUT_MS);
+          const limit = scenario.timeoutMs ?? STEP_TIMEOUT_MS;
+          timer = setTimeout(() => reject(new StepFailure(`timed out after ${limit / 1000} s`)), limit);
         }),
       ]);
       const ms = Date.now() - started;

@@ -22,6 +22,9 @@
 //   (its "sign out?" page at /session/end; every doorman's PUBLIC_URL/auth/signed-out is a
 //   registered post-logout redirect URI) and Back-Channel Logout (a logout token with `sid` is
 //   posted to PUBLIC_URL/auth/backchannel-logout of the client whenever a provider session ends).
+// - Refresh tokens for every code (the refresh_token grant); POST /test/disable?account=ID
+//   disables an account, so its refresh tokens fail with invalid_grant from then on (as an
+//   account disabled by an administrator would).
 // - Cookies are SameSite=Lax, since Chromium drops SameSite=None cookies without Secure on http.
 // - When listening, prints "provider ready <issuer>" and writes the issuer to --ready-file.
 import { generateKeyPairSync } from 'node:crypto';
@@ -101,6 +104,9 @@ const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'e2e-rs256', 
 // Each redirect URI is a doorman's PUBLIC_URL + /auth/callback: its sign-out pages are beside it.
 const doormen = args['redirect-uri'].map((uri) => new URL(uri).origin);
 
+// Accounts disabled by POST /test/disable?account=ID.
+const disabled = new Set();
+
 const configuration = {
   clients: [
     {
@@ -110,7 +116,7 @@ const configuration = {
       post_logout_redirect_uris: doormen.map((origin) => `${origin}/auth/signed-out`),
       backchannel_logout_uri: `${doormen[0]}/auth/backchannel-logout`,
       backchannel_logout_session_required: true,
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     },
@@ -136,7 +142,9 @@ const configuration = {
     short: { sameSite: 'lax' },
   },
   jwks: { keys: [signingKey] },
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   async findAccount(ctx, accountId) {
+    if (disabled.has(accountId)) return undefined;
     return {
       accountId,
       async claims() {
@@ -190,7 +198,17 @@ server.listen(Number(args.port), '127.0.0.1', () => {
     });
   }
 
-  server.on('request', provider.callback());
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    const url = new URL(req.url, issuer);
+    if (req.method === 'POST' && url.pathname === '/test/disable') {
+      disabled.add(url.searchParams.get('account'));
+      console.log(`${new Date().toISOString()} disabled account ${url.searchParams.get('account')}`);
+      res.writeHead(204).end();
+      return;
+    }
+    callback(req, res);
+  });
   console.log(`provider ready ${issuer} (conformIdTokenClaims=${conformIdTokenClaims}, redirect_uris=${args['redirect-uri'].join(' ')})`);
   if (args['ready-file']) writeFileSync(args['ready-file'], `${issuer}\n`);
 });

@@ -157,15 +157,16 @@ fi
 
 note "servers"
 # Three free loopback ports for the doormen (the providers pick their own).
-read -r port_main port_userinfo port_dev port_slash < <(node -e '
+read -r port_main port_userinfo port_dev port_slash port_refresh < <(node -e '
   const net = require("node:net");
-  const servers = [0, 1, 2, 3].map(() => net.createServer());
+  const servers = [0, 1, 2, 3, 4].map(() => net.createServer());
   Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", () => r(s.address().port)))))
     .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });')
 doorman_main="http://127.0.0.1:$port_main"
 doorman_userinfo="http://127.0.0.1:$port_userinfo"
 doorman_dev="http://127.0.0.1:$port_dev"
 doorman_slash="http://127.0.0.1:$port_slash"
+doorman_refresh="http://127.0.0.1:$port_refresh"
 
 client_id="doorman-e2e"
 # ':' '+' '%' (and '/', '=', ' ') prove that doorman form-encodes client_secret_basic (RFC 6749 2.3.1):
@@ -173,11 +174,13 @@ client_id="doorman-e2e"
 client_secret='e2e:s3cret+plus%percent/slash=eq sp'
 session_secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 
-# start_provider NAME CONFORM REDIRECT_URI [ISSUER_SUFFIX]: an oidc-provider; its issuer lands in
-# $work/NAME.ready.
+# start_provider NAME CONFORM "REDIRECT_URI..." [ISSUER_SUFFIX]: an oidc-provider; its issuer lands
+# in $work/NAME.ready.
 start_provider() {
+  local uris=() uri
+  for uri in $3; do uris+=(--redirect-uri "$uri"); done
   node "$here/provider.mjs" --port 0 --client-id "$client_id" --client-secret "$client_secret" \
-    --redirect-uri "$3" --conform-id-token-claims "$2" --ready-file "$work/$1.ready" \
+    "${uris[@]}" --conform-id-token-claims "$2" --ready-file "$work/$1.ready" \
     --issuer-suffix "${4:-}" >"$artifacts/$1.log" 2>&1 &
   pids+=($!)
 }
@@ -210,7 +213,7 @@ wait_for() {
 healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1/healthz")" = 200 ]; }
 discovered() { curl -s --max-time 2 "$1/healthz" | grep -q '"provider":"ready"'; }
 
-start_provider provider false "$doorman_main/auth/callback"
+start_provider provider false "$doorman_main/auth/callback $doorman_refresh/auth/callback"
 start_provider provider-userinfo true "$doorman_userinfo/auth/callback"
 start_provider provider-slash false "$doorman_slash/auth/callback" /
 step="setup: oidc-provider x3 (claims in the ID token; claims only in userinfo; an issuer ending in /) listening"
@@ -230,20 +233,23 @@ start_doorman doorman "$port_main" OIDC_ISSUER_URL="$issuer_main" OIDC_SCOPES="o
 start_doorman doorman-userinfo "$port_userinfo" OIDC_ISSUER_URL="$issuer_userinfo" "${common[@]}"
 start_doorman doorman-dev "$port_dev" # no OIDC_* and no SESSION_SECRET: the built-in development provider
 start_doorman doorman-slash "$port_slash" OIDC_ISSUER_URL="$issuer_slash" "${common[@]}"
+# Rechecks at the provider, on a short clock: a renewal after 30 s, a recheck after 60 s.
+start_doorman doorman-refresh "$port_refresh" OIDC_ISSUER_URL="$issuer_main" OIDC_REFRESH=true \
+  SESSION_TTL_MINUTES=1 OIDC_RECHECK_MINUTES=1 "${common[@]}"
 
-step="setup: doorman x4 answer GET /healthz with 200"
+step="setup: doorman x5 answer GET /healthz with 200"
 broken=()
-for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo" "doorman-dev $doorman_dev" "doorman-slash $doorman_slash"; do
+for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo" "doorman-dev $doorman_dev" "doorman-slash $doorman_slash" "doorman-refresh $doorman_refresh"; do
   set -- $pair
   wait_for "$1 /healthz" 60 healthy "$2" || broken+=("$1 ($2/healthz; log $artifacts/$1.log)")
 done
 if [ "${#broken[@]}" -eq 0 ]; then
-  pass "$step ($doorman_main, $doorman_userinfo, $doorman_dev, $doorman_slash)"
+  pass "$step ($doorman_main, $doorman_userinfo, $doorman_dev, $doorman_slash, $doorman_refresh)"
 else
   fail "$step" "no 200 from: ${broken[*]}"
   finish
 fi
-for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo" "doorman-slash $doorman_slash"; do
+for pair in "doorman $doorman_main" "doorman-userinfo $doorman_userinfo" "doorman-slash $doorman_slash" "doorman-refresh $doorman_refresh"; do
   set -- $pair
   wait_for "$1 to discover its provider" 20 discovered "$2" || echo "warning: $1 still reports a provider not ready"
 done
@@ -255,7 +261,7 @@ before=$(grep -c '' "$results")
 E2E_DOORMAN_URL="$doorman_main" E2E_ISSUER="$issuer_main" \
   E2E_DOORMAN_USERINFO_URL="$doorman_userinfo" E2E_USERINFO_ISSUER="$issuer_userinfo" \
   E2E_USERINFO_PROVIDER_LOG="$artifacts/provider-userinfo.log" \
-  E2E_DOORMAN_DEV_URL="$doorman_dev" E2E_ARTIFACTS="$artifacts" E2E_RESULTS="$results" \
+  E2E_DOORMAN_DEV_URL="$doorman_dev" E2E_DOORMAN_REFRESH_URL="$doorman_refresh" E2E_ARTIFACTS="$artifacts" E2E_RESULTS="$results" \
   timeout -k 10 300 node "$here/browser.mjs" &
 browser_pid=$!
 pids+=("$browser_pid")
