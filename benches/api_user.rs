@@ -7,7 +7,10 @@
 //! - `GET /api/user` and `GET /` through the whole application (envelope, router, extractor,
 //!   handler), with an empty revocation set and with 100 000 revoked sessions in it (a logout
 //!   flood must not slow everyone else down);
-//! - how long revoking one more session takes with 100 000 already revoked.
+//! - how long revoking one more session takes with 100 000 already revoked;
+//! - what a renewal costs: `GET /api/user` with a cookie past half its lifetime (one store
+//!   write and one signature, the new cookie on the answer), and again with that old cookie
+//!   (the same renewal handed out: neither is repeated).
 //!
 //! Throughput beside other servers is `../shared/bench/run.sh`'s job (wrk over loopback, the
 //! same machine, ratios within one run); this is the in-process view. Timings are printed,
@@ -68,6 +71,71 @@ fn measure(rounds: u32, mut f: impl FnMut()) -> (f64, f64) {
     let stats = region.change();
     let allocations = (stats.allocations + stats.reallocations) as f64 / f64::from(rounds);
     (micros, allocations)
+}
+
+/// `GET /api/user` once with each of `tokens`, per request.
+async fn each_once(state: &AppState, tokens: &[String]) -> (f64, f64) {
+    let mut service = doorman::build_router(state.clone());
+    let requests: Vec<_> = tokens
+        .iter()
+        .map(|token| {
+            Request::get("/api/user")
+                .header("host", "127.0.0.1:8000")
+                .header("cookie", format!("access_token={token}"))
+                .body(Body::empty())
+                .expect("request")
+        })
+        .collect();
+    let region = Region::new(GLOBAL);
+    let started = Instant::now();
+    for request in requests {
+        let response = service.ready().await.expect("ready").call(request).await;
+        let response = response.expect("call");
+        assert!(response.headers().contains_key("set-cookie"), "renewed");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await;
+        std::hint::black_box(body.expect("body"));
+    }
+    let micros = started.elapsed().as_secs_f64() * 1e6 / tokens.len() as f64;
+    let stats = region.change();
+    let allocations = (stats.allocations + stats.reallocations) as f64 / tokens.len() as f64;
+    (micros, allocations)
+}
+
+/// `sessions` recorded sessions, each with a token past half its lifetime.
+async fn due_tokens(state: &AppState, sessions: usize) -> Vec<String> {
+    let now = system_now();
+    let user = state
+        .store
+        .upsert_oidc(
+            doorman::store::OidcSignIn {
+                issuer: "https://accounts.google.com",
+                subject: "110169484474386276334",
+                email: Some("ada@example.com"),
+                email_verified: true,
+                name: Some("Ada Lovelace"),
+                admin_if_new: false,
+            },
+            now,
+        )
+        .await
+        .expect("user");
+    let mut who = identity();
+    who.user_id = Some(user.id);
+    let mut tokens = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
+        let mut claims = state
+            .sessions
+            .start(&who, None)
+            .await
+            .expect("session")
+            .claims;
+        let ttl = state.sessions.tokens.ttl_secs();
+        claims.iat = now - ttl + 600;
+        claims.exp = now + 600;
+        claims.jti = doorman::random::token_id();
+        tokens.push(state.sessions.tokens.mint(&claims).expect("mint"));
+    }
+    tokens
 }
 
 /// `GET path` with the session cookie through the whole application, per request.
@@ -152,6 +220,16 @@ async fn run() {
     row(
         "GET / (whole app)",
         request(&state, "/", &token, 20_000).await,
+    );
+
+    let due = due_tokens(&state, 2_000).await;
+    row(
+        "GET /api/user renewing its session (write+sign)",
+        each_once(&state, &due).await,
+    );
+    row(
+        "GET /api/user with the renewed-from cookie again",
+        each_once(&state, &due).await,
     );
 
     let revocations = &state.sessions.revocations;
