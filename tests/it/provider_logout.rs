@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::instances::{refused_after, until_ready};
+use crate::support::instances::refused_after;
 use crate::support::postgres::database;
+use crate::support::provider_sessions::{
+    logout_claims, post_logout_token, signed_logout, two_instances,
+};
 use crate::support::test_provider::{
     CLIENT_ID, CLIENT_SECRET, Faults, SUBJECT, TestProvider, hs256, key, patch, sign_in,
     spawn_app_for,
 };
 use crate::support::{Jar, TestApp, location, set_cookies, temp_database};
-
-const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// A provider whose ID tokens name the provider session `sid`.
 async fn provider_with_sid(sid: &'static str) -> TestProvider {
@@ -29,28 +30,6 @@ async fn provider_with_sid(sid: &'static str) -> TestProvider {
     .await
 }
 
-/// The claims of a valid logout token from `provider` at `now`, for the provider session `sid`.
-fn logout_claims(provider: &TestProvider, now: u64, sid: &str) -> Value {
-    json!({
-        "iss": provider.issuer,
-        "aud": CLIENT_ID,
-        "iat": now,
-        "exp": now + 120,
-        "jti": doorman::random::token_id(),
-        "sid": sid,
-        "events": {EVENT: {}},
-    })
-}
-
-/// Signed as the provider signs its ID tokens (RS256, key 0), typed `logout+jwt`.
-fn signed(claims: &Value) -> String {
-    let signer = key(0);
-    signer.sign_with_header(
-        &json!({"alg": "RS256", "typ": "logout+jwt", "kid": signer.kid()}),
-        claims,
-    )
-}
-
 async fn post_form(app: &TestApp, content_type: &str, body: String) -> reqwest::Response {
     app.client
         .post(app.url("/auth/backchannel-logout"))
@@ -59,11 +38,6 @@ async fn post_form(app: &TestApp, content_type: &str, body: String) -> reqwest::
         .send()
         .await
         .expect("back-channel logout")
-}
-
-async fn post_logout_token(app: &TestApp, token: &str) -> reqwest::Response {
-    let body = format!("logout_token={}", crate::support::urlencode(token));
-    post_form(app, "application/x-www-form-urlencoded", body).await
 }
 
 async fn signed_in(app: &TestApp, jar: &Jar) -> bool {
@@ -83,7 +57,7 @@ async fn a_logout_token_naming_the_provider_session_ends_it_with_200_and_no_stor
 
     let response = post_logout_token(
         &app,
-        &signed(&logout_claims(&provider, app.now(), "op-session-1")),
+        &signed_logout(&logout_claims(&provider, app.now(), "op-session-1")),
     )
     .await;
     assert_eq!(response.status(), 200);
@@ -113,7 +87,9 @@ async fn a_logout_token_with_only_sub_ends_every_session_of_that_person_and_only
     claims.as_object_mut().expect("object").remove("sid");
     claims["sub"] = json!(SUBJECT);
     assert_eq!(
-        post_logout_token(&app, &signed(&claims)).await.status(),
+        post_logout_token(&app, &signed_logout(&claims))
+            .await
+            .status(),
         200
     );
     assert!(!signed_in(&app, &laptop).await);
@@ -129,7 +105,7 @@ async fn a_logout_token_for_another_provider_session_ends_nothing_and_still_answ
     let provider = provider_with_sid("op-session-1").await;
     let app = spawn_app_for(&provider, &[]).await;
     let jar = sign_in(&app, &provider).await;
-    let token = signed(&logout_claims(&provider, app.now(), "op-session-2"));
+    let token = signed_logout(&logout_claims(&provider, app.now(), "op-session-2"));
     assert_eq!(post_logout_token(&app, &token).await.status(), 200);
     assert!(signed_in(&app, &jar).await);
 }
@@ -154,7 +130,7 @@ async fn each_logout_token_rule_broken_alone_is_a_400_that_revokes_nothing() {
     let with = |change: &dyn Fn(&mut Value)| {
         let mut claims = good();
         change(&mut claims);
-        signed(&claims)
+        signed_logout(&claims)
     };
     let remove = |name: &'static str| {
         with(&move |c: &mut Value| {
@@ -226,7 +202,7 @@ async fn each_logout_token_rule_broken_alone_is_a_400_that_revokes_nothing() {
         refused(&app, &jar, response, case).await;
     }
 
-    let token = signed(&good());
+    let token = signed_logout(&good());
     let form = "application/x-www-form-urlencoded";
     let encoded = crate::support::urlencode(&token);
     let twice = format!("logout_token={encoded}&logout_token={encoded}");
@@ -283,7 +259,7 @@ async fn a_replayed_logout_token_has_no_second_effect() {
     let provider = provider_with_sid("op-1").await;
     let app = spawn_app_for(&provider, &[]).await;
     let first = sign_in(&app, &provider).await;
-    let token = signed(&logout_claims(&provider, app.now(), "op-1"));
+    let token = signed_logout(&logout_claims(&provider, app.now(), "op-1"));
     assert_eq!(post_logout_token(&app, &token).await.status(), 200);
     assert!(!signed_in(&app, &first).await);
 
@@ -322,17 +298,7 @@ async fn a_logout_token_signed_with_a_key_published_after_start_is_accepted_afte
 async fn a_backchannel_logout_at_one_instance_ends_the_session_on_the_other_within_a_second() {
     let Some(url) = database().await else { return };
     let provider = provider_with_sid("op-shared").await;
-    let a = spawn_app_for(&provider, &[("DATABASE_URL", &url)]).await;
-    let b = spawn_app_for(
-        &provider,
-        &[
-            ("DATABASE_URL", &url),
-            ("PUBLIC_URL", a.public_url.as_str()),
-        ],
-    )
-    .await;
-    until_ready(&a, Duration::from_secs(20)).await;
-    until_ready(&b, Duration::from_secs(20)).await;
+    let (a, b) = two_instances(&provider, &url, &[]).await;
     let jar = sign_in(&a, &provider).await;
     let token = jar
         .get("access_token")
@@ -340,7 +306,7 @@ async fn a_backchannel_logout_at_one_instance_ends_the_session_on_the_other_with
         .to_owned();
     assert_eq!(b.get_bearer("/api/user", &token).await.status(), 200);
 
-    let logout = signed(&logout_claims(&provider, b.now(), "op-shared"));
+    let logout = signed_logout(&logout_claims(&provider, b.now(), "op-shared"));
     assert_eq!(post_logout_token(&b, &logout).await.status(), 200);
     assert_eq!(
         b.get_bearer("/api/user", &token).await.status(),

@@ -5,16 +5,14 @@
 //! leaves the session running without renewal (or, strict, ends it); the refresh token is kept
 //! sealed and deleted at sign-out; and two instances renewing at once refresh once.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::support::instances::until_ready;
 use crate::support::postgres::database;
+use crate::support::provider_sessions::{renewed, two_instances, with_token};
 use crate::support::test_provider::{
     Faults, TestProvider, TokenFault, patch, sign_in, spawn_app_for,
 };
-use crate::support::{Jar, TestApp, jwt_payload, set_cookies, temp_database};
+use crate::support::{TestApp, jwt_payload, temp_database};
 
 const MINUTE: u64 = 60;
 
@@ -38,23 +36,6 @@ async fn app_for(provider: &TestProvider, extra: &[(&str, &str)]) -> TestApp {
 fn follow_clock(provider: &TestProvider, app: &TestApp) {
     let ahead = app.now().saturating_sub(doorman::clock::system_now());
     provider.set(|f| f.refresh_clock_offset = ahead);
-}
-
-fn renewed(response: &reqwest::Response) -> Option<String> {
-    set_cookies(response).into_iter().find_map(|c| {
-        let token = c
-            .strip_prefix("access_token=")?
-            .split(';')
-            .next()?
-            .to_owned();
-        (!token.is_empty()).then_some(token)
-    })
-}
-
-fn with_token(token: &str) -> Jar {
-    let mut jar = Jar::default();
-    jar.0.insert("access_token".into(), token.to_owned());
-    jar
 }
 
 #[tokio::test]
@@ -232,17 +213,8 @@ async fn the_provider_refresh_token_is_kept_sealed_and_deleted_at_sign_out() {
 async fn two_instances_renewing_the_same_session_at_once_refresh_at_the_provider_once() {
     let Some(url) = database().await else { return };
     let provider = provider().await;
-    let a = app_for(&provider, &[("DATABASE_URL", &url)]).await;
-    let b = app_for(
-        &provider,
-        &[
-            ("DATABASE_URL", &url),
-            ("PUBLIC_URL", a.public_url.as_str()),
-        ],
-    )
-    .await;
-    until_ready(&a, Duration::from_secs(20)).await;
-    until_ready(&b, Duration::from_secs(20)).await;
+    let refresh = [("OIDC_REFRESH", "true"), ("ROLE_FROM_GROUPS", "ops=sre")];
+    let (a, b) = two_instances(&provider, &url, &refresh).await;
     let jar = sign_in(&a, &provider).await;
     a.clock.advance(31 * MINUTE);
     b.clock.set(a.now());

@@ -7,36 +7,19 @@
 use serde_json::{Value, json};
 
 use crate::support::front::echo;
-use crate::support::test_provider::{
-    CLIENT_ID, Faults, TestProvider, key, patch, sign_in, spawn_app_for,
+use crate::support::provider_sessions::{
+    logout_claims, post_logout_token, renewed, signed_logout, with_token,
 };
+use crate::support::test_provider::{Faults, TestProvider, patch, sign_in, spawn_app_for};
 use crate::support::{Jar, TestApp, jwt_payload, set_cookies};
 
 const MINUTE: u64 = 60;
-
-/// The session token a `Set-Cookie` of the answer carries, if any.
-fn renewed(response: &reqwest::Response) -> Option<String> {
-    set_cookies(response).into_iter().find_map(|c| {
-        let token = c
-            .strip_prefix("access_token=")?
-            .split(';')
-            .next()?
-            .to_owned();
-        (!token.is_empty()).then_some(token)
-    })
-}
 
 fn cookie_of(response: &reqwest::Response) -> String {
     set_cookies(response)
         .into_iter()
         .find(|c| c.starts_with("access_token="))
         .expect("a session cookie")
-}
-
-fn with_token(token: &str) -> Jar {
-    let mut jar = Jar::default();
-    jar.0.insert("access_token".into(), token.to_owned());
-    jar
 }
 
 async fn signed_in_app(extra: &[(&str, &str)]) -> (TestProvider, TestApp, Jar) {
@@ -165,22 +148,8 @@ async fn a_renewed_session_is_still_ended_by_a_provider_logout_after_its_first_t
         app.get("/api/user", &with_token(&token)).await.status(),
         200
     );
-    let now = app.now();
-    let logout = key(0).sign_with_header(
-        &json!({"alg": "RS256", "typ": "logout+jwt", "kid": key(0).kid()}),
-        &json!({
-            "iss": provider.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
-            "jti": doorman::random::token_id(), "sid": "op-session",
-            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
-        }),
-    );
-    let answer = app
-        .client
-        .post(app.url("/auth/backchannel-logout"))
-        .form(&[("logout_token", logout.as_str())])
-        .send()
-        .await
-        .expect("logout");
+    let logout = signed_logout(&logout_claims(&provider, app.now(), "op-session"));
+    let answer = post_logout_token(&app, &logout).await;
     assert_eq!(answer.status(), 200);
     assert_eq!(
         app.get("/api/user", &with_token(&token)).await.status(),

@@ -9,11 +9,11 @@ use serde_json::json;
 
 use crate::support::TestApp;
 use crate::support::accounts::access_token;
-use crate::support::instances::until_ready;
 use crate::support::postgres::database;
-use crate::support::test_provider::{
-    CLIENT_ID, Faults, TestProvider, key, patch, sign_in, spawn_app_for,
+use crate::support::provider_sessions::{
+    logout_claims, post_logout_token, signed_logout, two_instances,
 };
+use crate::support::test_provider::{Faults, TestProvider, patch, sign_in};
 use crate::tunnels::{closed_within, echoes, open, routes_file};
 
 /// `GET path` on `app` with `headers`, once its first event has arrived.
@@ -95,22 +95,7 @@ async fn a_backchannel_logout_on_one_instance_cuts_streams_and_tunnels_open_on_t
         ..Faults::default()
     })
     .await;
-    let a = spawn_app_for(
-        &provider,
-        &[("DATABASE_URL", &url), ("DOORMAN_CONFIG", &routes)],
-    )
-    .await;
-    let b = spawn_app_for(
-        &provider,
-        &[
-            ("DATABASE_URL", &url),
-            ("DOORMAN_CONFIG", &routes),
-            ("PUBLIC_URL", a.public_url.as_str()),
-        ],
-    )
-    .await;
-    until_ready(&a, Duration::from_secs(20)).await;
-    until_ready(&b, Duration::from_secs(20)).await;
+    let (a, b) = two_instances(&provider, &url, &[("DOORMAN_CONFIG", &routes)]).await;
     let jar = sign_in(&a, &provider).await;
     let cookie = format!(
         "access_token={}",
@@ -120,22 +105,8 @@ async fn a_backchannel_logout_on_one_instance_cuts_streams_and_tunnels_open_on_t
     let mut tunnel = open(&a, "/app/ws", &[("cookie", &cookie)]).await;
     echoes(&mut tunnel).await;
 
-    let now = b.now();
-    let logout = key(0).sign_with_header(
-        &json!({"alg": "RS256", "typ": "logout+jwt", "kid": key(0).kid()}),
-        &json!({
-            "iss": provider.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
-            "jti": doorman::random::token_id(), "sid": "op-streams",
-            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
-        }),
-    );
-    let answer = b
-        .client
-        .post(b.url("/auth/backchannel-logout"))
-        .form(&[("logout_token", logout.as_str())])
-        .send()
-        .await
-        .expect("logout");
+    let logout = signed_logout(&logout_claims(&provider, b.now(), "op-streams"));
+    let answer = post_logout_token(&b, &logout).await;
     assert_eq!(answer.status(), 200);
     let cut = ends_within(&mut stream, Duration::from_secs(1)).await;
     let closed = closed_within(&mut tunnel, Duration::from_secs(1)).await;

@@ -6,6 +6,7 @@ pub(crate) mod front;
 pub(crate) mod instances;
 pub(crate) mod postgres;
 pub(crate) mod process;
+pub(crate) mod provider_sessions;
 pub(crate) mod test_provider;
 
 use std::collections::HashMap;

@@ -764,15 +764,7 @@ async fn token(
     if let Some(nonce) = pending.nonce {
         claims["nonce"] = json!(nonce);
     }
-    if faults.profile_in_id_token {
-        claims["email"] = json!(EMAIL);
-        claims["email_verified"] = json!(true);
-        claims["name"] = json!(NAME);
-        claims["picture"] = json!(PICTURE);
-    }
-    if let Some(change) = &faults.claims_patch {
-        change(&mut claims);
-    }
+    profile_and_patch(&faults, &mut claims);
     let signer = key(faults.signing_key);
     let mut jose = json!({"alg": "RS256", "typ": "JWT", "kid": signer.kid()});
     if let Some(change) = &faults.header_patch {
@@ -841,6 +833,20 @@ async fn token(
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
+/// The profile claims (when the ID token carries them) and the claims patch, as every ID token
+/// of this provider gets them.
+fn profile_and_patch(faults: &Faults, claims: &mut Value) {
+    if faults.profile_in_id_token {
+        claims["email"] = json!(EMAIL);
+        claims["email_verified"] = json!(true);
+        claims["name"] = json!(NAME);
+        claims["picture"] = json!(PICTURE);
+    }
+    if let Some(change) = &faults.claims_patch {
+        change(claims);
+    }
+}
+
 /// The refresh-token grant: a refresh token is spent when redeemed and a new one comes with
 /// a new ID token (no nonce), the claims patch applied as at sign-in.
 async fn refresh(op: &Inner, faults: &Faults, presented: Option<&String>) -> Response {
@@ -862,15 +868,7 @@ async fn refresh(op: &Inner, faults: &Faults, presented: Option<&String>) -> Res
     let now = now() + i64::try_from(faults.refresh_clock_offset).expect("an offset");
     let mut claims =
         json!({"iss": op.issuer, "sub": sub, "aud": CLIENT_ID, "iat": now, "exp": now + 600});
-    if faults.profile_in_id_token {
-        claims["email"] = json!(EMAIL);
-        claims["email_verified"] = json!(true);
-        claims["name"] = json!(NAME);
-        claims["picture"] = json!(PICTURE);
-    }
-    if let Some(change) = &faults.claims_patch {
-        change(&mut claims);
-    }
+    profile_and_patch(faults, &mut claims);
     let signer = key(faults.signing_key);
     let id_token = signer.sign_with_header(
         &json!({"alg": "RS256", "typ": "JWT", "kid": signer.kid()}),
