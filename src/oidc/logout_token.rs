@@ -172,14 +172,16 @@ fn check_claims(
         .get("iat")
         .and_then(Value::as_i64)
         .ok_or(Refusal("iat"))?;
-    if iat > now + CLOCK_SKEW_SECS || now - iat > MAX_LOGOUT_TOKEN_AGE_SECS + CLOCK_SKEW_SECS {
+    if iat > now.saturating_add(CLOCK_SKEW_SECS)
+        || now.saturating_sub(iat) > MAX_LOGOUT_TOKEN_AGE_SECS + CLOCK_SKEW_SECS
+    {
         return Err(Refusal("iat"));
     }
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or(Refusal("exp"))?;
-    if exp + CLOCK_SKEW_SECS <= now {
+    if exp.saturating_add(CLOCK_SKEW_SECS) <= now {
         return Err(Refusal("exp"));
     }
     let event = claims
@@ -207,7 +209,9 @@ fn check_claims(
         return Err(Refusal("no_sub_or_sid"));
     }
     let jti = id("jti")?.ok_or(Refusal("jti"))?;
-    let valid_until = exp.min(iat + MAX_LOGOUT_TOKEN_AGE_SECS) + CLOCK_SKEW_SECS + 1;
+    let valid_until = exp
+        .min(iat.saturating_add(MAX_LOGOUT_TOKEN_AGE_SECS))
+        .saturating_add(CLOCK_SKEW_SECS + 1);
     Ok(LogoutRequest {
         subject,
         provider_sid,
@@ -310,6 +314,18 @@ mod tests {
                 "iat",
                 Box::new(|c| {
                     c.insert("iat".into(), json!(NOW - 1000));
+                }),
+            ),
+            (
+                "iat",
+                Box::new(|c| {
+                    c.insert("iat".into(), json!(i64::MIN));
+                }),
+            ),
+            (
+                "exp",
+                Box::new(|c| {
+                    c.insert("exp".into(), json!(i64::MIN));
                 }),
             ),
             (

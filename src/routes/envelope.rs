@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderValue, Method, Request};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
@@ -23,7 +22,7 @@ use tower::Service;
 use futures_util::future::Either;
 use std::borrow::Cow;
 
-use super::security_headers::{Decisions, REQUEST_ID, secure};
+use super::security_headers::{Decisions, REQUEST_ID, renewed_cookie, secure};
 use super::templates::RouteIndex;
 pub use super::templates::UNMATCHED;
 use crate::app::AppState;
@@ -150,18 +149,6 @@ fn refuse(error: TargetError, navigation: bool) -> Response {
         PageError::from(err).into_response()
     } else {
         ApiError::from(err).into_response()
-    }
-}
-
-/// A renewed session's cookie on the answer (doorman's, the gateway's or a proxied service's),
-/// unless the answer sets the session cookie itself (a sign-in or a sign-out).
-fn renew_cookie(response: &mut Response, cookie: HeaderValue, name: &str) {
-    let own = |v: &HeaderValue| {
-        let v = v.as_bytes();
-        v.starts_with(name.as_bytes()) && v.get(name.len()) == Some(&b'=')
-    };
-    if !response.headers().get_all(SET_COOKIE).iter().any(own) {
-        response.headers_mut().append(SET_COOKIE, cookie);
     }
 }
 
@@ -302,7 +289,7 @@ where
             );
         }
         if let Some(cookie) = scope.as_ref().and_then(RequestScope::renewed_cookie) {
-            renew_cookie(&mut response, cookie, this.shared.cookie_name);
+            renewed_cookie(&mut response, cookie, this.shared.cookie_name);
         }
         if let (Some(logged), Some(scope)) = (this.logged.take(), scope) {
             access_line(

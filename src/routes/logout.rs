@@ -22,6 +22,8 @@ pub(super) const SIGNED_OUT_PATH: &str = "/auth/signed-out";
 const STATE_COOKIE: &str = "doorman_logout_state";
 /// A sign-out at the provider that takes longer than this comes back unconfirmed.
 const STATE_COOKIE_SECS: i64 = 600;
+/// The longest sign-out waits to learn where the provider signs people out.
+const PROVIDER_SIGN_OUT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// A logout token and its form fit in far less.
 const MAX_BACKCHANNEL_BODY: usize = 16 * 1024;
 
@@ -51,13 +53,26 @@ pub(super) async fn logout(
     else {
         return (jar, Redirect::to("/")).into_response();
     };
-    // Where to go next is read first: ending the session deletes what it kept of the
-    // provider's (the ID token for the hint, its refresh token).
+    // In a task of its own, so a client that goes away cannot leave the session alive; where
+    // to go next is read first (ending the session deletes the ID token kept for the hint),
+    // within a few seconds whatever the provider or the store do.
     let back = format!("{}{SIGNED_OUT_PATH}", state.config.public_url().origin());
-    let next = state.sign_in.provider_sign_out(&caller.claims, &back).await;
-    sessions.end(&caller.claims).await;
-    events::logout(&state.metrics, caller.claims.sub());
-    match next {
+    let work = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let next = tokio::time::timeout(
+                PROVIDER_SIGN_OUT_WAIT,
+                state.sign_in.provider_sign_out(&caller.claims, &back),
+            )
+            .await
+            .ok()
+            .flatten();
+            state.sessions.end(&caller.claims).await;
+            events::logout(&state.metrics, caller.claims.sub());
+            next
+        }
+    });
+    match work.await.ok().flatten() {
         Some(out) => {
             let cookie = Cookie::build((STATE_COOKIE, out.state))
                 .http_only(true)

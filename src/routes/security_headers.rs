@@ -1,6 +1,8 @@
 //! The security headers doorman puts on its own answers (never on a proxied service's), and
-//! what decides them from the path: which may leave a referrer, which may be cached.
+//! what decides them from the path: which may leave a referrer, which may be cached; and the
+//! renewed session cookie, on any answer (a proxied service's too), never for a shared cache.
 
+use axum::http::header::{CACHE_CONTROL, SET_COOKIE};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 
@@ -74,5 +76,29 @@ pub(super) fn secure(
     }
     if https {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+}
+
+/// A renewed session's cookie on the answer (doorman's, the gateway's or a proxied service's),
+/// unless the answer sets the session cookie itself (a sign-in or a sign-out); such an answer
+/// is never for a shared cache.
+pub(super) fn renewed_cookie(response: &mut Response, cookie: HeaderValue, name: &str) {
+    let own = |v: &HeaderValue| {
+        v.as_bytes()
+            .strip_prefix(name.as_bytes())
+            .is_some_and(|r| r.first() == Some(&b'='))
+    };
+    if response.headers().get_all(SET_COOKIE).iter().any(own) {
+        return;
+    }
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, cookie);
+    // A session cookie must never land in a shared cache with a service's public answer.
+    let personal = headers
+        .get(CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store") || v.contains("private"));
+    if !personal {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     }
 }

@@ -11,16 +11,26 @@
 //!   `OIDC_RECHECK_STRICT` it ends at once.
 //!
 //! The store hands the recheck to one instance at a time (`claim_provider_refresh`, a lease of
-//! `LEASE_SECS`), so a rotating refresh token is redeemed once however many instances and
-//! requests renew the session together; the others renew without a check.
+//! `LEASE_SECS`, longer than a recheck may take), so a rotating refresh token is redeemed once
+//! however many instances and requests renew the session together; the others renew without a
+//! check, and only the holder's result is recorded. The recheck runs in a task of its own, so a
+//! request that goes away (a browser that stops, a proxy's timeout) cannot lose a refresh token
+//! the provider just rotated; the request waits for it at most `RECHECK_WAIT`. A provider that
+//! could not be asked is asked again `RETRY_SECS` later, not at every request.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use super::{Claims, Sessions};
 
-/// How long one instance's claim on a recheck keeps the others from starting one.
-const LEASE_SECS: u64 = 30;
+/// How long one instance's claim on a recheck keeps the others from starting one: longer than
+/// a recheck can take (a few provider calls of at most `OIDC_HTTP_TIMEOUT_SECS`, 120 s, each).
+const LEASE_SECS: u64 = 600;
+/// How long a request waits for its recheck; past it, it goes on without a renewal and the
+/// recheck finishes on its own.
+const RECHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// After a provider that could not be asked, how long until a recheck is tried again.
+const RETRY_SECS: u64 = 30;
 
 /// The person as the provider describes them now.
 #[derive(Clone, Debug, Default)]
@@ -96,8 +106,34 @@ impl Sessions {
             tracing::warn!(
                 "the session's provider refresh token no longer opens (another SESSION_SECRET); not rechecked"
             );
-            self.finish_recheck(sid, None, Some(now)).await;
+            self.finish_recheck(sid, now, None, Some(now), None).await;
             return Verdict::Renew(None);
+        };
+        let task = tokio::spawn({
+            let (sessions, checker, claims) = (self.clone(), checker.clone(), claims.clone());
+            async move {
+                sessions
+                    .ask_provider(&*checker, &claims, token, now, config.strict)
+                    .await
+            }
+        });
+        match tokio::time::timeout(RECHECK_WAIT, task).await {
+            Ok(Ok(verdict)) => verdict,
+            Ok(Err(_)) | Err(_) => Verdict::Skip,
+        }
+    }
+
+    /// The recheck itself, claimed at `now`, and what it means for the session.
+    async fn ask_provider(
+        &self,
+        checker: &dyn ProviderCheck,
+        claims: &Claims,
+        token: String,
+        now: u64,
+        strict: bool,
+    ) -> Verdict {
+        let Some(sid) = claims.sid() else {
+            return Verdict::Skip;
         };
         let Rechecked {
             outcome,
@@ -106,7 +142,7 @@ impl Sessions {
         let resealed = refresh_token.map(|t| self.refresh_sealer.seal(sid, &t));
         match outcome {
             Recheck::Updated(view) => {
-                self.finish_recheck(sid, resealed.as_deref(), Some(now))
+                self.finish_recheck(sid, now, resealed.as_deref(), Some(now), None)
                     .await;
                 Verdict::Renew(Some(view))
             }
@@ -121,8 +157,10 @@ impl Sessions {
                 Verdict::End
             }
             Recheck::Unavailable(detail) => {
-                self.finish_recheck(sid, resealed.as_deref(), None).await;
-                if config.strict {
+                let retry = (now + RETRY_SECS).saturating_sub(LEASE_SECS);
+                self.finish_recheck(sid, now, resealed.as_deref(), None, Some(retry))
+                    .await;
+                if strict {
                     tracing::warn!(%detail, "the provider could not be asked (OIDC_RECHECK_STRICT); the session ends");
                     self.end_by_provider(claims).await;
                     Verdict::End
@@ -134,10 +172,17 @@ impl Sessions {
         }
     }
 
-    async fn finish_recheck(&self, sid: &str, sealed: Option<&str>, checked: Option<u64>) {
+    async fn finish_recheck(
+        &self,
+        sid: &str,
+        claimed_at: u64,
+        sealed: Option<&str>,
+        checked: Option<u64>,
+        claimed_until: Option<u64>,
+    ) {
         if let Err(err) = self
             .store
-            .finish_provider_refresh(sid, sealed, checked)
+            .finish_provider_refresh(sid, claimed_at, sealed, checked, claimed_until)
             .await
         {
             tracing::warn!(error = %err, "cannot record a recheck at the provider");

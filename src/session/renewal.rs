@@ -17,10 +17,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::http::HeaderValue;
 
 use super::recheck::{ProviderView, Verdict};
-use super::{
-    Caller, SessionClaims, SessionProblem, Sessions, TokenSource, fit_in_token, session_cookie,
-};
+use super::{Caller, Claims, SessionClaims, SessionProblem, Sessions, TokenSource, session_cookie};
 use crate::error::context as scope;
+use crate::identity::Identity;
 use crate::random::token_id;
 
 /// Sessions renewed (or being renewed) that one instance remembers at most; past it, a
@@ -99,7 +98,8 @@ impl Sessions {
         let Some(sid) = caller.claims.sid() else {
             return Ok(());
         };
-        {
+        // A full memo does not stop renewals: they are just not shared then.
+        let remember = {
             let mut entries = self.renewals.lock();
             match entries.get(sid) {
                 Some(Entry::Done {
@@ -112,36 +112,43 @@ impl Sessions {
                 Some(Entry::Pending { since }) if now.saturating_sub(*since) < PENDING_SECS => {
                     return Ok(());
                 }
-                None if entries.len() >= MAX_REMEMBERED => return Ok(()),
-                _ => {}
+                None if entries.len() >= MAX_REMEMBERED => false,
+                _ => {
+                    entries.insert(sid.into(), Entry::Pending { since: now });
+                    true
+                }
             }
-            entries.insert(sid.into(), Entry::Pending { since: now });
-        }
+        };
+        let forget = || {
+            if remember {
+                self.renewals.lock().remove(sid);
+            }
+        };
         let view = match self.recheck(&caller.claims, now).await {
             Verdict::Renew(view) => view,
             Verdict::Skip => {
-                self.renewals.lock().remove(sid);
+                forget();
                 return Ok(());
             }
             Verdict::End => {
-                self.renewals.lock().remove(sid);
+                forget();
                 return Err(SessionProblem::Revoked);
             }
         };
-        match self.store.extend_session(sid, exp).await {
-            Ok(true) => {}
-            outcome => {
-                if let Err(err) = outcome {
-                    tracing::warn!(error = %err, "cannot record a session's renewal; it renews at a later request");
-                }
-                self.renewals.lock().remove(sid);
-                return Ok(());
+        // The store refuses to extend a revoked session; and a revocation that reached this
+        // instance meanwhile wins over the renewal.
+        let extended = self.store.extend_session(sid, exp).await;
+        if !matches!(extended, Ok(true)) || self.revocations.is_revoked(sid, self.clock.now()) {
+            if let Err(err) = extended {
+                tracing::warn!(error = %err, "cannot record a session's renewal; it renews at a later request");
             }
+            forget();
+            return Ok(());
         }
-        let mut claims = SessionClaims::from(&caller.claims);
-        if let Some(view) = view {
-            self.apply_view(&mut claims, sid, view).await;
-        }
+        let mut claims = match view {
+            Some(view) => self.claims_from_view(&caller.claims, sid, view, now).await,
+            None => SessionClaims::from(&caller.claims),
+        };
         claims.auth_time = Some(caller.claims.auth_time.unwrap_or(caller.claims.iat));
         claims.jti = token_id();
         claims.iat = now;
@@ -152,38 +159,53 @@ impl Sessions {
                 let token: Arc<str> = token.into();
                 self.hand_out(&token, exp, now);
                 self.metrics.provider().session_renewed();
-                self.renewals
-                    .lock()
-                    .insert(sid.into(), Entry::Done { token, exp });
+                if remember {
+                    self.renewals
+                        .lock()
+                        .insert(sid.into(), Entry::Done { token, exp });
+                }
             }
             Err(err) => {
                 tracing::error!(error = %err, "minting a renewed session token failed");
-                self.renewals.lock().remove(sid);
+                forget();
             }
         }
         Ok(())
     }
 
-    /// The renewed token says what the provider says now; groups too many for it go with
-    /// the session (store and directory), as at sign-in.
-    async fn apply_view(&self, claims: &mut SessionClaims, sid: &str, view: ProviderView) {
-        claims.email = view.email;
-        claims.email_verified = view.email_verified;
-        claims.name = view.name;
-        claims.roles = view.roles;
-        if fit_in_token(&view.groups) {
-            claims.groups = view.groups;
-            claims.gref = None;
-            return;
+    /// The renewed token's claims as the provider describes the person now, within the same
+    /// limits as at sign-in (`claims_for`); groups too many for the token go with the session
+    /// (store and directory). If they cannot be recorded, the token keeps the old claims.
+    async fn claims_from_view(
+        &self,
+        old: &Claims,
+        sid: &str,
+        view: ProviderView,
+        now: u64,
+    ) -> SessionClaims {
+        let identity = Identity {
+            issuer: old.idp().to_owned(),
+            subject: old.sub().to_owned(),
+            email: view.email,
+            email_verified: view.email_verified,
+            name: view.name,
+            picture: old.picture().map(str::to_owned),
+            user_id: old.uid,
+            roles: view.roles,
+            groups: view.groups,
+        };
+        let claims = self
+            .tokens
+            .claims_for(&identity, now, token_id(), Some(sid.to_owned()));
+        if claims.gref.is_some() {
+            let json = serde_json::to_string(&identity.groups).unwrap_or_default();
+            if let Err(err) = self.store.set_session_groups(sid, &json).await {
+                tracing::warn!(error = %err, "cannot record the session's new groups; keeping the old claims");
+                return SessionClaims::from(old);
+            }
+            self.groups.put(sid, identity.groups.into());
         }
-        let json = serde_json::to_string(&view.groups).unwrap_or_default();
-        if let Err(err) = self.store.set_session_groups(sid, &json).await {
-            tracing::warn!(error = %err, "cannot record the session's new groups; keeping the old ones");
-            return;
-        }
-        claims.groups = Vec::new();
-        claims.gref = Some(super::groups::digest(&view.groups));
-        self.groups.put(sid, view.groups.into());
+        claims
     }
 
     /// The answer to this request carries `token`, which lasts until `exp`.

@@ -218,15 +218,20 @@ impl Store {
         dispatch!(self.claim_provider_refresh(sid, now, checked_before, lease_secs))
     }
 
-    /// Ends a claimed recheck: the new sealed refresh token (if the provider rotated it), the
-    /// time of a successful check (`None`: it failed, and the session is due again).
+    /// Ends the recheck this instance claimed at `claimed_at` (nothing, if another instance
+    /// holds the claim now or the session ended meanwhile): the new sealed refresh token (if the
+    /// provider rotated it), the time of a successful check (`None`: it failed), and what the
+    /// claim is left at (`None`: released; a time: no instance claims it again before that
+    /// time plus the lease, a back-off).
     pub async fn finish_provider_refresh(
         &self,
         sid: &str,
+        claimed_at: u64,
         sealed: Option<&str>,
         checked: Option<u64>,
+        claimed_until: Option<u64>,
     ) -> Result<(), StoreError> {
-        dispatch!(self.finish_provider_refresh(sid, sealed, checked))
+        dispatch!(self.finish_provider_refresh(sid, claimed_at, sealed, checked, claimed_until))
     }
 
     /// Replaces the groups recorded with session `sid` (a JSON array).

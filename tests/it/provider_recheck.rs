@@ -142,8 +142,9 @@ async fn a_provider_that_is_down_leaves_the_session_without_renewal_and_strict_e
         "strict: ended"
     );
 
-    // Back up: the next request's recheck succeeds and renews.
+    // Back up: a recheck 30 s later succeeds and renews (not at every request meanwhile).
     provider.set(|f| f.token = TokenFault::None);
+    app.clock.advance(31);
     follow_clock(&provider, &app);
     let again = app.get("/api/user", &jar).await;
     assert!(

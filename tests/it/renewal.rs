@@ -200,6 +200,11 @@ async fn a_gateway_decision_and_a_proxied_answer_carry_the_renewed_cookie() {
     let proxied = app.get("/app/page", &jar).await;
     assert_eq!(proxied.status(), 200);
     assert_eq!(
+        proxied.headers()["cache-control"],
+        "private, no-store",
+        "an answer carrying a session cookie is never for a shared cache"
+    );
+    assert_eq!(
         renewed(&proxied).as_deref(),
         Some(from_gateway.as_str()),
         "the proxied answer carries it too (the same renewal)"

@@ -61,7 +61,7 @@ pub(super) async fn revoke_user_sessions(
         .iter()
         .map(|r| Revocation {
             id: r.get(0),
-            expires_at: unsigned(r.get(1)).min(now + revoke_for),
+            expires_at: now + revoke_for,
         })
         .collect();
     record_revocations(c, &revocations, now).await?;
@@ -98,7 +98,8 @@ impl PgStore {
         bounded(async {
             let changed = c
                 .execute(
-                    "UPDATE sessions SET expires_at = greatest(expires_at, $2) WHERE sid = $1",
+                    "UPDATE sessions SET expires_at = greatest(expires_at, $2)
+                     WHERE sid = $1 AND NOT EXISTS (SELECT 1 FROM revocations WHERE id = $1)",
                     &[&sid, &secs(expires_at)],
                 )
                 .await?;
@@ -139,17 +140,19 @@ impl PgStore {
     pub async fn finish_provider_refresh(
         &self,
         sid: &str,
+        claimed_at: u64,
         sealed: Option<&str>,
         checked: Option<u64>,
+        claimed_until: Option<u64>,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let checked = checked.map(secs);
+        let (checked, claimed_until) = (checked.map(secs), claimed_until.map(secs));
         bounded(async {
             c.execute(
-                "UPDATE sessions SET provider_refresh = coalesce($2, provider_refresh),
-                   checked_at = coalesce($3, checked_at), refresh_claimed_at = NULL
-                 WHERE sid = $1",
-                &[&sid, &sealed, &checked],
+                "UPDATE sessions SET provider_refresh = coalesce($3, provider_refresh),
+                   checked_at = coalesce($4, checked_at), refresh_claimed_at = $5
+                 WHERE sid = $1 AND refresh_claimed_at = $2 AND provider_refresh IS NOT NULL",
+                &[&sid, &secs(claimed_at), &sealed, &checked, &claimed_until],
             )
             .await?;
             Ok(())
@@ -216,7 +219,7 @@ impl PgStore {
                 .iter()
                 .map(|r| Revocation {
                     id: r.get(0),
-                    expires_at: unsigned(r.get(1)).min(now + revoke_for),
+                    expires_at: now + revoke_for,
                 })
                 .collect();
             record_revocations(&tx, &revocations, now).await?;

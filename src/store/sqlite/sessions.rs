@@ -30,8 +30,9 @@ pub(super) fn record_revocations(
     Ok(())
 }
 
-/// Revokes every live session of `user_id`; each revocation lasts until the session ends or
-/// `revoke_for` seconds pass, whichever is sooner (no access token of it can live longer).
+/// Revokes every live session of `user_id`; each revocation lasts `revoke_for` seconds, the
+/// longest any token minted by now can live (not capped at the session's recorded end: a
+/// renewal extending it in another transaction may not be visible yet).
 pub(super) fn revoke_user_sessions(
     tx: &Transaction<'_>,
     user_id: i64,
@@ -42,10 +43,9 @@ pub(super) fn revoke_user_sessions(
         tx.prepare("SELECT sid, expires_at FROM sessions WHERE user_id = ?1 AND expires_at > ?2")?;
     let revocations: Vec<Revocation> = stmt
         .query_map(params![user_id, secs(now)], |r| {
-            let expires: i64 = r.get(1)?;
             Ok(Revocation {
                 id: r.get(0)?,
-                expires_at: u64::try_from(expires).unwrap_or(0).min(now + revoke_for),
+                expires_at: now + revoke_for,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -82,7 +82,8 @@ impl SqliteStore {
         let sid = sid.to_owned();
         self.write(move |tx| {
             let changed = tx.execute(
-                "UPDATE sessions SET expires_at = max(expires_at, ?2) WHERE sid = ?1",
+                "UPDATE sessions SET expires_at = max(expires_at, ?2)
+                 WHERE sid = ?1 AND NOT EXISTS (SELECT 1 FROM revocations WHERE id = ?1)",
                 params![sid, secs(expires_at)],
             )?;
             Ok(changed == 1)
@@ -123,16 +124,24 @@ impl SqliteStore {
     pub async fn finish_provider_refresh(
         &self,
         sid: &str,
+        claimed_at: u64,
         sealed: Option<&str>,
         checked: Option<u64>,
+        claimed_until: Option<u64>,
     ) -> Result<(), StoreError> {
         let (sid, sealed) = (sid.to_owned(), sealed.map(str::to_owned));
         self.write(move |tx| {
             tx.execute(
-                "UPDATE sessions SET provider_refresh = coalesce(?2, provider_refresh),
-                   checked_at = coalesce(?3, checked_at), refresh_claimed_at = NULL
-                 WHERE sid = ?1",
-                params![sid, sealed, checked.map(secs)],
+                "UPDATE sessions SET provider_refresh = coalesce(?3, provider_refresh),
+                   checked_at = coalesce(?4, checked_at), refresh_claimed_at = ?5
+                 WHERE sid = ?1 AND refresh_claimed_at = ?2 AND provider_refresh IS NOT NULL",
+                params![
+                    sid,
+                    secs(claimed_at),
+                    sealed,
+                    checked.map(secs),
+                    claimed_until.map(secs)
+                ],
             )?;
             Ok(())
         })
@@ -193,10 +202,9 @@ impl SqliteStore {
             )?;
             let revocations: Vec<Revocation> = stmt
                 .query_map(params![issuer, secs(now), subject, provider_sid], |r| {
-                    let expires: i64 = r.get(1)?;
                     Ok(Revocation {
                         id: r.get(0)?,
-                        expires_at: u64::try_from(expires).unwrap_or(0).min(now + revoke_for),
+                        expires_at: now + revoke_for,
                     })
                 })?
                 .collect::<Result<_, _>>()?;

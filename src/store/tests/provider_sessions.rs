@@ -86,6 +86,10 @@ async fn a_renewed_session_lasts_longer_and_its_logout_still_finds_it(s: Store) 
     assert!(!s.extend_session("unknown", NOW + 3600).await.expect("no such session"));
     let done = s.provider_logout(logout(None, Some("op-1"), 9), NOW + 120, 3600).await.expect("logout");
     assert_eq!(ids(&done.expect("first use")), ["d-1"], "still live after its first expiry");
+    assert!(
+        !s.extend_session("d-1", NOW + 7200).await.expect("extend"),
+        "a revoked session is never extended"
+    );
 }
 
 async fn the_sealed_id_token_is_kept_with_its_session(s: Store) {
