@@ -43,7 +43,7 @@ pub use extract::{
 pub use groups::{GROUPS_IN_TOKEN_BYTES, GroupDirectory, fit_in_token};
 pub use recheck::{ProviderCheck, ProviderView, Recheck, Rechecked};
 pub use renewal::Renewals;
-pub use revocation::RevocationSet;
+pub use revocation::{CHANGE_SIGNAL_SECS, RevocationSet, change_id};
 pub use sealed::{ID_TOKEN_HINT, PROVIDER_REFRESH_TOKEN, Sealer};
 pub use service::{Minted, Outbox, ProviderLink, SessionError};
 pub use token::{MAX_TOKEN_BYTES, SessionTokens, TokenError};

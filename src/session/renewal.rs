@@ -17,10 +17,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::http::HeaderValue;
 
 use super::recheck::{ProviderView, Verdict};
-use super::{Caller, Claims, SessionClaims, SessionProblem, Sessions, TokenSource, session_cookie};
+use super::{
+    CHANGE_SIGNAL_SECS, Caller, Claims, SessionClaims, SessionProblem, Sessions, TokenSource,
+    change_id, session_cookie,
+};
 use crate::error::context as scope;
 use crate::identity::Identity;
 use crate::random::token_id;
+use crate::store::Revocation;
 
 /// Sessions renewed (or being renewed) that one instance remembers at most; past it, a
 /// session simply renews at a later request.
@@ -145,8 +149,21 @@ impl Sessions {
             forget();
             return Ok(());
         }
+        let mut changed = false;
         let mut claims = match view {
-            Some(view) => self.claims_from_view(&caller.claims, sid, view, now).await,
+            Some(view) => {
+                changed = view
+                    .roles
+                    .iter()
+                    .map(String::as_str)
+                    .ne(caller.claims.roles())
+                    || view
+                        .groups
+                        .iter()
+                        .map(String::as_str)
+                        .ne(caller.claims.groups());
+                self.claims_from_view(&caller.claims, sid, view, now).await
+            }
             None => SessionClaims::from(&caller.claims),
         };
         claims.auth_time = Some(caller.claims.auth_time.unwrap_or(caller.claims.iat));
@@ -159,6 +176,14 @@ impl Sessions {
                 let token: Arc<str> = token.into();
                 self.hand_out(&token, exp, now);
                 self.metrics.provider().session_renewed();
+                if changed {
+                    // What was opened under the old groups or roles closes, on every instance.
+                    let signal = Revocation {
+                        id: change_id(sid),
+                        expires_at: now + CHANGE_SIGNAL_SECS,
+                    };
+                    self.revoke(vec![signal]).await;
+                }
                 if remember {
                     self.renewals
                         .lock()

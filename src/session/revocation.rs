@@ -14,6 +14,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// At most this many entries leave per write-lock hold while purging.
 const PURGE_BATCH: usize = 1024;
+/// How long the signal that a session changed (its groups or roles, at a recheck) stays in
+/// the set: long enough for every instance to hear of it and every open tunnel and stream to
+/// look.
+pub const CHANGE_SIGNAL_SECS: u64 = 120;
+
+/// The id under which a change of session `sid` is signalled (never a token's: a digest).
+pub fn change_id(sid: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"doorman session changed\0")
+        .chain_update(sid.as_bytes())
+        .finalize();
+    crate::random::hex(&digest[..16])
+}
 
 #[derive(Default)]
 struct Entries {
@@ -71,6 +85,20 @@ impl RevocationSet {
             }
         }
         self.len.store(by_id.len(), Ordering::Release);
+    }
+
+    /// Whether the session whose change signal is `change_id` changed after `since` (a
+    /// token's `iat`: the renewal that carries the change is issued at it, so only older
+    /// tokens are covered). The signal is recorded as lasting `CHANGE_SIGNAL_SECS`.
+    pub fn changed_since(&self, change_id: &str, since: u64, now: u64) -> bool {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .by_id
+            .get(change_id)
+            .is_some_and(|exp| *exp > now && exp.saturating_sub(CHANGE_SIGNAL_SECS) > since)
     }
 
     pub fn is_revoked(&self, id: &str, now: u64) -> bool {
@@ -152,6 +180,32 @@ mod tests {
         assert_eq!(set.purge(150), 0);
         assert_eq!(set.purge(200), 1);
         assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_change_signal_covers_what_was_opened_before_it_only() {
+        let set = RevocationSet::default();
+        let id = change_id("sid-1");
+        assert_eq!(id.len(), 32);
+        assert_ne!(id, change_id("sid-2"));
+        set.revoke(&id, 1_000 + CHANGE_SIGNAL_SECS, 1_000);
+        assert!(
+            set.changed_since(&id, 990, 1_001),
+            "a token issued before the change"
+        );
+        assert!(
+            !set.changed_since(&id, 1_000, 1_001),
+            "the renewal that carries it"
+        );
+        assert!(
+            !set.changed_since(&id, 1_001, 1_002),
+            "a token issued after it"
+        );
+        assert!(!set.changed_since(&change_id("sid-2"), 0, 1_001));
+        assert!(
+            !set.changed_since(&id, 0, 1_000 + CHANGE_SIGNAL_SECS),
+            "the signal ends"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ impl TunnelMetrics {
         registry.register(
             "doorman_websocket_tunnels_closed",
             "WebSocket tunnels closed, by reason (client, upstream, idle, expired, revoked, \
-             shutdown, error)",
+             changed, shutdown, error)",
             closed.clone(),
         );
         let streams_cut = Counter::default();

@@ -5,6 +5,8 @@
 //! leaves the session running without renewal (or, strict, ends it); the refresh token is kept
 //! sealed and deleted at sign-out; and two instances renewing at once refresh once.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::support::postgres::database;
@@ -232,4 +234,50 @@ async fn two_instances_renewing_the_same_session_at_once_refresh_at_the_provider
         1,
         "one refresh, however many renewals"
     );
+}
+
+#[tokio::test]
+async fn a_group_change_at_a_recheck_closes_the_stream_and_tunnel_opened_under_the_old_groups() {
+    let routes = crate::tunnels::routes_file(crate::proxy::upstream().await);
+    let provider = provider().await;
+    let app = app_for(
+        &provider,
+        &[
+            ("DOORMAN_CONFIG", &routes),
+            ("WEBSOCKET_IDLE_SECS", "86400"),
+        ],
+    )
+    .await;
+    let jar = sign_in(&app, &provider).await;
+    let cookie = format!(
+        "access_token={}",
+        jar.get("access_token").expect("signed in")
+    );
+    let mut stream =
+        crate::streams::events(&app, "/app/events/forever", &[("cookie", &cookie)]).await;
+    let mut tunnel = crate::tunnels::open(&app, "/app/ws", &[("cookie", &cookie)]).await;
+    crate::tunnels::echoes(&mut tunnel).await;
+
+    provider.set(|f| f.claims_patch = Some(patch(|c| c["groups"] = json!(["platform"]))));
+    app.clock.advance(31 * MINUTE);
+    follow_clock(&provider, &app);
+    let due = app.get("/api/user", &jar).await;
+    let token = renewed(&due).expect("renewed with the new groups");
+    assert_eq!(jwt_payload(&token)["groups"], json!(["platform"]));
+    let cut = crate::streams::ends_within(&mut stream, Duration::from_secs(1)).await;
+    let closed = crate::tunnels::closed_within(&mut tunnel, Duration::from_secs(1)).await;
+    eprintln!(
+        "the group change cut the stream after {cut:?} and closed the tunnel after {closed:?}"
+    );
+    crate::tunnels::counted(
+        &app,
+        r#"doorman_websocket_tunnels_closed_total{reason="changed"} 1"#,
+    )
+    .await;
+
+    // Opened with the renewed cookie, after the change: it stays.
+    let renewed_cookie = format!("access_token={token}");
+    let mut after = crate::tunnels::open(&app, "/app/ws", &[("cookie", &renewed_cookie)]).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    crate::tunnels::echoes(&mut after).await;
 }

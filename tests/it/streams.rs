@@ -17,7 +17,11 @@ use crate::support::test_provider::{Faults, TestProvider, patch, sign_in};
 use crate::tunnels::{closed_within, echoes, open, routes_file};
 
 /// `GET path` on `app` with `headers`, once its first event has arrived.
-async fn events(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn events(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = app.client.get(app.url(path));
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -34,7 +38,7 @@ async fn events(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest:
 }
 
 /// How long until the stream ends (cut, or finished); panics if it still flows after `limit`.
-async fn ends_within(response: &mut reqwest::Response, limit: Duration) -> Duration {
+pub(crate) async fn ends_within(response: &mut reqwest::Response, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
         match tokio::time::timeout_at((started + limit).into(), response.chunk()).await {

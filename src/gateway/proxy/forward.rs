@@ -106,6 +106,8 @@ impl Proxy {
         let bounds = &forwarding.tunnel;
         let guard = bounds.session.map(|session| StreamGuard {
             revocation_id: session.revocation_id.into(),
+            issued_at: session.iat,
+            change_id: Default::default(),
             revocations: bounds.revocations.clone(),
             clock: bounds.clock.clone(),
             metrics: bounds.metrics.clone(),

@@ -156,6 +156,7 @@ impl Front {
                 session: claims.map(|c| Session {
                     revocation_id: c.revocation_id(),
                     exp: c.exp,
+                    iat: c.iat,
                 }),
                 revocations: &gateway.sessions.revocations,
                 clock: &gateway.clock,

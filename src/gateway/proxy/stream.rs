@@ -5,7 +5,8 @@
 //! closes within that (plus the time the revocation takes to reach this instance). It ends as
 //! a body error: hyper closes the connection before the end of the body, so the client sees
 //! the stream cut short, never a complete answer (an `EventSource` reconnects and meets 401).
-//! A token's expiry alone never cuts a download short.
+//! A token's expiry alone never cuts a download short. A change of the session's groups or
+//! roles found at a recheck at the provider cuts it too: it was allowed under the old ones.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,15 +29,30 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(super) struct StreamGuard {
     /// What revoking the session is recorded under (`Claims::revocation_id`).
     pub(super) revocation_id: Box<str>,
+    /// When the token the answer was allowed with was issued.
+    pub(super) issued_at: u64,
+    /// The session's change signal id, made the first time it is needed.
+    pub(super) change_id: std::sync::OnceLock<String>,
     pub(super) revocations: Arc<RevocationSet>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) metrics: Arc<Metrics>,
 }
 
 impl StreamGuard {
+    /// Revoked, or its groups or roles changed since the answer was allowed (at a recheck
+    /// at the provider: the client's next request is judged again).
     fn ended(&self) -> bool {
-        self.revocations
-            .is_revoked(&self.revocation_id, self.clock.now())
+        if self.revocations.is_empty() {
+            return false;
+        }
+        let now = self.clock.now();
+        self.revocations.is_revoked(&self.revocation_id, now)
+            || self.revocations.changed_since(
+                self.change_id
+                    .get_or_init(|| crate::session::change_id(&self.revocation_id)),
+                self.issued_at,
+                now,
+            )
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Session<'a> {
     pub revocation_id: &'a str,
     /// The token's expiry (seconds, the application's clock).
     pub exp: u64,
+    /// When the token was issued: a change of the session after it closes the tunnel.
+    pub iat: u64,
 }
 
 /// What an allowed request hands its tunnel, should it become one: borrowed, so a request
@@ -69,6 +71,9 @@ enum Closed {
     Expired,
     /// The session was revoked.
     Revoked,
+    /// The session's groups or roles changed at a recheck at the provider: the tunnel was
+    /// allowed under the old ones (the client reconnects, and is judged again).
+    Changed,
     /// The server stopped and its grace period is over.
     Shutdown,
     /// A read or write failed before either side had ended it.
@@ -83,6 +88,7 @@ impl Closed {
             Self::Idle => "idle",
             Self::Expired => "expired",
             Self::Revoked => "revoked",
+            Self::Changed => "changed",
             Self::Shutdown => "shutdown",
             Self::Error => "error",
         }
@@ -91,7 +97,10 @@ impl Closed {
 
 /// A tunnel about to be: what it watches, owned.
 pub struct Tunnel {
-    session: Option<(Box<str>, u64)>,
+    /// The session's revocation id, its change signal's id, and the token's expiry.
+    session: Option<(Box<str>, Box<str>, u64)>,
+    /// When the token it was allowed with was issued.
+    issued_at: u64,
     revocations: Arc<RevocationSet>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -105,7 +114,11 @@ impl Bounds<'_> {
     /// called on the request's task, where the connection is known.
     pub fn tunnel(&self) -> Tunnel {
         Tunnel {
-            session: self.session.map(|s| (s.revocation_id.into(), s.exp)),
+            session: self.session.map(|s| {
+                let change = crate::session::change_id(s.revocation_id).into();
+                (s.revocation_id.into(), change, s.exp)
+            }),
+            issued_at: self.session.map_or(0, |s| s.iat),
             revocations: self.revocations.clone(),
             clock: self.clock.clone(),
             metrics: self.metrics.clone(),
@@ -180,9 +193,15 @@ impl Tunnel {
 
     /// Which bound, if any, ends the tunnel at `now`.
     fn limit_reached(&self, now: u64, last_active: u64) -> Option<Closed> {
-        if let Some((revocation_id, exp)) = &self.session {
+        if let Some((revocation_id, change_id, exp)) = &self.session {
             if self.revocations.is_revoked(revocation_id, now) {
                 return Some(Closed::Revoked);
+            }
+            if self
+                .revocations
+                .changed_since(change_id, self.issued_at, now)
+            {
+                return Some(Closed::Changed);
             }
             if now >= *exp {
                 return Some(Closed::Expired);
