@@ -25,6 +25,7 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx_bin" ] || { echo "bench: nginx is not installed (tests/gateway/run.sh installs it)" >&2; exit 2; }
 # DOORMAN_BIN: another build to measure; by default, this tree's. DOORMAN_BIN_B: a second
 # build measured in the same rounds (an A/B of two binaries), behind its own copy of the snippet.
+# BENCH_GROUPS=N: the session carries N provider groups (a decision for a session with groups).
 bin=${DOORMAN_BIN:-}
 [ -n "$bin" ] || { (cd "$root" && cargo build --release -q); bin="$root/target/release/doorman"; }
 bin_b=${DOORMAN_BIN_B:-}
