@@ -6,19 +6,25 @@
 use super::super::{Counter, Purged, StoreError};
 use super::{PgStore, bounded, secs, unsigned};
 
+/// Records the first use of `digest` until `expires_at`: `true` the first time.
+pub(super) async fn claim(
+    c: &impl deadpool_postgres::GenericClient,
+    digest: [u8; 32],
+    expires_at: u64,
+) -> Result<bool, StoreError> {
+    let inserted = c
+        .execute(
+            "INSERT INTO used_states (state_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&digest.as_slice(), &secs(expires_at)],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
 impl PgStore {
     pub async fn claim_once(&self, digest: [u8; 32], expires_at: u64) -> Result<bool, StoreError> {
         let c = self.client().await?;
-        bounded(async {
-            let inserted = c
-                .execute(
-                    "INSERT INTO used_states (state_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&digest.as_slice(), &secs(expires_at)],
-                )
-                .await?;
-            Ok(inserted == 1)
-        })
-        .await
+        bounded(claim(&c, digest, expires_at)).await
     }
 
     pub async fn update_counters<R, F>(&self, keys: Vec<String>, update: F) -> Result<R, StoreError>

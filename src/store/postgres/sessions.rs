@@ -6,6 +6,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::super::{NewSession, ProviderLogout, Revocation, StoreError};
+use super::ephemeral::claim;
 use super::{PgStore, bounded, secs, unsigned};
 
 /// The channel every instance listens on; the payload is `<id> <expires_at>`.
@@ -52,11 +53,26 @@ pub(super) async fn revoke_user_sessions(
     now: u64,
     revoke_for: u64,
 ) -> Result<Vec<Revocation>, StoreError> {
+    revoke_selected(
+        c,
+        "SELECT sid FROM sessions WHERE user_id = $1 AND expires_at > $2",
+        &[&user_id, &secs(now)],
+        now,
+        revoke_for,
+    )
+    .await
+}
+
+/// Revokes the sessions `query` selects (their `sid`s), each for `revoke_for` seconds.
+async fn revoke_selected(
+    c: &impl GenericClient,
+    query: &str,
+    args: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    now: u64,
+    revoke_for: u64,
+) -> Result<Vec<Revocation>, StoreError> {
     let revocations: Vec<Revocation> = c
-        .query(
-            "SELECT sid, expires_at FROM sessions WHERE user_id = $1 AND expires_at > $2",
-            &[&user_id, &secs(now)],
-        )
+        .query(query, args)
         .await?
         .iter()
         .map(|r| Revocation {
@@ -174,11 +190,15 @@ impl PgStore {
     }
 
     pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
+        self.session_text("SELECT id_token_hint FROM sessions WHERE sid = $1", sid)
+            .await
+    }
+
+    /// The session's column that `query` selects (one text, possibly NULL).
+    async fn session_text(&self, query: &str, sid: &str) -> Result<Option<String>, StoreError> {
         let c = self.client().await?;
         bounded(async {
-            let row = c
-                .query_opt("SELECT id_token_hint FROM sessions WHERE sid = $1", &[&sid])
-                .await?;
+            let row = c.query_opt(query, &[&sid]).await?;
             Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
         })
         .await
@@ -193,36 +213,25 @@ impl PgStore {
         let mut c = self.client().await?;
         bounded(async {
             let tx = c.transaction().await?;
-            let first = tx
-                .execute(
-                    "INSERT INTO used_states (state_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&logout.jti_digest.as_slice(), &secs(logout.jti_expires_at)],
-                )
-                .await?;
-            if first != 1 {
+            if !claim(&tx, logout.jti_digest, logout.jti_expires_at).await? {
                 return Ok(None);
             }
-            let revocations: Vec<Revocation> = tx
-                .query(
-                    "SELECT s.sid, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
-                     WHERE u.issuer = $1 AND s.expires_at > $2
-                       AND ($3::text IS NULL OR u.subject = $3)
-                       AND ($4::text IS NULL OR s.provider_sid = $4)",
-                    &[
-                        &logout.issuer,
-                        &secs(now),
-                        &logout.subject,
-                        &logout.provider_sid,
-                    ],
-                )
-                .await?
-                .iter()
-                .map(|r| Revocation {
-                    id: r.get(0),
-                    expires_at: now + revoke_for,
-                })
-                .collect();
-            record_revocations(&tx, &revocations, now).await?;
+            let revocations = revoke_selected(
+                &tx,
+                "SELECT s.sid FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE u.issuer = $1 AND s.expires_at > $2
+                   AND ($3::text IS NULL OR u.subject = $3)
+                   AND ($4::text IS NULL OR s.provider_sid = $4)",
+                &[
+                    &logout.issuer,
+                    &secs(now),
+                    &logout.subject,
+                    &logout.provider_sid,
+                ],
+                now,
+                revoke_for,
+            )
+            .await?;
             tx.commit().await?;
             Ok(Some(revocations))
         })
@@ -230,14 +239,8 @@ impl PgStore {
     }
 
     pub async fn session_groups(&self, sid: &str) -> Result<Option<String>, StoreError> {
-        let c = self.client().await?;
-        bounded(async {
-            let row = c
-                .query_opt("SELECT groups FROM sessions WHERE sid = $1", &[&sid])
-                .await?;
-            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
-        })
-        .await
+        self.session_text("SELECT groups FROM sessions WHERE sid = $1", sid)
+            .await
     }
 
     pub async fn revoke(&self, revocations: Vec<Revocation>, now: u64) -> Result<(), StoreError> {

@@ -6,16 +6,22 @@ use rusqlite::{OptionalExtension, params};
 use super::super::{Counter, Purged, StoreError};
 use super::{SqliteStore, secs};
 
+/// Records the first use of `digest` until `expires_at`: `true` the first time.
+pub(super) fn claim(
+    tx: &rusqlite::Transaction<'_>,
+    digest: [u8; 32],
+    expires_at: u64,
+) -> Result<bool, StoreError> {
+    let inserted = tx.execute(
+        "INSERT INTO used_states (state_hash, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![digest.as_slice(), secs(expires_at)],
+    )?;
+    Ok(inserted == 1)
+}
+
 impl SqliteStore {
     pub async fn claim_once(&self, digest: [u8; 32], expires_at: u64) -> Result<bool, StoreError> {
-        self.write(move |tx| {
-            let inserted = tx.execute(
-                "INSERT INTO used_states (state_hash, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![digest.as_slice(), secs(expires_at)],
-            )?;
-            Ok(inserted == 1)
-        })
-        .await
+        self.write(move |tx| claim(tx, digest, expires_at)).await
     }
 
     pub async fn update_counters<R, F>(&self, keys: Vec<String>, update: F) -> Result<R, StoreError>

@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::super::{NewSession, ProviderLogout, Revocation, StoreError};
+use super::ephemeral::claim;
 use super::{SqliteStore, secs};
 
 /// Records revocations and ends the refresh tokens of those that are sessions.
@@ -39,10 +40,26 @@ pub(super) fn revoke_user_sessions(
     now: u64,
     revoke_for: u64,
 ) -> Result<Vec<Revocation>, StoreError> {
-    let mut stmt =
-        tx.prepare("SELECT sid, expires_at FROM sessions WHERE user_id = ?1 AND expires_at > ?2")?;
+    revoke_selected(
+        tx,
+        "SELECT sid FROM sessions WHERE user_id = ?1 AND expires_at > ?2",
+        params![user_id, secs(now)],
+        now,
+        revoke_for,
+    )
+}
+
+/// Revokes the sessions `query` selects (their `sid`s), each for `revoke_for` seconds.
+fn revoke_selected(
+    tx: &Transaction<'_>,
+    query: &str,
+    args: impl rusqlite::Params,
+    now: u64,
+    revoke_for: u64,
+) -> Result<Vec<Revocation>, StoreError> {
+    let mut stmt = tx.prepare(query)?;
     let revocations: Vec<Revocation> = stmt
-        .query_map(params![user_id, secs(now)], |r| {
+        .query_map(args, |r| {
             Ok(Revocation {
                 id: r.get(0)?,
                 expires_at: now + revoke_for,
@@ -52,6 +69,16 @@ pub(super) fn revoke_user_sessions(
     drop(stmt);
     record_revocations(tx, &revocations, now)?;
     Ok(revocations)
+}
+
+/// The session's column that `query` selects (one text, possibly NULL).
+fn session_text(
+    c: &rusqlite::Connection,
+    query: &str,
+    sid: &str,
+) -> Result<Option<String>, StoreError> {
+    let text: Option<Option<String>> = c.query_row(query, params![sid], |r| r.get(0)).optional()?;
+    Ok(text.flatten())
 }
 
 impl SqliteStore {
@@ -163,14 +190,7 @@ impl SqliteStore {
     pub async fn session_id_token_hint(&self, sid: &str) -> Result<Option<String>, StoreError> {
         let sid = sid.to_owned();
         self.run(move |c| {
-            let hint: Option<Option<String>> = c
-                .query_row(
-                    "SELECT id_token_hint FROM sessions WHERE sid = ?1",
-                    params![sid],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(hint.flatten())
+            session_text(c, "SELECT id_token_hint FROM sessions WHERE sid = ?1", &sid)
         })
         .await
     }
@@ -185,49 +205,30 @@ impl SqliteStore {
         let subject = logout.subject.map(str::to_owned);
         let provider_sid = logout.provider_sid.map(str::to_owned);
         let digest = logout.jti_digest;
-        let jti_expires = secs(logout.jti_expires_at);
+        let jti_expires = logout.jti_expires_at;
         self.write(move |tx| {
-            let first = tx.execute(
-                "INSERT INTO used_states (state_hash, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![digest.as_slice(), jti_expires],
-            )?;
-            if first != 1 {
+            if !claim(tx, digest, jti_expires)? {
                 return Ok(None);
             }
-            let mut stmt = tx.prepare(
-                "SELECT s.sid, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+            revoke_selected(
+                tx,
+                "SELECT s.sid FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE u.issuer = ?1 AND s.expires_at > ?2
                    AND (?3 IS NULL OR u.subject = ?3)
                    AND (?4 IS NULL OR s.provider_sid = ?4)",
-            )?;
-            let revocations: Vec<Revocation> = stmt
-                .query_map(params![issuer, secs(now), subject, provider_sid], |r| {
-                    Ok(Revocation {
-                        id: r.get(0)?,
-                        expires_at: now + revoke_for,
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-            drop(stmt);
-            record_revocations(tx, &revocations, now)?;
-            Ok(Some(revocations))
+                params![issuer, secs(now), subject, provider_sid],
+                now,
+                revoke_for,
+            )
+            .map(Some)
         })
         .await
     }
 
     pub async fn session_groups(&self, sid: &str) -> Result<Option<String>, StoreError> {
         let sid = sid.to_owned();
-        self.run(move |c| {
-            let groups: Option<Option<String>> = c
-                .query_row(
-                    "SELECT groups FROM sessions WHERE sid = ?1",
-                    params![sid],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(groups.flatten())
-        })
-        .await
+        self.run(move |c| session_text(c, "SELECT groups FROM sessions WHERE sid = ?1", &sid))
+            .await
     }
 
     pub async fn revoke(&self, revocations: Vec<Revocation>, now: u64) -> Result<(), StoreError> {
