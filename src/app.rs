@@ -11,13 +11,13 @@ use axum_extra::extract::cookie::Key;
 
 use crate::accounts::{LoginThrottle, PasswordCheck, PasswordHasher, throttle};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ProviderConfig, TrustedProxies};
+use crate::config::{Config, ProviderConfig, ProviderSettings, TrustedProxies};
 use crate::dev_provider::{self, DEV_CLIENT_ID, DevProvider};
 use crate::gateway::{Gateway, Signer};
 use crate::net::{ProxyTrust, RateLimiter};
-use crate::oidc::SignInService;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::ProviderHandle;
+use crate::oidc::{Providers, Rechecks, SignInService};
 use crate::session::{SessionContext, Sessions};
 use crate::store::{PgSettings, Store};
 use crate::telemetry::Metrics;
@@ -57,10 +57,9 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub store: Store,
     pub sessions: Sessions,
-    /// Sign-in through the provider: `/auth/login` and `/auth/callback`.
-    pub sign_in: SignInService,
+    /// Sign-in through each provider: `/auth/login` and `/auth/callback[/<id>]`.
+    pub sign_in: Providers,
     pub flow_key: Key,
-    pub provider_name: &'static str,
     pub hasher: PasswordHasher,
     pub throttle: LoginThrottle,
     pub limits: Limiters,
@@ -97,8 +96,10 @@ impl SessionContext for AppState {
         self.config.public_url().origin()
     }
 
-    fn roles_from_groups(&self) -> &[(String, String)] {
-        &self.config.claims.role_from_groups
+    fn roles_from_groups(&self, idp: &str) -> &[(String, String)] {
+        self.sign_in
+            .by_issuer(idp)
+            .map_or(&[], |p| p.role_from_groups())
     }
 }
 
@@ -125,14 +126,17 @@ impl Limiters {
     }
 }
 
-/// The provider client; in development also the built-in provider it talks to.
+/// One provider's client; for the development provider also the built-in provider it talks
+/// to.
 async fn provider(
     config: &Config,
+    settings: &ProviderSettings,
+    id: &'static str,
     clock: &Arc<dyn Clock>,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Arc<ProviderHandle>, Option<Arc<DevProvider>>)> {
-    let issuer = config.issuer();
-    let (client_id, client_secret, dev) = match &config.provider {
+    let redirect_uri = settings.redirect_uri(config.public_url());
+    let (client_id, client_secret, dev) = match &settings.source {
         ProviderConfig::External {
             client_id,
             client_secret,
@@ -140,8 +144,8 @@ async fn provider(
         } => (client_id.clone(), client_secret.expose().to_owned(), None),
         ProviderConfig::Development => {
             let dev = Arc::new(DevProvider::new(
-                issuer.as_str().to_owned(),
-                config.redirect_uri().to_string(),
+                settings.issuer.as_str().to_owned(),
+                redirect_uri.to_string(),
                 config.public_url().authority(),
                 dev_provider::signer().await?,
                 clock.clone(),
@@ -151,14 +155,34 @@ async fn provider(
         }
     };
     let handle = ProviderHandle::new(
-        issuer,
+        settings.issuer.clone(),
         client_id,
         client_secret,
-        &config.redirect_uri(),
-        ProviderHttp::new(config.provider_timeout, metrics.clone())?,
+        &redirect_uri,
+        ProviderHttp::new(config.provider_timeout, metrics.clone(), id)?,
         clock.clone(),
     );
     Ok((Arc::new(handle), dev))
+}
+
+/// Every configured provider's sign-in service (and the development provider, if it is one).
+async fn providers(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    metrics: &Arc<Metrics>,
+    sessions: &Sessions,
+) -> anyhow::Result<(Providers, Option<Arc<DevProvider>>)> {
+    let mut list = Vec::new();
+    let mut dev = None;
+    for settings in &config.providers {
+        // One small string per configured provider, for the metrics' labels.
+        let id: &'static str = Box::leak(settings.id.clone().into_boxed_str());
+        let (handle, built) = provider(config, settings, id, clock, metrics).await?;
+        dev = dev.or(built);
+        list.push(SignInService::new(settings, id, handle, sessions.clone()));
+    }
+    let local_issuer = config.public_url().origin().to_owned();
+    Ok((Providers::new(list, &local_issuer), dev))
 }
 
 /// The upstream assertion's keys: the file's, or one derived from the session secret.
@@ -167,15 +191,6 @@ fn signer(config: &Config) -> anyhow::Result<Signer> {
         Some((path, pem)) => Signer::from_pem(pem)
             .map_err(|err| anyhow::anyhow!("UPSTREAM_SIGNING_KEYS_FILE: `{path}`: {err}")),
         None => Ok(Signer::derived(config.session.secret.expose())),
-    }
-}
-
-/// How the sign-in button names the provider.
-fn provider_name(provider: &ProviderConfig) -> &'static str {
-    match provider {
-        ProviderConfig::Development => "the development provider",
-        ProviderConfig::External { issuer, .. } if issuer.is_google() => "Google",
-        ProviderConfig::External { .. } => "your identity provider",
     }
 }
 
@@ -206,18 +221,16 @@ impl App {
         let clock = deps.clock;
         let store = open_store(&config, clock.now())?;
         let metrics = Metrics::new();
-        let (provider, dev) = provider(&config, &clock, &metrics).await?;
         let sessions = Sessions::new(&config, &clock, &store, &metrics);
+        let (sign_in, dev) = providers(&config, &clock, &metrics, &sessions).await?;
         if config.claims.refresh.is_some() {
             // `OIDC_REFRESH`: renewals recheck at the provider, through the oidc room.
-            let _ = sessions
-                .provider_check
-                .set(Arc::new(crate::oidc::Rechecker {
-                    provider: provider.clone(),
-                    claims: config.claims.clone(),
-                    access: config.access.clone(),
-                    store: store.clone(),
-                }));
+            let rechecks = sign_in
+                .all()
+                .iter()
+                .map(|p| (p.issuer.as_str().to_owned(), p.rechecker()))
+                .collect();
+            let _ = sessions.provider_check.set(Arc::new(Rechecks(rechecks)));
         }
         // A shared store is reached in the background (it may be down right now); SQLite,
         // opened above, is read at once.
@@ -239,15 +252,7 @@ impl App {
             flow_key: crate::oidc::flow::flow_cookie_key(config.session.secret.expose()),
             hasher: PasswordHasher::new(config.accounts.hash_concurrency),
             throttle: LoginThrottle::new(store.clone()),
-            sign_in: SignInService::new(
-                provider,
-                config.issuer(),
-                config.access.clone(),
-                config.accounts.admin_emails.clone(),
-                config.claims.clone(),
-                sessions.clone(),
-            ),
-            provider_name: provider_name(&config.provider),
+            sign_in,
             limits: Limiters::new(&config, &metrics),
             sessions,
             store,
@@ -261,7 +266,7 @@ impl App {
     /// Starts provider discovery and the periodic maintenance (sweeping expired state,
     /// retrying revocations the store refused).
     pub fn spawn_background(self: &Arc<Self>) {
-        self.sign_in.provider.clone().spawn_discovery();
+        self.sign_in.spawn_discovery();
         if self.store.is_shared() {
             self.sessions.spawn_sync(self.config.store.revocation_poll);
         }

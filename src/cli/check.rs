@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigError, DatabaseTls, ProviderConfig};
+use crate::config::{Config, ConfigError, DatabaseTls, ProviderConfig, ProviderSettings};
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::metadata::SessionFeatures;
 use crate::oidc::provider::ProviderHandle;
@@ -20,10 +20,16 @@ use crate::telemetry::Metrics;
 /// The outcome of one check, as printed.
 struct Verdict {
     failed: bool,
+    /// The provider the lines are about, when there are several.
+    scope: Option<String>,
 }
 
 impl Verdict {
     fn line(&mut self, check: &str, outcome: Result<String, String>) {
+        let check = match &self.scope {
+            Some(id) => format!("{id} {check}"),
+            None => check.to_owned(),
+        };
         match outcome {
             Ok(detail) => println!("ok    {check:<14} {detail}"),
             Err(detail) => {
@@ -35,7 +41,10 @@ impl Verdict {
 }
 
 pub async fn check(config: Result<Config, ConfigError>) -> ExitCode {
-    let mut verdict = Verdict { failed: false };
+    let mut verdict = Verdict {
+        failed: false,
+        scope: None,
+    };
     let config = match config {
         Ok(config) => {
             verdict.line("configuration", Ok(describe(&config)));
@@ -54,37 +63,13 @@ pub async fn check(config: Result<Config, ConfigError>) -> ExitCode {
         verdict.line("database TLS", Ok(mode));
     }
     verdict.line("store", store(&config, clock.now()).await);
-    verdict.line("redirect URI", redirect_uri(&config));
-    match &config.provider {
-        ProviderConfig::Development => verdict.line(
-            "provider",
-            Ok(
-                "the built-in development provider (served by doorman itself; nothing to reach)"
-                    .into(),
-            ),
-        ),
-        ProviderConfig::External {
-            client_id,
-            client_secret,
-            ..
-        } => {
-            let handle = match ProviderHttp::new(config.provider_timeout, Metrics::new()) {
-                Ok(http) => ProviderHandle::new(
-                    config.issuer(),
-                    client_id.clone(),
-                    client_secret.expose().to_owned(),
-                    &config.redirect_uri(),
-                    http,
-                    clock.clone(),
-                ),
-                Err(err) => {
-                    verdict.line("provider", Err(format!("no HTTP client: {err}")));
-                    return ExitCode::from(1);
-                }
-            };
-            provider(&mut verdict, &handle, &config, clock.now()).await;
-        }
+    let several = config.providers.len() > 1;
+    for settings in &config.providers {
+        // With several providers, each one's lines start with its id.
+        verdict.scope = several.then(|| settings.id.clone());
+        check_provider(&mut verdict, &config, settings, &clock).await;
     }
+    verdict.scope = None;
     if verdict.failed {
         println!("doorman check: some checks failed");
         ExitCode::from(1)
@@ -94,11 +79,57 @@ pub async fn check(config: Result<Config, ConfigError>) -> ExitCode {
     }
 }
 
+/// One provider's lines: its redirect URI, then discovery, keys and what it offers.
+async fn check_provider(
+    verdict: &mut Verdict,
+    config: &Config,
+    settings: &ProviderSettings,
+    clock: &Arc<dyn Clock>,
+) {
+    verdict.line("redirect URI", redirect_uri(config, settings));
+    let ProviderConfig::External {
+        client_id,
+        client_secret,
+        ..
+    } = &settings.source
+    else {
+        verdict.line(
+            "provider",
+            Ok(
+                "the built-in development provider (served by doorman itself; nothing to reach)"
+                    .into(),
+            ),
+        );
+        return;
+    };
+    match ProviderHttp::new(config.provider_timeout, Metrics::new(), "check") {
+        Ok(http) => {
+            let handle = ProviderHandle::new(
+                settings.issuer.clone(),
+                client_id.clone(),
+                client_secret.expose().to_owned(),
+                &settings.redirect_uri(config.public_url()),
+                http,
+                clock.clone(),
+            );
+            provider(verdict, &handle, config, clock.now()).await;
+        }
+        Err(err) => verdict.line("provider", Err(format!("no HTTP client: {err}"))),
+    }
+}
+
 fn describe(config: &Config) -> String {
-    let provider = if config.is_development() {
-        "development provider".to_owned()
-    } else {
-        format!("issuer {}", config.issuer())
+    let provider = match config.providers.as_slice() {
+        [one] if one.is_development() => "development provider".to_owned(),
+        [one] => format!("issuer {}", one.issuer),
+        several => format!(
+            "providers {}",
+            several
+                .iter()
+                .map(|p| format!("{} ({})", p.id, p.issuer))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     format!(
         "public URL {}, listening on {}, {provider}",
@@ -188,10 +219,11 @@ fn provider_sessions(verdict: &mut Verdict, features: &SessionFeatures, config: 
     verdict.line("refresh tokens", Ok(refresh.into()));
 }
 
-/// The redirect URI doorman sends is `PUBLIC_URL` + `/auth/callback`, exactly; it must be
-/// https (or http on loopback) with no query or fragment, as the provider will compare it.
-fn redirect_uri(config: &Config) -> Result<String, String> {
-    let uri = config.redirect_uri();
+/// The redirect URI doorman sends is `PUBLIC_URL` + the provider's callback path, exactly;
+/// it must be https (or http on loopback) with no query or fragment, as the provider will
+/// compare it.
+fn redirect_uri(config: &Config, settings: &ProviderSettings) -> Result<String, String> {
+    let uri = settings.redirect_uri(config.public_url());
     if uri.query().is_some() || uri.fragment().is_some() {
         return Err(format!("{uri} carries a query or fragment"));
     }

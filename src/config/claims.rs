@@ -129,22 +129,49 @@ fn is_scope_token(s: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
+/// The scopes to ask for, `openid` first and each once, from `OIDC_SCOPES` or a provider's
+/// `scopes`; `Err` names the one that is not a scope.
+pub(super) fn scopes<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, String> {
+    let mut scopes = vec!["openid".to_owned()];
+    for scope in raw.into_iter().map(str::trim).filter(|s| !s.is_empty()) {
+        if !is_scope_token(scope) {
+            return Err(format!(
+                "`{scope}` is not a scope (printable ASCII, no quotes or backslash)"
+            ));
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
+/// `role=group` pairs, from `ROLE_FROM_GROUPS` or a provider's `role_from_groups`.
+pub(super) fn role_pairs<'a>(
+    raw: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    for pair in raw.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = pair
+            .split_once('=')
+            .map(|(role, group)| (role.trim(), group.trim()))
+            .filter(|(role, group)| is_valid_role(role) && !group.is_empty());
+        let Some((role, group)) = parsed else {
+            return Err(format!(
+                "`{pair}` is not role=group (a role is 1-32 of a-z, 0-9, _ and -; \
+                 the group is the provider's name for it)"
+            ));
+        };
+        pairs.push((role.to_owned(), group.to_owned()));
+    }
+    Ok(pairs)
+}
+
 pub(super) fn claims_from(vars: &Vars<'_>) -> Result<ClaimsConfig, ConfigError> {
     let mut claims = ClaimsConfig::default();
     if let Some(raw) = vars.get("OIDC_SCOPES") {
-        let mut scopes = vec!["openid".to_owned()];
-        for scope in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
-            if !is_scope_token(scope) {
-                return Err(ConfigError::new(
-                    "OIDC_SCOPES",
-                    format!("`{scope}` is not a scope (printable ASCII, no quotes or backslash)"),
-                ));
-            }
-            if !scopes.iter().any(|s| s == scope) {
-                scopes.push(scope.to_owned());
-            }
-        }
-        claims.scopes = scopes;
+        claims.scopes = scopes(raw.split([' ', ',']))
+            .map_err(|message| ConfigError::new("OIDC_SCOPES", message))?;
     }
     if let Some(raw) = vars.get("OIDC_GROUPS_CLAIM") {
         claims.groups_claim = ClaimPath::parse(&raw)
@@ -152,24 +179,8 @@ pub(super) fn claims_from(vars: &Vars<'_>) -> Result<ClaimsConfig, ConfigError> 
         claims.groups_claim_set = true;
     }
     if let Some(raw) = vars.get("ROLE_FROM_GROUPS") {
-        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let parsed = pair
-                .split_once('=')
-                .map(|(role, group)| (role.trim(), group.trim()))
-                .filter(|(role, group)| is_valid_role(role) && !group.is_empty());
-            let Some((role, group)) = parsed else {
-                return Err(ConfigError::new(
-                    "ROLE_FROM_GROUPS",
-                    format!(
-                        "`{pair}` is not role=group (a role is 1-32 of a-z, 0-9, _ and -; \
-                         the group is the provider's name for it)"
-                    ),
-                ));
-            };
-            claims
-                .role_from_groups
-                .push((role.to_owned(), group.to_owned()));
-        }
+        claims.role_from_groups = role_pairs(raw.split(','))
+            .map_err(|message| ConfigError::new("ROLE_FROM_GROUPS", message))?;
     }
     // Read (and so checked) whether or not OIDC_REFRESH is on.
     let recheck = ProviderRefresh {

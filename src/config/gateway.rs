@@ -9,60 +9,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use url::Url;
 
-use super::email_list::EmailList;
+use super::file::ConfigFile;
+pub use super::policy::Policy;
+use super::policy::{PolicyEntry, is_valid_policy_name, policy_from};
 use super::urls::PublicUrl;
 use super::vars::{ConfigError, Vars};
-use crate::identity::is_valid_role;
-
-/// Who may pass one named policy.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Policy {
-    /// The caller needs one of these roles (none listed: any role, or none).
-    pub roles: Vec<String>,
-    /// The caller needs one of these provider groups (none listed: any, or none).
-    pub groups: Vec<String>,
-    /// `emails` and `domains`: the caller's verified email must be one of the emails or at one
-    /// of the domains (neither listed: any email).
-    pub email: EmailList,
-    /// Anonymous callers pass too; the identity is passed on when there is one.
-    pub public: bool,
-    /// Never send anyone to sign in: 401 JSON even for a browser navigation.
-    pub api: bool,
-    /// CORS preflights (`OPTIONS` with `Access-Control-Request-Method`, which carry no
-    /// credentials) pass, with empty identity headers.
-    pub cors_preflight: bool,
-    /// The assertion's `aud`; by default the protected origin.
-    pub audience: Option<String>,
-}
-
-impl Policy {
-    /// Whether `email` (verified) is admitted by the email and domain lists.
-    pub fn admits_email(&self, email: Option<&str>, verified: bool) -> bool {
-        self.email.admits(email, verified)
-    }
-}
-
-/// A `[gateway.policy.<name>]` table as the file writes it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyEntry {
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    groups: Vec<String>,
-    #[serde(default)]
-    emails: Vec<String>,
-    #[serde(default)]
-    domains: Vec<String>,
-    #[serde(default)]
-    public: bool,
-    #[serde(default)]
-    api: bool,
-    #[serde(default)]
-    cors_preflight: bool,
-    #[serde(default)]
-    audience: Option<String>,
-}
 
 /// A host a sign-in may return to: `app.example.com`, `*.example.com` (any subdomain), with
 /// `:port` when it is not the scheme's default; the port must match exactly.
@@ -121,7 +72,7 @@ impl HostPattern {
 }
 
 /// Which sets of identity header names a 200 carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IdentityHeaderSets {
     /// `X-Doorman-*`.
     pub doorman: bool,
@@ -150,6 +101,9 @@ pub struct GatewayConfig {
 struct File {
     #[serde(default)]
     gateway: Option<GatewaySection>,
+    /// `[[provider]]`, read by `provider_blocks`.
+    #[serde(default)]
+    provider: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -161,14 +115,6 @@ struct GatewaySection {
     route: Vec<super::routes::RouteEntry>,
 }
 
-/// A policy name: 1 to 64 of `[a-z0-9_-]`, so it is safe in a URL path.
-fn is_valid_policy_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
 /// The policies in `text` (the file at `path`), checked.
 pub fn parse_policies(path: &str, text: &str) -> Result<BTreeMap<String, Policy>, ConfigError> {
     parse_file(path, text).map(|(policies, _)| policies)
@@ -176,51 +122,12 @@ pub fn parse_policies(path: &str, text: &str) -> Result<BTreeMap<String, Policy>
 
 type Parsed = (BTreeMap<String, Policy>, Vec<super::routes::ProxyRoute>);
 
-/// One policy table, checked; `Err` says what is wrong, to follow the table's name.
-fn policy_from(entry: PolicyEntry) -> Result<Policy, String> {
-    if let Some(bad) = entry.roles.iter().find(|r| !is_valid_role(r)) {
-        return Err(format!(" roles: `{bad}` is not a role name"));
-    }
-    if let Some(bad) = entry.groups.iter().find(|g| g.is_empty() || g.len() > 256) {
-        return Err(format!(" groups: `{bad}` is not 1 to 256 bytes"));
-    }
-    let email = EmailList::new(entry.emails, entry.domains);
-    if entry.public && !(entry.roles.is_empty() && entry.groups.is_empty() && email.is_open()) {
-        return Err(
-            ": a public policy admits everybody: no roles, groups, emails or domains".into(),
-        );
-    }
-    if let Some(bad) = email.emails().iter().find(|e| !e.contains('@')) {
-        return Err(format!(" emails: `{bad}` is not an email"));
-    }
-    if let Some(bad) = email
-        .domains()
-        .iter()
-        .find(|d| d.is_empty() || d.contains('@'))
-    {
-        return Err(format!(" domains: `{bad}` is not a domain"));
-    }
-    if let Some(audience) = &entry.audience
-        && Url::parse(audience).is_err()
-    {
-        return Err(format!(" audience: `{audience}` is not a URL"));
-    }
-    Ok(Policy {
-        roles: entry.roles,
-        groups: entry.groups,
-        email,
-        public: entry.public,
-        api: entry.api,
-        cors_preflight: entry.cors_preflight,
-        audience: entry.audience,
-    })
-}
-
 /// The policies and routes in `text` (the file at `path`), checked.
 pub fn parse_file(path: &str, text: &str) -> Result<Parsed, ConfigError> {
     let file_error =
         |message: String| ConfigError::new("DOORMAN_CONFIG", format!("{path}: {message}"));
     let file: File = basic_toml::from_str(text).map_err(|e| file_error(e.to_string()))?;
+    let _ = &file.provider;
     let (entries, routes) = file
         .gateway
         .map(|g| (g.policy, g.route))
@@ -292,14 +199,10 @@ fn identity_headers(raw: Option<String>) -> Result<IdentityHeaderSets, ConfigErr
 pub(super) fn gateway_from(
     vars: &Vars<'_>,
     public_url: &PublicUrl,
+    file: Option<&ConfigFile>,
 ) -> Result<GatewayConfig, ConfigError> {
-    let (policies, routes) = match vars.get("DOORMAN_CONFIG") {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                ConfigError::new("DOORMAN_CONFIG", format!("cannot read `{path}`: {e}"))
-            })?;
-            parse_file(&path, &text)?
-        }
+    let (policies, routes) = match file {
+        Some(file) => parse_file(&file.path, &file.text)?,
         None => (
             BTreeMap::from([("default".to_owned(), Policy::default())]),
             Vec::new(),
@@ -348,6 +251,7 @@ pub(super) fn gateway_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EmailList;
 
     #[test]
     fn policies_are_read_with_a_default_and_mistakes_are_named_with_their_line() {

@@ -10,8 +10,11 @@
 mod claims;
 mod database;
 mod email_list;
+mod file;
 mod gateway;
+mod policy;
 mod provider;
+mod provider_blocks;
 mod proxies;
 mod routes;
 mod secrets;
@@ -23,8 +26,6 @@ mod vars;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use url::Url;
-
 use claims::claims_from;
 pub use claims::{ClaimPath, ClaimsConfig, ProviderRefresh};
 pub use database::{DatabaseTls, PostgresUrl, is_postgres_url, postgres_url};
@@ -32,8 +33,7 @@ pub use email_list::EmailList;
 pub use gateway::{
     GatewayConfig, HostPattern, IdentityHeaderSets, Policy, parse_file, parse_policies,
 };
-pub use provider::ProviderConfig;
-use provider::provider_from;
+pub use provider::{LOCAL_PROVIDER_ID, ProviderConfig, ProviderIds, ProviderSettings};
 pub use proxies::{TrustedProxies, canonical};
 pub use routes::{ProxyRoute, RouteHost, Upstream};
 pub use secrets::{ClientSecret, MIN_SECRET_BYTES, SessionSecret};
@@ -46,11 +46,14 @@ pub use vars::{ConfigError, VARS, Var, help_table};
 #[derive(Clone, Debug)]
 pub struct Config {
     pub server: ServerConfig,
-    /// `OIDC_ISSUER_URL`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` (or the built-in provider).
-    pub provider: ProviderConfig,
+    /// `[[provider]]` blocks in `DOORMAN_CONFIG`, or the one of `OIDC_ISSUER_URL`,
+    /// `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` (or the built-in provider): never empty, in the
+    /// order they are configured.
+    pub providers: Vec<ProviderSettings>,
     /// `OIDC_HTTP_TIMEOUT_SECS`: the limit for every call to the identity provider.
     pub provider_timeout: Duration,
-    /// `OIDC_SCOPES`, `OIDC_GROUPS_CLAIM`, `ROLE_FROM_GROUPS`.
+    /// `OIDC_SCOPES`, `OIDC_GROUPS_CLAIM`, `ROLE_FROM_GROUPS` (each provider's start from
+    /// these), `OIDC_LOGOUT`, `OIDC_REFRESH` (for all).
     pub claims: ClaimsConfig,
     pub session: SessionConfig,
     pub accounts: AccountsConfig,
@@ -147,16 +150,20 @@ impl Config {
     /// Reads the configuration through `lookup`, so tests can pass a map instead of touching
     /// the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_vars(&Vars::new(&lookup))
+        Self::from_vars_env(&Vars::new(&lookup), &lookup)
     }
 
+    #[cfg(test)]
     fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
-        let provider = provider_from(vars)?;
-        let development = matches!(provider, ProviderConfig::Development);
-        let server = server_from(vars, development)?;
-        let session = session_from(vars, development)?;
-        let provider_timeout =
-            Duration::from_secs(vars.number("OIDC_HTTP_TIMEOUT_SECS", 10, 1..=120)?);
+        Self::from_vars_env(vars, &|_| None)
+    }
+
+    /// As `from_vars`; `env` looks up the variables `client_secret_env` names.
+    fn from_vars_env(
+        vars: &Vars<'_>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let file = file::ConfigFile::read(vars)?;
         let claims = claims_from(vars)?;
         let access = AccessLists {
             email: EmailList::new(
@@ -166,19 +173,58 @@ impl Config {
             hosted_domains: vars.list("ALLOWED_HOSTED_DOMAINS"),
         };
         let accounts = accounts_from(vars, &access)?;
+        let defaults = provider::Defaults {
+            claims: &claims,
+            access: &access,
+            admin_emails: &accounts.admin_emails,
+        };
+        let blocks = match &file {
+            Some(file) => provider_blocks::providers(file, &defaults, env)?,
+            None => Vec::new(),
+        };
+        if !blocks.is_empty()
+            && let Some(name) = provider::ENV_PROVIDER_VARS
+                .iter()
+                .find(|name| vars.get(name).is_some())
+        {
+            return Err(ConfigError::new(
+                name,
+                "is set, but DOORMAN_CONFIG configures providers in [[provider]] blocks: \
+                 configure every provider one way. Move this provider into a [[provider]] \
+                 block (client_secret_env names the variable that holds its secret) and \
+                 unset OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and GOOGLE_CLIENT_*",
+            ));
+        }
+        let env_provider = provider::provider_from(vars)?;
+        let development = blocks.is_empty() && matches!(env_provider, ProviderConfig::Development);
+        let server = server_from(vars, development)?;
+        let providers = if blocks.is_empty() {
+            vec![provider::env_provider(
+                env_provider,
+                &server.public_url,
+                &defaults,
+            )]
+        } else {
+            blocks
+        };
+        let session = session_from(vars, development)?;
+        let provider_timeout =
+            Duration::from_secs(vars.number("OIDC_HTTP_TIMEOUT_SECS", 10, 1..=120)?);
         let limits = RateLimits {
             login_per_minute: limit(vars, "RATE_LIMIT_LOGIN_PER_MINUTE", 20)?,
             register_per_hour: limit(vars, "RATE_LIMIT_REGISTER_PER_HOUR", 10)?,
             sign_in_per_minute: limit(vars, "RATE_LIMIT_SIGN_IN_PER_MINUTE", 60)?,
         };
         let telemetry = telemetry::telemetry_from(vars, server.bind_addr)?;
-        let gateway = gateway::gateway_from(vars, &server.public_url)?;
+        let mut gateway = gateway::gateway_from(vars, &server.public_url, file.as_ref())?;
+        let ids = ProviderIds::new(&providers, &server.public_url);
+        resolve_policy_providers(&mut gateway, &ids, &providers)?;
         let store = store::store_from(vars)?;
         // Read for `--help` and the drift test; `main` applies it to the log subscriber.
         let _ = vars.get("RUST_LOG");
         Ok(Self {
             server,
-            provider,
+            providers,
             provider_timeout,
             claims,
             session,
@@ -192,27 +238,91 @@ impl Config {
     }
 
     pub fn is_development(&self) -> bool {
-        matches!(self.provider, ProviderConfig::Development)
+        self.providers.iter().any(ProviderSettings::is_development)
     }
 
     pub fn public_url(&self) -> &PublicUrl {
         &self.server.public_url
     }
 
-    /// The issuer the relying party talks to: the configured one, or the built-in provider's.
-    pub fn issuer(&self) -> Issuer {
-        match &self.provider {
-            ProviderConfig::External { issuer, .. } => issuer.clone(),
-            ProviderConfig::Development => {
-                Issuer::from_trusted(self.server.public_url.join("/dev-oidc").as_str().to_owned())
-            }
-        }
+    /// The provider with this id.
+    pub fn provider(&self, id: &str) -> Option<&ProviderSettings> {
+        self.providers.iter().find(|p| p.id == id)
     }
 
-    /// The exact redirect URI registered at the provider; never derived from request headers.
-    pub fn redirect_uri(&self) -> Url {
-        self.server.public_url.join("/auth/callback")
+    /// Which provider each session's `idp` stands for.
+    pub fn provider_ids(&self) -> ProviderIds {
+        ProviderIds::new(&self.providers, &self.server.public_url)
     }
+}
+
+/// Checks a whole `DOORMAN_CONFIG` text (`path` for messages) as `serve` reads it: policies,
+/// routes, and `[[provider]]` blocks (each `client_secret_env` taken as set), and that every
+/// provider a policy names is one of them. For examples, such as the documentation's.
+pub fn check_file(path: &str, text: &str) -> Result<(), ConfigError> {
+    let (policies, routes) = parse_file(path, text)?;
+    let file = file::ConfigFile {
+        path: path.to_owned(),
+        text: text.to_owned(),
+        private: true,
+    };
+    let claims = ClaimsConfig::default();
+    let access = AccessLists::default();
+    let defaults = provider::Defaults {
+        claims: &claims,
+        access: &access,
+        admin_emails: &[],
+    };
+    let providers = provider_blocks::providers(&file, &defaults, &|_| Some("set".into()))?;
+    let public_url = PublicUrl::parse("https://doorman.example")?;
+    let mut gateway = GatewayConfig {
+        policies,
+        redirect_hosts: Vec::new(),
+        cookie_domain: None,
+        signing_keys: None,
+        identity_headers: IdentityHeaderSets::default(),
+        routes,
+    };
+    let ids = ProviderIds::new(&providers, &public_url);
+    resolve_policy_providers(&mut gateway, &ids, &providers)
+}
+
+/// Every provider a policy names is configured (or `local`): each policy learns their
+/// issuers. A policy that names groups but no providers, while several providers exist, gets
+/// a warning: a group's name means what its provider says, and another provider may use it.
+fn resolve_policy_providers(
+    gateway: &mut GatewayConfig,
+    ids: &ProviderIds,
+    providers: &[ProviderSettings],
+) -> Result<(), ConfigError> {
+    for (name, policy) in &mut gateway.policies {
+        let issuers: Vec<Option<&str>> = policy
+            .providers
+            .iter()
+            .map(|id| ids.issuer_of(id))
+            .collect();
+        if let Some(at) = issuers.iter().position(Option::is_none) {
+            let unknown = &policy.providers[at];
+            let known: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+            return Err(ConfigError::new(
+                "DOORMAN_CONFIG",
+                format!(
+                    "[gateway.policy.{name}] providers: `{unknown}` is not a configured provider \
+                     (configured: {}, and `local` for local accounts)",
+                    known.join(", ")
+                ),
+            ));
+        }
+        policy.provider_issuers = issuers.into_iter().flatten().map(str::to_owned).collect();
+        if providers.len() > 1 && !policy.groups.is_empty() && policy.providers.is_empty() {
+            tracing::warn!(
+                policy = %name,
+                "this policy admits by groups from any provider: with several providers, add \
+                 `providers = [...]` so that only the provider whose groups these are can grant them"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn server_from(vars: &Vars<'_>, development: bool) -> Result<ServerConfig, ConfigError> {
@@ -357,11 +467,15 @@ mod tests {
         assert!(cfg.is_development());
         assert!(cfg.session.ephemeral);
         assert_eq!(cfg.server.bind_addr.to_string(), "127.0.0.1:8000");
+        let [dev] = cfg.providers.as_slice() else {
+            panic!("one provider")
+        };
+        assert_eq!(dev.id, "dev");
         assert_eq!(
-            cfg.redirect_uri().as_str(),
+            dev.redirect_uri(cfg.public_url()).as_str(),
             "http://localhost:8000/auth/callback"
         );
-        assert_eq!(cfg.issuer().as_str(), "http://localhost:8000/dev-oidc");
+        assert_eq!(dev.issuer.as_str(), "http://localhost:8000/dev-oidc");
         assert_eq!(cfg.session.ttl, Duration::from_secs(3600));
     }
 
@@ -405,7 +519,11 @@ mod tests {
         ])
         .expect("valid");
         assert!(!cfg.is_development());
-        assert_eq!(cfg.issuer().as_str(), "https://accounts.google.com");
+        assert_eq!(
+            cfg.providers[0].issuer.as_str(),
+            "https://accounts.google.com"
+        );
+        assert_eq!(cfg.providers[0].id, "google");
     }
 
     #[test]
@@ -489,6 +607,70 @@ mod tests {
         );
         let err = config(&[("TRUSTED_PROXIES", "10.0.0.0/99")]).expect_err("refused");
         assert_eq!(err.variable, "TRUSTED_PROXIES");
+    }
+
+    fn config_file(text: &str) -> String {
+        let path =
+            std::env::temp_dir().join(format!("doorman-config-{}.toml", crate::random::token_id()));
+        std::fs::write(&path, text).expect("write");
+        path.to_string_lossy().into_owned()
+    }
+
+    const TWO: &str = "[[provider]]\nid = \"corp\"\nissuer = \"https://sso.corp.example\"\n\
+                       client_id = \"d\"\nclient_secret_env = \"CORP\"\n\
+                       [[provider]]\nid = \"partner\"\nissuer = \"https://id.partner.example\"\n\
+                       client_id = \"d\"\nclient_secret_env = \"CORP\"\n";
+
+    #[test]
+    fn provider_blocks_replace_the_environments_provider_and_mixing_the_two_is_refused() {
+        let path = config_file(&format!(
+            "{TWO}[gateway.policy.staff]\nproviders = [\"corp\", \"local\"]\n"
+        ));
+        let base = [
+            ("DOORMAN_CONFIG", path.as_str()),
+            ("CORP", "secret"),
+            ("SESSION_SECRET", STRONG),
+        ];
+        let cfg = config(&base).expect("valid");
+        let ids: Vec<&str> = cfg.providers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["corp", "partner"]);
+        assert!(!cfg.is_development());
+        assert_eq!(
+            cfg.gateway.policies["staff"].provider_issuers,
+            ["https://sso.corp.example", "http://localhost:8000"]
+        );
+        assert_eq!(
+            cfg.provider_ids().of("https://id.partner.example"),
+            "partner"
+        );
+        assert_eq!(cfg.provider_ids().of("http://localhost:8000"), "local");
+
+        for var in ["OIDC_CLIENT_ID", "GOOGLE_CLIENT_ID", "OIDC_ISSUER_URL"] {
+            let mut mixed = base.to_vec();
+            mixed.push((var, "x"));
+            mixed.push(("OIDC_CLIENT_SECRET", "y"));
+            let err = config(&mixed).expect_err("mixed");
+            assert!(err.message.contains("[[provider]]"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_policy_naming_a_provider_that_is_not_configured_is_refused() {
+        let path = config_file(&format!(
+            "{TWO}[gateway.policy.x]\nproviders = [\"crop\"]\n"
+        ));
+        let err = config(&[
+            ("DOORMAN_CONFIG", path.as_str()),
+            ("CORP", "secret"),
+            ("SESSION_SECRET", STRONG),
+        ])
+        .expect_err("refused");
+        assert!(
+            err.message.contains("`crop` is not a configured provider"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("corp, partner"), "{}", err.message);
     }
 
     #[test]

@@ -206,7 +206,7 @@ pub const VARS: &[Var] = &[
     var(
         "DOORMAN_CONFIG",
         "",
-        "a TOML file of gateway policies ([gateway.policy.NAME]) and proxy routes ([[gateway.route]])",
+        "a TOML file of gateway policies ([gateway.policy.NAME]), proxy routes ([[gateway.route]]) and providers ([[provider]], several at once)",
     ),
     var(
         "ALLOWED_REDIRECT_HOSTS",

@@ -33,7 +33,13 @@ impl Gateway {
                 reason,
                 bearer,
                 navigation,
-            } => self.unauthenticated(endpoint, &target, reason, bearer, navigation),
+            } => {
+                let providers = self
+                    .policies
+                    .get(policy)
+                    .map_or(&[][..], |p| p.providers.as_slice());
+                self.unauthenticated(endpoint, &target, providers, reason, bearer, navigation)
+            }
             Refusal::Forbidden {
                 reason,
                 required,
@@ -51,22 +57,42 @@ impl Gateway {
         }
     }
 
-    /// Where a browser signs in and comes back to `target`.
-    pub fn login_url(&self, target: &Target) -> String {
+    /// Where a browser signs in and comes back to `target`: straight to the provider when the
+    /// policy admits only one, to the chooser narrowed to those it admits when it names
+    /// several (`local` is signed in with a password, from the chooser's page of its own).
+    pub fn login_url(&self, target: &Target, providers: &[String]) -> String {
         let rd: String =
             url::form_urlencoded::byte_serialize(target.url.as_str().as_bytes()).collect();
-        format!("{}/auth/login?rd={rd}", self.public_url.origin())
+        let mut url = format!("{}/auth/login?rd={rd}", self.public_url.origin());
+        let external: Vec<&str> = providers
+            .iter()
+            .map(String::as_str)
+            .filter(|id| *id != crate::config::LOCAL_PROVIDER_ID)
+            .collect();
+        match external.as_slice() {
+            [] => {}
+            [one] if external.len() == providers.len() => {
+                url.push_str("&provider=");
+                url.push_str(one);
+            }
+            several => {
+                url.push_str("&providers=");
+                url.push_str(&several.join(","));
+            }
+        }
+        url
     }
 
     fn unauthenticated(
         &self,
         endpoint: Endpoint,
         target: &Target,
+        providers: &[String],
         reason: NoSession,
         bearer: bool,
         navigation: bool,
     ) -> Response {
-        let login = self.login_url(target);
+        let login = self.login_url(target, providers);
         if navigation && endpoint.may_redirect() {
             // 303 for a navigation that was not GET/HEAD: the browser comes back with GET.
             let status = if matches!(target.method.as_str(), "GET" | "HEAD") {

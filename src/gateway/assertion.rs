@@ -132,10 +132,18 @@ impl Signer {
         json!({ "keys": self.keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
     }
 
-    /// An assertion of `claims` for `audience`, issued by `issuer` at `now`. Should signing
+    /// An assertion of `claims` (from the provider `provider`, by id) for `audience`, issued
+    /// by `issuer` at `now`. Should signing
     /// ever fail (it cannot with a key that loaded: `jsonwebtoken` only re-reads it), the
     /// assertion is empty, as for an anonymous caller, so a service that checks it refuses.
-    pub fn sign(&self, claims: &Claims, issuer: &str, audience: &str, now: u64) -> String {
+    pub fn sign(
+        &self,
+        claims: &Claims,
+        provider: &str,
+        issuer: &str,
+        audience: &str,
+        now: u64,
+    ) -> String {
         let key = &self.keys[0];
         let payload = Payload {
             iss: issuer,
@@ -147,6 +155,7 @@ impl Signer {
             roles: claims.roles_json(),
             groups: claims.groups_json(),
             idp: claims.idp(),
+            provider: (!provider.is_empty()).then_some(provider),
             sid: claims.sid(),
             jti: crate::random::token_id(),
             iat: now,
@@ -173,6 +182,9 @@ struct Payload<'a> {
     /// Every group, however many: the one header that carries them all.
     groups: GroupsJson<'a>,
     idp: &'a str,
+    /// The provider's id in doorman's configuration (`local` for a local account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
     sid: Option<&'a str>,
     jti: String,
     iat: u64,
@@ -268,7 +280,7 @@ mod tests {
         // The real time: `jsonwebtoken` checks `exp` against the clock.
         let now = jsonwebtoken::get_current_timestamp();
         for signer in signers {
-            let token = signer.sign(&claims(now), ISSUER, AUDIENCE, now);
+            let token = signer.sign(&claims(now), "corp", ISSUER, AUDIENCE, now);
             let header = token.split('.').next().expect("a header");
             let header: serde_json::Value =
                 serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url"))
@@ -300,7 +312,7 @@ mod tests {
                     "iss": ISSUER, "aud": AUDIENCE, "sub": "user-1",
                     "email": "ada@example.com", "email_verified": true, "name": "Zoë Lovelace",
                     "roles": ["admin", "editor"], "groups": ["sre", "Platform, Admins"],
-                    "idp": "https://idp.example", "sid": "session-1",
+                    "idp": "https://idp.example", "provider": "corp", "sid": "session-1",
                     "jti": null, "iat": now, "nbf": now, "exp": now + ASSERTION_TTL_SECS,
                 })
             );

@@ -186,6 +186,15 @@ fn judge(policy: &Policy, caller: Caller, target: Target, headers: &HeaderMap) -
             navigation: navigation(),
         });
     }
+    if !policy.provider_issuers.is_empty()
+        && !policy.provider_issuers.iter().any(|i| i == claims.idp())
+    {
+        return Decision::Refuse(Refusal::Forbidden {
+            reason: DenyReason::ProviderRequired,
+            required: policy.providers.clone(),
+            navigation: navigation(),
+        });
+    }
     if !policy.admits_email(claims.email(), claims.email_verified) {
         return Decision::Refuse(Refusal::Forbidden {
             reason: DenyReason::EmailNotAllowed,

@@ -1,6 +1,6 @@
 //! The identity headers of an allowed request, for the proxy to pass to the service:
 //! `X-Doorman-User` (`sub`), `-Email`, `-Name` (percent-encoded UTF-8), `-Roles` (one
-//! comma-joined line) and `-Jwt-Assertion`, plus, when configured, Authelia's and
+//! comma-joined line), `-Idp` (the provider's id) and `-Jwt-Assertion`, plus, when configured, Authelia's and
 //! oauth2-proxy's names. An anonymous caller gets every header *empty*, so a proxy that sets
 //! them from the answer overwrites whatever the client sent. Their total size is capped, so
 //! the answer fits a proxy's header buffer. `IdentityCache` keeps the finished headers (the
@@ -35,6 +35,8 @@ pub const MAX_IDENTITY_BYTES: usize = 8 * 1024;
 /// What the headers say: `None` for an anonymous caller.
 pub struct IdentityInput<'a> {
     pub claims: Option<&'a Claims>,
+    /// The id of the provider the session came from (`local`, or `""` when anonymous).
+    pub provider: &'a str,
     pub assertion: Option<&'a str>,
     /// The groups the route's policy names: what the group headers carry when all of the
     /// caller's would not fit.
@@ -179,6 +181,7 @@ fn named(
             ("x-doorman-roles", roles),
             ("x-doorman-groups", groups),
             ("x-doorman-groups-truncated", truncated.to_owned()),
+            ("x-doorman-idp", identity.provider.to_owned()),
             ("x-doorman-jwt-assertion", assertion),
         ]);
     }
@@ -418,13 +421,14 @@ mod tests {
             sets,
             &IdentityInput {
                 claims: None,
+                provider: "",
                 assertion: None,
                 policy_groups: &[],
             },
         )
         .expect("small")
         .headers;
-        assert_eq!(headers.len(), 11);
+        assert_eq!(headers.len(), 12);
         assert!(headers.iter().all(|(_, v)| v.is_empty()));
     }
 }

@@ -65,6 +65,8 @@ pub enum DenyReason {
     GroupRequired,
     /// The verified email is not in the policy's emails or domains.
     EmailNotAllowed,
+    /// The session comes from a provider the policy does not name.
+    ProviderRequired,
 }
 
 impl DenyReason {
@@ -73,6 +75,7 @@ impl DenyReason {
             Self::RoleRequired => "role_required",
             Self::GroupRequired => "group_required",
             Self::EmailNotAllowed => "email_not_allowed",
+            Self::ProviderRequired => "provider_required",
         }
     }
 
@@ -89,6 +92,11 @@ impl DenyReason {
         match self {
             Self::RoleRequired => needs("roles"),
             Self::GroupRequired => needs("groups"),
+            Self::ProviderRequired => format!(
+                "Your account may not use this service: the policy `{policy}` admits only \
+                 people signed in with {}; sign out, then sign in with one of those",
+                required.join(", ")
+            ),
             Self::EmailNotAllowed => format!(
                 "Your account may not use this service: the policy `{policy}` admits only \
                  certain verified emails, and your account's is not one of them"

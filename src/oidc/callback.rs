@@ -137,6 +137,7 @@ mod tests {
             pkce_verifier: "v".into(),
             return_to: "/".into(),
             created_at,
+            provider: String::new(),
         }
     }
 

@@ -24,6 +24,10 @@ pub struct FlowState {
     pub pkce_verifier: String,
     pub return_to: String,
     pub created_at: u64,
+    /// The id of the provider the attempt was started for (empty in attempts begun before
+    /// several providers existed: the one of the environment's).
+    #[serde(default)]
+    pub provider: String,
 }
 
 impl FlowState {

@@ -109,6 +109,7 @@ mod tests {
             pkce_verifier: "v".into(),
             return_to: "/".into(),
             created_at,
+            provider: String::new(),
         }
     }
 

@@ -19,6 +19,8 @@ pub struct ProviderHttp {
     client: reqwest::Client,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    /// The provider's id, for the metrics' `provider` label.
+    provider: &'static str,
 }
 
 /// The provider's endpoints, as metrics name them.
@@ -58,7 +60,11 @@ pub enum OutboundError {
 }
 
 impl ProviderHttp {
-    pub fn new(timeout: Duration, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+    pub fn new(
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        provider: &'static str,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
@@ -69,11 +75,17 @@ impl ProviderHttp {
             client,
             timeout,
             metrics,
+            provider,
         })
     }
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The keys were fetched again, for `reason`.
+    pub fn jwks_refreshed(&self, reason: &'static str) {
+        self.metrics.provider().jwks_refresh(self.provider, reason);
     }
 
     /// This client, for `openidconnect` calls to `endpoint`.
@@ -114,8 +126,11 @@ impl ProviderHttp {
             Err(OutboundError::TooLarge) => "too_large",
             Err(OutboundError::Transport(_)) => "unreachable",
         };
-        self.metrics
-            .provider_request(endpoint.label(), result, started.elapsed());
+        self.metrics.provider().request(
+            (self.provider, endpoint.label()),
+            result,
+            started.elapsed(),
+        );
         outcome
     }
 

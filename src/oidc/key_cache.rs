@@ -162,7 +162,7 @@ impl KeyCache {
     ) -> Result<Arc<Keys>, SignInError> {
         let keys = keys::fetch(source.http, source.jwks_uri, source.clock.now()).await?;
         tracing::debug!(reason, "fetched the provider's keys");
-        source.http.metrics().jwks_refresh(reason);
+        source.http.jwks_refreshed(reason);
         Ok(self.store(keys))
     }
 }

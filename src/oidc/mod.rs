@@ -3,7 +3,8 @@
 //! (`http`), the per-attempt flow cookie (`flow`) and a browser's jar of them (`flow_jar`),
 //! the callback's checks (`callback`), the code exchange (`exchange`), ID-token verification
 //! (`id_token`, with Google's legacy issuer in `legacy`, both on `jose`), UserInfo
-//! (`userinfo`), the access lists (`policy`), and the service the routes call (`sign_in`:
+//! (`userinfo`), the access lists (`policy`), every configured provider's service
+//! (`providers`: found by id, issuer or callback), and the service the routes call (`sign_in`:
 //! it also admits the person as a user and starts their session, through `accounts` and
 //! `session`; `sign_out`: sessions that end with the provider's, by its back-channel logout
 //! token, checked in `logout_token`, or at its `end_session_endpoint`).
@@ -26,6 +27,7 @@ mod logout_token;
 pub mod metadata;
 pub mod policy;
 pub mod provider;
+mod providers;
 mod recheck;
 mod sign_in;
 mod sign_out;
@@ -35,6 +37,7 @@ use axum::http::StatusCode;
 
 pub use flow_jar::FlowJar;
 pub use legacy::issuer_matches;
+pub use providers::{Providers, Rechecks};
 pub use recheck::Rechecker;
 pub use sign_in::{FinishError, SignInService, SignedIn};
 pub use sign_out::{BackchannelError, ProviderSignOut};

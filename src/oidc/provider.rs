@@ -247,7 +247,7 @@ impl ProviderHandle {
         )
         .await
         .map_err(|e| e.to_string())?;
-        self.http.metrics().jwks_refresh("discovery");
+        self.http.jwks_refreshed("discovery");
         self.keys.store(keys);
         let provider = Arc::new(self.build(metadata, requires_iss_parameter, features));
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(provider.clone());

@@ -22,14 +22,23 @@ use super::id_token::{self, RawIdToken, Verified};
 use super::provider::{Provider, ProviderHandle};
 use super::{SignInError, exchange, groups, policy, userinfo};
 use crate::accounts::{admit_provider_account, grant_group_roles};
-use crate::config::{AccessLists, ClaimsConfig, Issuer};
+use crate::config::{AccessLists, ClaimsConfig, Issuer, ProviderSettings};
 use crate::error::AppError;
 use crate::identity::Identity;
 use crate::session::{Minted, ProviderLink, SessionError, Sessions};
 use crate::store::{Store, StoreError};
 
-/// Everything a sign-in through the provider needs, built once.
+/// Everything a sign-in through one provider needs, built once.
 pub struct SignInService {
+    /// The provider's id (`[[provider]]`'s `id`): in URLs, metrics, logs and policies
+    /// (one small string per configured provider, kept for the process's life).
+    pub id: &'static str,
+    /// The sign-in button's label.
+    pub name: String,
+    /// The path of its redirect URI (`/auth/callback`, or `/auth/callback/<id>`).
+    pub callback_path: String,
+    /// `/readyz` waits for its discovery.
+    pub required: bool,
     pub provider: Arc<ProviderHandle>,
     /// The configured issuer, as the `iss` callback parameter must name it.
     pub issuer: Issuer,
@@ -76,21 +85,38 @@ crate::error::renders_as_app_error!(FinishError);
 
 impl SignInService {
     pub fn new(
+        settings: &ProviderSettings,
+        id: &'static str,
         provider: Arc<ProviderHandle>,
-        issuer: Issuer,
-        access: AccessLists,
-        admin_emails: Vec<String>,
-        claims: ClaimsConfig,
         sessions: Sessions,
     ) -> Self {
         Self {
+            id,
+            name: settings.name.clone(),
+            callback_path: settings.callback_path.clone(),
+            required: settings.required,
             provider,
-            issuer,
-            access,
-            admin_emails,
-            claims,
+            issuer: settings.issuer.clone(),
+            access: settings.access.clone(),
+            admin_emails: settings.admin_emails.clone(),
+            claims: settings.claims.clone(),
             store: sessions.store.clone(),
             sessions,
+        }
+    }
+
+    /// `role_from_groups`: the doorman roles this provider's groups grant.
+    pub fn role_from_groups(&self) -> &[(String, String)] {
+        &self.claims.role_from_groups
+    }
+
+    /// The access lists and claims a recheck of this provider's sessions applies again.
+    pub fn rechecker(&self) -> super::Rechecker {
+        super::Rechecker {
+            provider: self.provider.clone(),
+            claims: self.claims.clone(),
+            access: self.access.clone(),
+            store: self.store.clone(),
         }
     }
 
@@ -105,13 +131,10 @@ impl SignInService {
             .claims
             .refresh
             .map(|_| offline_access(self.issuer.is_google()));
-        Ok(authorization_request(
-            &provider,
-            &self.claims.scopes,
-            offline,
-            return_to,
-            now,
-        ))
+        let (url, mut flow) =
+            authorization_request(&provider, &self.claims.scopes, offline, return_to, now);
+        flow.provider = self.id.to_owned();
+        Ok((url, flow))
     }
 
     /// Finishes the attempt `flow` (`None`: its cookie did not come, or no longer decrypts)
@@ -122,6 +145,14 @@ impl SignInService {
         flow: Option<&FlowState>,
         now: u64,
     ) -> Result<SignedIn, FinishError> {
+        // Mix-up defence: an attempt started for another provider never finishes here, so
+        // no code or token meant for one provider is ever taken to another.
+        if let Some(flow) = flow
+            && flow.provider != self.id
+            && !(flow.provider.is_empty() && self.callback_path == LEGACY_CALLBACK)
+        {
+            return Err(SignInError::InvalidCallback("other_provider").into());
+        }
         let code = check_callback(&self.provider, &self.issuer, params, flow, now).await?;
         let flow = flow.ok_or(SignInError::InvalidCallback("missing_flow_cookie"))?;
         self.claim_state_once(flow).await?;
@@ -201,6 +232,9 @@ impl SignInService {
         Ok((identity, link))
     }
 }
+
+/// The callback of the provider the environment configures.
+const LEGACY_CALLBACK: &str = "/auth/callback";
 
 /// An ID token longer than this is not kept for `id_token_hint` (a URL carries it, and
 /// servers refuse long ones): signing out at the provider then names doorman by `client_id`.
@@ -283,6 +317,7 @@ fn authorization_request(
         pkce_verifier: verifier.secret().clone(),
         return_to: return_to.into_string(),
         created_at: now,
+        provider: String::new(),
     };
     (url, flow)
 }

@@ -6,6 +6,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use axum::extract::State;
+
+use crate::app::AppState;
 use crate::error::{ApiError, AppError};
 use crate::session::{ApiUser, GroupsJson, RolesJson};
 
@@ -17,6 +20,8 @@ const RESPONSE_HEADERS: usize = 12;
 struct UserIdentity<'a> {
     sub: &'a str,
     idp: &'a str,
+    /// The provider's id in doorman's configuration (`local` for a local account).
+    provider: &'a str,
     email: Option<&'a str>,
     email_verified: bool,
     name: Option<&'a str>,
@@ -59,11 +64,12 @@ fn json_response(body: Bytes) -> Response {
 
 /// `GET /api/user`: who is calling. The body is a function of the verified claims alone, so
 /// it is serialised once per session token and thread and kept with the claims.
-pub(super) async fn current_user(user: ApiUser) -> Response {
+pub(super) async fn current_user(State(state): State<AppState>, user: ApiUser) -> Response {
     let body = user.claims.rendered(|c| {
         serialised(&UserIdentity {
             sub: c.sub(),
             idp: c.idp(),
+            provider: state.gateway.provider_ids.of(c.idp()),
             email: c.email(),
             email_verified: c.email_verified,
             name: c.name(),

@@ -1,13 +1,15 @@
-//! `/auth/login` and `/auth/callback`: the browser side of the OpenID Connect flow. Each sign-in
-//! handler reads its request, calls the sign-in service (`oidc::SignInService`), and answers
-//! with the cookies the attempt's jar (`oidc::FlowJar`) and the new session need.
+//! `/auth/login` and `/auth/callback[/<id>]`: the browser side of the OpenID Connect flow.
+//! Each sign-in handler reads its request, finds the provider (`chooser`, or the callback's
+//! path), calls its sign-in service (`oidc::SignInService`), and answers with the cookies the
+//! attempt's jar (`oidc::FlowJar`) and the new session need.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::PrivateCookieJar;
 use axum_extra::extract::cookie::CookieJar;
 
+use super::chooser::{Choice, choose, last_provider_cookie};
 use super::outcomes::{login_failed, login_succeeded};
 use crate::app::AppState;
 use crate::error::{AppError, PageError, PageResult};
@@ -62,8 +64,9 @@ fn stored_return(state: &AppState, stored: &str) -> ReturnTo {
     ReturnTo::restore(stored, &state.config.gateway.redirect_hosts, state.https())
 }
 
-/// `GET /auth/login[?next=/path | ?rd=https://host/path]`: 303 to the provider, remembering the attempt in a cookie
-/// (the oldest attempts give way, so at most a few cookies exist at once).
+/// `GET /auth/login[?provider=ID][&next=/path | &rd=https://host/path]`: 303 to the provider,
+/// remembering the attempt in a cookie (the oldest attempts give way, so at most a few
+/// cookies exist at once); with several providers and none named, the chooser page.
 pub(super) async fn start_login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -71,68 +74,81 @@ pub(super) async fn start_login(
     private: PrivateCookieJar,
     jar: CookieJar,
     RawQuery(query): RawQuery,
-) -> PageResult<(CookieJar, PrivateCookieJar, Redirect)> {
+) -> PageResult<Response> {
     admit(&state, &headers, client)?;
+    let provider = match choose(&state, query.as_deref(), &jar)? {
+        Choice::Provider(provider) => provider,
+        Choice::Page(page) => return Ok(page),
+    };
     let return_to = requested_return(&state, query.as_deref());
-    let (url, flow) = state.sign_in.begin(return_to, state.clock.now()).await?;
+    let (url, flow) = provider.begin(return_to, state.clock.now()).await?;
     let (jar, private) = FlowJar::new(private, jar, state.https()).begin(&flow)?;
-    Ok((jar, private, Redirect::to(url.as_str())))
+    Ok((jar, private, Redirect::to(url.as_str())).into_response())
 }
 
-fn first_param(query: Option<&str>, name: &str) -> Option<String> {
+pub(super) fn first_param(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
-/// `GET /auth/callback`: the provider's answer. Whatever happens, the attempt's cookie is
-/// consumed, so an answer can be used once.
+/// `GET /auth/callback[/<id>]`: the provider's answer, for the provider whose callback this
+/// path is (routes are flat, so `Uri` is the request's own path). Whatever happens, the attempt's cookie is consumed, so an answer can be used once.
 pub(super) async fn finish_login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     private: PrivateCookieJar,
     jar: CookieJar,
+    uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Response {
     if let Err(refused) = admit(&state, &headers, client) {
         return refused.into_response();
     }
+    let Some(provider) = state.sign_in.by_callback(uri.path()) else {
+        return PageError::from(AppError::not_found()).into_response();
+    };
+    let method = LoginMethod::Oidc(provider.id);
     let attempts = FlowJar::new(private, jar, state.https());
     let params = match parse_callback_query(query.as_deref()) {
         Ok(params) => params,
         Err(err) => {
             // Too malformed to judge, it still ends every attempt it names.
             let jar = attempts.end_attempts_named_in(query.as_deref());
-            let err = login_failed(&state, LoginMethod::Oidc, PageError::from(err));
+            let err = login_failed(&state, method, PageError::from(err));
             return (jar, err).into_response();
         }
     };
     let (flow, jar) = attempts.take(params.state.as_deref());
-    match state
-        .sign_in
+    match provider
         .finish(&params, flow.as_ref(), state.clock.now())
         .await
     {
-        Ok(signed_in) => signed_in_answer(&state, jar, signed_in).into_response(),
+        Ok(signed_in) => signed_in_answer(&state, jar, provider.id, signed_in).into_response(),
         Err(err) => {
-            let err = login_failed(&state, LoginMethod::Oidc, PageError::from(err));
+            let err = login_failed(&state, method, PageError::from(err));
             (jar, err).into_response()
         }
     }
 }
 
-/// The session cookie (beside the attempt's removal in `jar`), and a 303 to where the
-/// attempt asked to return, judged again.
+/// The session cookie (beside the attempt's removal in `jar`; with several providers, the
+/// one used is remembered for the chooser), and a 303 to where the attempt asked to return,
+/// judged again.
 fn signed_in_answer(
     state: &AppState,
-    jar: CookieJar,
+    mut jar: CookieJar,
+    provider: &'static str,
     signed_in: SignedIn,
 ) -> (CookieJar, Redirect) {
     let SignedIn { session, return_to } = signed_in;
-    login_succeeded(state, LoginMethod::Oidc, &session.claims.sub);
+    login_succeeded(state, LoginMethod::Oidc(provider), &session.claims.sub);
     let ttl = state.sessions.tokens.ttl_secs();
     let cookie = session_cookie(session.token, ttl, &state.sessions.cookie);
+    if state.sign_in.only().is_none() {
+        jar = jar.add(last_provider_cookie(provider, state.https()));
+    }
     let to = stored_return(state, &return_to);
     (jar.add(cookie), Redirect::to(to.as_str()))
 }

@@ -89,10 +89,10 @@ pub(super) async fn logout(
 
 #[derive(Template)]
 #[template(path = "signed_out.html")]
-struct SignedOutPage {
+struct SignedOutPage<'a> {
     ctx: RequestContext,
     at_provider: bool,
-    provider_name: &'static str,
+    provider_name: &'a str,
 }
 
 /// `GET /auth/signed-out?state=…`: the way back from the provider's sign-out. It never acts:
@@ -112,7 +112,10 @@ pub(super) async fn signed_out(
     let page = render_page(&SignedOutPage {
         ctx: context(),
         at_provider,
-        provider_name: state.provider_name,
+        provider_name: state
+            .sign_in
+            .only()
+            .map_or("the sign-in provider", |p| p.name.as_str()),
     })?;
     let removal = Cookie::build((STATE_COOKIE, ""))
         .path(SIGNED_OUT_PATH)

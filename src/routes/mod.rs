@@ -9,6 +9,7 @@ mod accounts;
 mod admin;
 mod api;
 mod auth;
+mod chooser;
 pub mod envelope;
 mod gateway;
 mod health;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Routes {
     .route("/readyz", get(health::readyz))
     .route("/auth/login", get(auth::start_login))
     .route("/auth/callback", get(auth::finish_login))
+    .route("/auth/callback/{id}", get(auth::finish_login))
     .route(
         "/auth/logout",
         get(logout::confirm_logout).post(logout::logout),

@@ -59,7 +59,8 @@ pub(super) fn initials(name: &str) -> String {
 struct HomePage<'a> {
     ctx: RequestContext,
     user: Option<UserView<'a>>,
-    provider_name: &'static str,
+    /// The only provider's name; `None` with several (the button leads to the chooser).
+    provider_name: Option<&'a str>,
     ttl_minutes: u64,
     /// Local accounts exist, so the password form is offered beside the provider.
     password_sign_in: bool,
@@ -83,7 +84,7 @@ pub(super) async fn home(
     render_page(&HomePage {
         ctx: context(),
         user: user.as_ref().map(|u| UserView::from_claims(&u.claims)),
-        provider_name: state.provider_name,
+        provider_name: state.sign_in.only().map(|p| p.name.as_str()),
         ttl_minutes: state.sessions.tokens.ttl_secs() / 60,
         password_sign_in: signed_out && accounts::has_local_accounts(&state.store).await.unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot tell whether local accounts exist; hiding the password form");

@@ -19,8 +19,9 @@ pub trait SessionContext: Send + Sync {
     fn sessions(&self) -> &Sessions;
     /// `PUBLIC_URL`'s origin, as browsers send it in `Origin`.
     fn public_origin(&self) -> &str;
-    /// `ROLE_FROM_GROUPS`: (role, group) pairs.
-    fn roles_from_groups(&self) -> &[(String, String)] {
+    /// `ROLE_FROM_GROUPS` (or the provider's `role_from_groups`): the (role, group) pairs of
+    /// the provider whose issuer is `idp`.
+    fn roles_from_groups(&self, _idp: &str) -> &[(String, String)] {
         &[]
     }
 }
@@ -218,7 +219,7 @@ where
         };
         // A role held in the store now, or granted by a group the session's sign-in had.
         let by_group = state
-            .roles_from_groups()
+            .roles_from_groups(user.claims().idp())
             .iter()
             .any(|(role, group)| role == R::NAME && user.claims().in_group(group));
         if by_group || roles.is_some_and(|roles| roles.iter().any(|r| r == R::NAME)) {

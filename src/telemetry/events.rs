@@ -4,10 +4,10 @@
 
 use super::Metrics;
 
-/// How someone signed in.
+/// How someone signed in: through a provider (its id), or with a local account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoginMethod {
-    Oidc,
+    Oidc(&'static str),
     Password,
     Refresh,
 }
@@ -15,22 +15,31 @@ pub enum LoginMethod {
 impl LoginMethod {
     pub fn label(self) -> &'static str {
         match self {
-            Self::Oidc => "oidc",
+            Self::Oidc(_) => "oidc",
             Self::Password => "password",
             Self::Refresh => "refresh",
+        }
+    }
+
+    /// The provider's id; `local` for a local account.
+    pub fn provider(self) -> &'static str {
+        match self {
+            Self::Oidc(id) => id,
+            Self::Password | Self::Refresh => "local",
         }
     }
 }
 
 /// A sign-in that worked: provider, password (either form) or a refresh token redeemed.
 pub fn login_succeeded(metrics: &Metrics, method: LoginMethod, sub: &str) {
-    metrics.login(method.label(), "success", "");
+    metrics.login([method.label(), method.provider()], "success", "");
     if method == LoginMethod::Refresh {
         tracing::info!(event = "session_refreshed", user = sub, "session refreshed");
     } else {
         tracing::info!(
             event = "login_succeeded",
             method = method.label(),
+            provider = method.provider(),
             user = sub,
             "signed in"
         );
@@ -39,7 +48,7 @@ pub fn login_succeeded(metrics: &Metrics, method: LoginMethod, sub: &str) {
 
 /// A sign-in attempt that failed, counted (its log line is the error's).
 pub fn login_failed(metrics: &Metrics, method: LoginMethod, reason: &'static str) {
-    metrics.login(method.label(), "failure", reason);
+    metrics.login([method.label(), method.provider()], "failure", reason);
 }
 
 /// A sign-out: the session is over.

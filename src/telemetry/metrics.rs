@@ -22,6 +22,7 @@ pub use super::{
 type Labels2 = [(&'static str, &'static str); 2];
 type Labels3 = [(&'static str, &'static str); 3];
 type Labels1 = [(&'static str, &'static str); 1];
+type Labels4 = [(&'static str, &'static str); 4];
 type Histograms = Family<Labels1, Histogram, fn() -> Histogram>;
 
 /// A new metric of type `M`, registered as `name`; the returned handle shares its values.
@@ -32,7 +33,7 @@ fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, 
 }
 
 /// 50 µs, doubling, up to ~3.3 s.
-fn latency_buckets() -> impl Iterator<Item = f64> {
+pub(super) fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.000_05, 2.0, 17)
 }
 
@@ -51,12 +52,9 @@ pub struct Metrics {
     /// Handles per route template, in the router's order; set when the router is built.
     routes: OnceLock<Vec<RouteMetrics>>,
     token_checks: [Counter; 6],
-    logins: Family<Labels3, Counter>,
+    logins: Family<Labels4, Counter>,
     logouts: Counter,
     sessions_revoked: Family<Labels1, Counter>,
-    provider_requests: Family<Labels2, Counter>,
-    provider_duration: Histograms,
-    jwks_refreshes: Family<Labels1, Counter>,
     throttle_rejections: Family<Labels1, Counter>,
     redirects_rejected: Family<Labels1, Counter>,
     authz_decisions: Family<Labels3, Counter>,
@@ -131,27 +129,14 @@ impl Metrics {
         token_checks: [Counter; 6],
     ) -> Self {
         let r = &mut registry;
-        let logins = registered(r, "doorman_logins", "Sign-ins by method, result and reason");
+        let logins = registered(
+            r,
+            "doorman_logins",
+            "Sign-ins by method, provider, result and reason",
+        );
         let logouts = registered(r, "doorman_logouts", "Sign-outs");
         let sessions_revoked =
             registered(r, "doorman_sessions_revoked", "Sessions revoked, by cause");
-        let provider_requests = registered(
-            r,
-            "doorman_provider_requests",
-            "Calls to the OpenID provider, by endpoint and result",
-        );
-        let provider_duration: Histograms =
-            Family::new_with_constructor(|| Histogram::new(latency_buckets()));
-        r.register(
-            "doorman_provider_request_duration_seconds",
-            "Time of calls to the OpenID provider, by endpoint",
-            provider_duration.clone(),
-        );
-        let jwks_refreshes = registered(
-            r,
-            "doorman_jwks_refreshes",
-            "Fetches of the provider's signing keys, by reason",
-        );
         let throttle_rejections = registered(
             r,
             "doorman_throttle_rejections",
@@ -190,9 +175,6 @@ impl Metrics {
             logins,
             logouts,
             sessions_revoked,
-            provider_requests,
-            provider_duration,
-            jwks_refreshes,
             throttle_rejections,
             redirects_rejected,
             authz_decisions,
@@ -237,10 +219,17 @@ impl Metrics {
         self.token_checks[check as usize].inc();
     }
 
-    /// A sign-in attempt: `method` oidc|password|refresh, `result` success|failure.
-    pub fn login(&self, method: &'static str, result: &'static str, reason: &'static str) {
+    /// A sign-in attempt: `method` oidc|password|refresh, `provider` its id (`local` for a
+    /// local account), `result` success|failure.
+    pub fn login(&self, method: [&'static str; 2], result: &'static str, reason: &'static str) {
+        let [method, provider] = method;
         self.logins
-            .get_or_create(&[("method", method), ("result", result), ("reason", reason)])
+            .get_or_create(&[
+                ("method", method),
+                ("provider", provider),
+                ("result", result),
+                ("reason", reason),
+            ])
             .inc();
     }
 
@@ -252,27 +241,6 @@ impl Metrics {
         self.sessions_revoked
             .get_or_create(&[("cause", cause)])
             .inc_by(count as u64);
-    }
-
-    /// A call to the provider's `endpoint` (discovery|jwks|token|userinfo).
-    pub fn provider_request(
-        &self,
-        endpoint: &'static str,
-        result: &'static str,
-        elapsed: Duration,
-    ) {
-        self.provider_requests
-            .get_or_create(&[("endpoint", endpoint), ("result", result)])
-            .inc();
-        self.provider_duration
-            .get_or_create(&[("endpoint", endpoint)])
-            .observe(elapsed.as_secs_f64());
-    }
-
-    pub fn jwks_refresh(&self, reason: &'static str) {
-        self.jwks_refreshes
-            .get_or_create(&[("reason", reason)])
-            .inc();
     }
 
     pub fn throttle_rejection(&self, scope: &'static str) {

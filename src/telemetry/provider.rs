@@ -1,6 +1,11 @@
-//! Metrics of what doorman follows of the provider: members of the groups claim that were not
+//! Metrics of the providers and what doorman follows of them: calls to each provider's
+//! endpoints and their time, key fetches by reason, members of the groups claim that were not
 //! strings, identity headers that carried only the groups a route's policy names,
 //! back-channel logouts by result, and the sessions renewed while they were used.
+
+use std::time::Duration;
+
+use prometheus_client::metrics::histogram::Histogram;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -12,8 +17,33 @@ struct ResultLabel {
     result: &'static str,
 }
 
-#[derive(Clone, Debug, Default)]
+/// A call to one of a provider's endpoints.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    provider: &'static str,
+    endpoint: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    provider: &'static str,
+    endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    provider: &'static str,
+    reason: &'static str,
+}
+
+type Durations = Family<EndpointLabels, Histogram, fn() -> Histogram>;
+
+#[derive(Clone, Debug)]
 pub struct ProviderMetrics {
+    requests: Family<CallLabels, Counter>,
+    durations: Durations,
+    jwks_refreshes: Family<ReasonLabels, Counter>,
     skipped: Counter,
     truncated: Counter,
     backchannel: Family<ResultLabel, Counter>,
@@ -22,7 +52,32 @@ pub struct ProviderMetrics {
 
 impl ProviderMetrics {
     pub(super) fn register(registry: &mut Registry) -> Self {
-        let metrics = Self::default();
+        let metrics = Self {
+            requests: Family::default(),
+            durations: Family::new_with_constructor(|| {
+                Histogram::new(super::metrics::latency_buckets())
+            }),
+            jwks_refreshes: Family::default(),
+            skipped: Counter::default(),
+            truncated: Counter::default(),
+            backchannel: Family::default(),
+            renewed: Counter::default(),
+        };
+        registry.register(
+            "doorman_provider_requests",
+            "Calls to the OpenID providers, by provider, endpoint and result",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "doorman_provider_request_duration_seconds",
+            "Time of calls to the OpenID providers, by provider and endpoint",
+            metrics.durations.clone(),
+        );
+        registry.register(
+            "doorman_jwks_refreshes",
+            "Fetches of the providers' signing keys, by provider and reason",
+            metrics.jwks_refreshes.clone(),
+        );
         registry.register(
             "doorman_groups_skipped",
             "Members of the provider's groups claim that were not strings, left out at sign-in",
@@ -44,6 +99,32 @@ impl ProviderMetrics {
             metrics.renewed.clone(),
         );
         metrics
+    }
+
+    /// A call to `provider`'s `endpoint` (discovery|jwks|token|userinfo) ended in `result`.
+    pub fn request(
+        &self,
+        (provider, endpoint): (&'static str, &'static str),
+        result: &'static str,
+        elapsed: Duration,
+    ) {
+        self.requests
+            .get_or_create(&CallLabels {
+                provider,
+                endpoint,
+                result,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&EndpointLabels { provider, endpoint })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// `provider`'s keys were fetched, for `reason`.
+    pub fn jwks_refresh(&self, provider: &'static str, reason: &'static str) {
+        self.jwks_refreshes
+            .get_or_create(&ReasonLabels { provider, reason })
+            .inc();
     }
 
     /// A session got a renewed token.

@@ -14,7 +14,7 @@ mod repo;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use doorman::config::{VARS, parse_file};
+use doorman::config::{VARS, check_file};
 
 const CONFIGURATION: &str = "docs/reference/configuration.md";
 const BEGIN: &str = "<!-- BEGIN config::VARS: generated, edit src/config/vars.rs and run \
@@ -145,7 +145,7 @@ fn every_nginx_or_caddy_block_in_the_docs_is_part_of_a_file_in_deploy_and_every_
                     );
                 }
                 "toml" => {
-                    if let Err(e) = parse_file(&at, &block.body) {
+                    if let Err(e) = check_file(&at, &block.body) {
                         panic!("{at}: doorman refuses this DOORMAN_CONFIG: {e}");
                     }
                 }

@@ -33,7 +33,7 @@ fn without_kid() -> Faults {
 
 /// doorman's count of JWKS fetches made for `reason`.
 fn jwks_refreshes(app: &TestApp, reason: &str) -> f64 {
-    let series = format!("doorman_jwks_refreshes_total{{reason=\"{reason}\"}} ");
+    let series = format!("doorman_jwks_refreshes_total{{provider=\"oidc\",reason=\"{reason}\"}} ");
     app.state
         .metrics
         .render()

@@ -20,6 +20,7 @@ mod postgres_tls;
 mod proptest_parsers;
 mod provider_logout;
 mod provider_recheck;
+mod providers;
 mod proxy;
 mod proxy_hosts;
 mod proxy_hygiene;

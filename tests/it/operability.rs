@@ -373,7 +373,7 @@ async fn readiness_waits_for_the_provider_and_names_the_failing_checks() {
     // The background discovery retries on its own; readiness follows once it succeeds.
     tokio::time::timeout(
         Duration::from_secs(10),
-        app.state.sign_in.provider.discovered(),
+        app.state.sign_in.first().provider.discovered(),
     )
     .await
     .expect("never became ready");

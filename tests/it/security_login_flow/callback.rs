@@ -19,6 +19,7 @@ fn authentic_flow_cookie(state: &str, age_secs: u64) -> (String, String) {
         pkce_verifier: "verifier-of-a-stale-attempt".into(),
         return_to: "/".into(),
         created_at: doorman::clock::system_now() - age_secs,
+        provider: String::new(),
     };
     let jar = PrivateCookieJar::new(flow_cookie_key(STRONG_SECRET.as_bytes()))
         .add(flow_cookie(&flow, false).expect("flow cookie"));

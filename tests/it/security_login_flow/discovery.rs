@@ -40,7 +40,7 @@ async fn a_provider_down_at_start_up_gives_503_until_discovery_succeeds() {
     // The background discovery retries on its own; wait for it to succeed.
     tokio::time::timeout(
         Duration::from_secs(5),
-        app.state.sign_in.provider.discovered(),
+        app.state.sign_in.first().provider.discovered(),
     )
     .await
     .expect("discovery is retried");
