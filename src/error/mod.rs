@@ -80,6 +80,8 @@ pub struct AppError {
     /// The auth event this error is (`login_failed`), and by which method, for its log line.
     /// Without one, a 401 or 403 is logged as `access_denied`.
     pub event: Option<(&'static str, &'static str)>,
+    /// For a sign-in through a provider, the provider's id (its log line's `provider`).
+    pub provider: Option<&'static str>,
 }
 
 impl AppError {
@@ -97,6 +99,7 @@ impl AppError {
             www_authenticate: None,
             required: None,
             login_url: None,
+            provider: None,
             reason: None,
             missing: None,
             policy: None,

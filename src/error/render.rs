@@ -171,6 +171,7 @@ fn log(err: &AppError) {
         tracing::info!(
             event,
             method = (!method.is_empty()).then_some(method),
+            provider = err.provider,
             status,
             reason,
             detail,

@@ -19,6 +19,9 @@ pub(super) fn login_failed_because<E: AsAppError>(
 ) -> E {
     let app = err.app_error();
     app.event = Some(("login_failed", method.label()));
+    if let LoginMethod::Oidc(provider) = method {
+        app.provider = Some(provider);
+    }
     if app.code == "too_many_attempts" {
         state.metrics.throttle_rejection("password_failures");
     }

@@ -481,3 +481,82 @@ async fn a_back_channel_logout_is_carried_out_by_the_provider_its_issuer_names()
     let refused = post_logout_token(&app, &signed_logout(&stranger)).await;
     assert_eq!(refused.status(), 400);
 }
+
+#[tokio::test]
+async fn on_postgresql_an_attempt_begun_at_one_instance_finishes_at_another_and_sign_outs_reach_both()
+ {
+    let Some(url) = crate::support::postgres::database().await else {
+        eprintln!("skipped: no PostgreSQL (set DOORMAN_TEST_DATABASE_URL)");
+        return;
+    };
+    let corp = TestProvider::start(Faults::default()).await;
+    let partner = TestProvider::start(Faults {
+        claims_patch: Some(patch(|c| c["sid"] = json!("partner-session"))),
+        ..Faults::default()
+    })
+    .await;
+    let path = write_config(&blocks(&corp, &partner, ""));
+    let mut vars = vec![
+        ("DOORMAN_CONFIG", path.as_str()),
+        ("SESSION_SECRET", STRONG_SECRET),
+        ("CORP_SECRET", CLIENT_SECRET),
+        ("PARTNER_SECRET", CLIENT_SECRET),
+        ("DATABASE_URL", url.as_str()),
+    ];
+    let a = spawn_app_with(&vars).await;
+    vars.push(("PUBLIC_URL", a.public_url.as_str()));
+    let b = spawn_app_with(&vars).await;
+    for app in [&a, &b] {
+        crate::support::instances::until_ready(app, std::time::Duration::from_secs(20)).await;
+    }
+
+    let (callback, mut jar) = begin_at(&a, "partner", &partner).await;
+    let finished = arrive(&b, &callback, &jar).await;
+    assert_eq!(finished.status(), 303, "begun at a, finished at b");
+    jar.absorb(finished.headers());
+    assert_eq!(user(&a, &jar).await["provider"], "partner");
+    let replay = arrive(&a, &callback, &jar).await;
+    assert_eq!(replay.status(), 400, "the state was claimed once, for both");
+
+    let token = signed_logout(&logout_claims(&partner, b.now(), "partner-session"));
+    assert_eq!(post_logout_token(&b, &token).await.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while a.get("/api/user", &jar).await.status() != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a heard of the logout"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn log_lines_of_sign_ins_name_the_provider_by_id() {
+    let corp = TestProvider::start(Faults::default()).await;
+    let partner = TestProvider::start(Faults::default()).await;
+    let path = write_config(&blocks(&corp, &partner, ""));
+    let doorman = crate::support::process::spawn_doorman(&[
+        ("DOORMAN_CONFIG", path.as_str()),
+        ("SESSION_SECRET", STRONG_SECRET),
+        ("CORP_SECRET", CLIENT_SECRET),
+        ("PARTNER_SECRET", CLIENT_SECRET),
+        ("LOG_FORMAT", "json"),
+    ])
+    .await;
+    let response = crate::support::client()
+        .get(doorman.url("/auth/callback/partner?code=c&state=s"))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(response.status(), 400);
+    let lines = doorman
+        .lines_until(|l| l.contains("\"event\":\"login_failed\""))
+        .await;
+    let line: Value = lines
+        .iter()
+        .find(|l| l.contains("\"event\":\"login_failed\""))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .expect("a JSON line");
+    assert_eq!(line["provider"], "partner", "{line}");
+    assert_eq!(line["method"], "oidc");
+}
