@@ -70,7 +70,8 @@ impl Renewals {
 impl Sessions {
     /// The expiry of the token that renews `caller`'s at `now`, when it is due: a cookie token
     /// of a recorded session with less than half its lifetime left, whose renewal would last
-    /// longer than it does (never past `SESSION_MAX_HOURS` after the sign-in).
+    /// longer than it does (never past `SESSION_MAX_HOURS` after the sign-in), from a provider
+    /// still configured.
     fn renewal_due(&self, caller: &Caller, now: u64) -> Option<u64> {
         let claims = &caller.claims;
         let ttl = self.tokens.ttl_secs();
@@ -79,6 +80,9 @@ impl Sessions {
         }
         claims.sid()?;
         claims.uid?;
+        if !self.renewable_idps.iter().any(|idp| idp == claims.idp()) {
+            return None;
+        }
         let started = claims.auth_time.unwrap_or(claims.iat);
         let exp = (now + ttl).min(started.saturating_add(self.max_age_secs));
         (exp > claims.exp).then_some(exp)

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use crate::support::provider_sessions::{logout_claims, post_logout_token, signed_logout};
+use crate::support::provider_sessions::{logout_claims, post_logout_token, renewed, signed_logout};
 use crate::support::test_provider::{
     CLIENT_ID, CLIENT_SECRET, Faults, IssParam, TestProvider, arrive, patch,
 };
@@ -559,4 +559,37 @@ async fn log_lines_of_sign_ins_name_the_provider_by_id() {
         .expect("a JSON line");
     assert_eq!(line["provider"], "partner", "{line}");
     assert_eq!(line["method"], "oidc");
+}
+
+#[tokio::test]
+async fn a_session_from_a_provider_taken_out_of_the_configuration_no_longer_renews() {
+    let Two { app, corp, partner } = default_two().await;
+    let (corp_jar, _) = sign_in_at(&app, "corp", &corp).await;
+    let (partner_jar, _) = sign_in_at(&app, "partner", &partner).await;
+    // The same store and secret, with corp's block removed.
+    let database = app.state.config.accounts.database_url.clone();
+    let only_partner = write_config(&blocks(&partner, &partner, "").replacen(
+        &format!(
+            "id = \"corp\"\nname = \"Corp SSO\"\nissuer = \"{}\"",
+            partner.issuer
+        ),
+        "id = \"unused\"\nissuer = \"http://127.0.0.1:9\"",
+        1,
+    ));
+    let later = spawn_app_with(&[
+        ("DOORMAN_CONFIG", &only_partner),
+        ("SESSION_SECRET", STRONG_SECRET),
+        ("CORP_SECRET", CLIENT_SECRET),
+        ("PARTNER_SECRET", CLIENT_SECRET),
+        ("DATABASE_URL", &database),
+        ("PUBLIC_URL", &app.public_url),
+    ])
+    .await;
+    later.clock.advance(31 * 60);
+
+    let from_partner = later.get("/api/user", &partner_jar).await;
+    let from_corp = later.get("/api/user", &corp_jar).await;
+    assert!(renewed(&from_partner).is_some(), "partner's session renews");
+    assert_eq!(from_corp.status(), 200, "corp's token runs to its expiry");
+    assert!(renewed(&from_corp).is_none(), "but is not renewed");
 }
