@@ -26,15 +26,16 @@ struct Verdict {
 
 impl Verdict {
     fn line(&mut self, check: &str, outcome: Result<String, String>) {
-        let check = match &self.scope {
-            Some(id) => format!("{id} {check}"),
-            None => check.to_owned(),
+        // A provider's lines start with its id, and stay aligned among themselves.
+        let (check, width) = match &self.scope {
+            Some(id) => (format!("{id} {check}"), 15 + id.len()),
+            None => (check.to_owned(), 14),
         };
         match outcome {
-            Ok(detail) => println!("ok    {check:<14} {detail}"),
+            Ok(detail) => println!("ok    {check:<width$} {detail}"),
             Err(detail) => {
                 self.failed = true;
-                println!("FAIL  {check:<14} {detail}");
+                println!("FAIL  {check:<width$} {detail}");
             }
         }
     }

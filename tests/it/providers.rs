@@ -593,3 +593,43 @@ async fn a_session_from_a_provider_taken_out_of_the_configuration_no_longer_rene
     assert_eq!(from_corp.status(), 200, "corp's token runs to its expiry");
     assert!(renewed(&from_corp).is_none(), "but is not renewed");
 }
+
+#[tokio::test]
+async fn doorman_check_prints_each_providers_lines_and_fails_for_the_one_that_is_broken() {
+    let corp = TestProvider::start(Faults::default()).await;
+    let partner = TestProvider::start(Faults {
+        discovery_down: true,
+        ..Faults::default()
+    })
+    .await;
+    let path = write_config(&blocks(&corp, &partner, ""));
+    let output = tokio::task::spawn_blocking(move || {
+        crate::support::process::command(&["check"])
+            .env("DATABASE_URL", crate::support::temp_database())
+            .env("PUBLIC_URL", "https://auth.example.com")
+            .env("DOORMAN_CONFIG", path)
+            .env("SESSION_SECRET", STRONG_SECRET)
+            .env("CORP_SECRET", CLIENT_SECRET)
+            .env("PARTNER_SECRET", CLIENT_SECRET)
+            .output()
+            .expect("doorman check runs")
+    })
+    .await
+    .expect("join");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = |start: &str| out.lines().any(|l| words(l).starts_with(&words(start)));
+    assert!(
+        line("ok    corp redirect URI  https://auth.example.com/auth/callback/corp"),
+        "{out}"
+    );
+    assert!(line("ok    corp discovery"), "{out}");
+    assert!(line("ok    corp keys"), "{out}");
+    assert!(
+        line("ok    partner redirect URI  https://auth.example.com/auth/callback/partner"),
+        "{out}"
+    );
+    assert!(line("FAIL  partner discovery"), "{out}");
+    assert!(out.contains("providers corp ("), "{out}");
+}
