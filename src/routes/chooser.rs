@@ -55,13 +55,13 @@ pub(super) fn choose<'a>(
     }
     // `providers=a,b` (the gateway's, for a policy that admits only those); unknown ids are
     // left out, and if none is left, every provider is offered.
-    let narrowed: Vec<&SignInService> = super::auth::first_param(query, "providers")
-        .map(|list| {
-            list.split(',')
-                .filter_map(|id| providers.get(id.trim()))
-                .collect()
-        })
-        .unwrap_or_default();
+    // In the configured order, whatever the list's.
+    let wanted = super::auth::first_param(query, "providers").unwrap_or_default();
+    let narrowed: Vec<&SignInService> = providers
+        .all()
+        .iter()
+        .filter(|p| wanted.split(',').any(|id| id.trim() == p.id))
+        .collect();
     let mut offered: Vec<&SignInService> = if narrowed.is_empty() {
         providers.all().iter().collect()
     } else {

@@ -142,6 +142,16 @@ async fn with_several_providers_sign_in_offers_each_and_puts_the_last_one_used_f
         .expect("partner's button");
     assert!(partner_at < corp_at, "the last one used comes first");
     assert!(page.contains("used last time on this browser"));
+
+    let narrowed = app
+        .get("/auth/login?providers=partner,corp", &Jar::default())
+        .await
+        .text()
+        .await
+        .expect("page");
+    let corp_at = narrowed.find("id=\"provider-corp\"").expect("corp's button");
+    let partner_at = narrowed.find("id=\"provider-partner\"").expect("partner's button");
+    assert!(corp_at < partner_at, "narrowed, in the configured order");
 }
 
 #[tokio::test]
