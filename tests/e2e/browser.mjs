@@ -8,12 +8,22 @@
 //   E2E_USERINFO_PROVIDER_LOG that provider's log file (to see that doorman called userinfo)
 //   E2E_DOORMAN_DEV_URL       doorman with no OIDC_* variables (built-in development provider)
 //   E2E_DOORMAN_REFRESH_URL   doorman on E2E_ISSUER with OIDC_REFRESH, a one-minute session and recheck
+//   E2E_MULTI_URL             doorman with two [[provider]] blocks: corp (oidc-provider) and partner (oauth2-mock-server)
+//   E2E_CORP_ISSUER           corp's issuer (provider.mjs --people corp)
+//   E2E_PARTNER_ISSUER        partner's issuer (partner.mjs)
+//   E2E_CORP_LOG, E2E_PARTNER_LOG  their logs (to count their token requests)
+//   E2E_MULTI_LOG             doorman-multi's log (why it refused a callback)
+//   E2E_PARTNER_PID           partner's process, stopped by scenario mstop (the last one using it)
+//   E2E_HALF_URL              doorman with corp and a second provider whose issuer nobody listens at
+//   E2E_DEAD_ISSUER           that issuer
 //   E2E_ARTIFACTS             where screenshots go
 //   E2E_RESULTS               a file: one line per step, "PASS<TAB>name<TAB>ms" or "FAIL<TAB>name<TAB>reason"
-//   E2E_ONLY                  optional, comma-separated step ids (s1,s2,s3,s4,s5,s6,bcl,dev) to run a subset
+//   E2E_ONLY                  optional, comma-separated step ids (s1,s2,s3,s4,s5,s6,bcl,refresh,dev,
+//                             mchooser,msignin,mixup,mdead,mstop) to run a subset
 //   E2E_CHROMIUM              optional, the browser binary (default /usr/bin/chromium)
 // A scenario whose URL is not set is skipped (not counted). Exit code: 0 when every step that ran passed.
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -473,6 +483,449 @@ const scenarios = [
     },
   },
 ];
+
+// ---------- several providers at once: corp (oidc-provider) and partner (oauth2-mock-server) ----------
+
+const multi = {
+  base: env.E2E_MULTI_URL,
+  corp: env.E2E_CORP_ISSUER,
+  partner: env.E2E_PARTNER_ISSUER,
+};
+const half = { base: env.E2E_HALF_URL, corp: env.E2E_CORP_ISSUER, dead: env.E2E_DEAD_ISSUER };
+
+// One login, "ada", at both providers: two different people (provider.mjs --people corp, partner.mjs).
+const CORP_ADA = {
+  login: 'ada',
+  name: 'Ada Lovelace',
+  email: 'ada@corp.example.com',
+  picture: 'https://avatars.example.com/ada.png',
+  groups: ['ops'],
+};
+const PARTNER_ADA = {
+  login: 'ada',
+  name: 'Ada King',
+  email: 'ada@partner.example.org',
+  picture: 'https://avatars.example.com/ada-king.png',
+  groups: [],
+};
+const LAST_USED = '(used last time on this browser)';
+const FAILED_H1 = 'Sign-in could not be completed';
+
+// partner.mjs's login page (its advertised authorization_endpoint): type a login, submit.
+async function completePartnerLogin(page, issuer, base, login, { keyboard = false } = {}) {
+  await page.waitForURL((u) => u.href.startsWith(`${issuer}/login?`), { waitUntil: 'domcontentloaded' });
+  await page.fill('input[name="login"]', login);
+  if (keyboard) await page.press('input[name="login"]', 'Enter');
+  else await page.click('#partner-submit');
+  await page.waitForURL((u) => u.href.startsWith(`${base}/`), { waitUntil: 'domcontentloaded' });
+}
+
+// The chooser's buttons in page order: id, text, href and the text of the item around each.
+async function chooserButtons(page) {
+  return page.evaluate(() => Array.from(document.querySelectorAll('a[id^="provider-"]')).map((a) => ({
+    id: a.id,
+    text: a.textContent.replace(/\s+/g, ' ').trim(),
+    href: a.getAttribute('href'),
+    item: (a.closest('li') ?? a.parentElement).textContent.replace(/\s+/g, ' ').trim(),
+  })));
+}
+
+async function checkChooser(page, expected, where) {
+  checkEqual(await page.locator('h1#choose-provider').count(), 1, `${where}: h1#choose-provider count (at ${page.url()})`);
+  const buttons = await chooserButtons(page);
+  checkEqual(JSON.stringify(buttons.map((b) => b.id)), JSON.stringify(expected.map((e) => `provider-${e.id}`)), `${where}: the buttons, in order`);
+  expected.forEach((e, i) => {
+    checkEqual(buttons[i].text, `Sign in with ${e.name}`, `${where}: button ${i + 1} text`);
+    checkEqual(buttons[i].href, e.href, `${where}: button ${i + 1} href`);
+    checkEqual(buttons[i].item.includes(LAST_USED), !!e.last, `${where}: button ${i + 1} (${e.id}) marked "${LAST_USED}"`);
+  });
+}
+
+// The chooser at one width: no sideways scrolling, every button whole on screen, at least
+// 24 px high (WCAG 2.2 target size), none overlapping another; and a screenshot.
+async function checkChooserLayout(page, width, file) {
+  await page.setViewportSize({ width, height: width < 600 ? 844 : 800 });
+  const layout = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    boxes: Array.from(document.querySelectorAll('a[id^="provider-"]')).map((a) => {
+      const r = a.getBoundingClientRect();
+      return { id: a.id, left: r.left, right: r.right, top: r.top, bottom: r.bottom, height: r.height };
+    }),
+  }));
+  check(layout.scrollWidth <= layout.innerWidth, `chooser at ${width} px scrolls sideways (scrollWidth ${layout.scrollWidth})`);
+  for (const b of layout.boxes) {
+    check(b.left >= 0 && b.right <= layout.innerWidth, `chooser at ${width} px: ${b.id} is not whole on screen (${b.left}..${b.right})`);
+    check(b.height >= 24, `chooser at ${width} px: ${b.id} is ${b.height} px high (< 24)`);
+  }
+  for (let i = 1; i < layout.boxes.length; i += 1) {
+    const [a, b] = [layout.boxes[i - 1], layout.boxes[i]];
+    check(b.top >= a.bottom || b.left >= a.right, `chooser at ${width} px: ${a.id} and ${b.id} overlap`);
+  }
+  await page.screenshot({ path: join(ARTIFACTS, file), fullPage: true });
+}
+
+async function checkMultiUser(context, base, person, provider, issuer, where) {
+  const res = await context.request.get(`${base}/api/user`, { maxRedirects: 0 });
+  const body = await res.text();
+  checkEqual(res.status(), 200, `${where} GET /api/user status (body ${body.slice(0, 200)})`);
+  const json = JSON.parse(body);
+  checkEqual(json.provider, provider, `${where} /api/user provider`);
+  checkEqual(json.idp, issuer, `${where} /api/user idp`);
+  checkEqual(json.email, person.email, `${where} /api/user email`);
+  checkEqual(json.name, person.name, `${where} /api/user name`);
+  checkEqual(json.sub, person.login, `${where} /api/user sub (the provider's)`);
+  checkEqual(JSON.stringify(json.groups ?? []), JSON.stringify(person.groups), `${where} /api/user groups`);
+  return json;
+}
+
+// GET with exactly these headers (fetch() adds Sec-Fetch-Mode: cors of its own), as a proxy asking
+// forward-auth would send them. Resolves to { status, headers, body }.
+function rawGet(url, headers) {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { body += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    }).on('error', reject);
+  });
+}
+
+// Token requests a provider has answered so far ("POST /token -> STATUS" lines in its log).
+function tokenRequests(log) {
+  if (!log) return [];
+  return readFileSync(log, 'utf8').split('\n').filter((l) => /POST \/token -> \d+/.test(l)).map((l) => Number(/-> (\d+)/.exec(l)[1]));
+}
+
+// The `detail` of each refused sign-in doorman has logged so far (its JSON log lines with event login_failed).
+function loginFailures(log) {
+  if (!log) return [];
+  return readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"login_failed"')).map((l) => {
+    try {
+      return JSON.parse(l).detail ?? '';
+    } catch {
+      return l;
+    }
+  });
+}
+
+// A sign-in at `provider` of doorman-multi, walked at the fetch level with the context's own cookie jar
+// (so the flow cookie doorman sets is the browser's), answering the provider's pages; returns the
+// provider's answer, the URL of doorman's callback, without delivering it. (A browser cannot be
+// stopped there: the answer is a redirect, and Playwright does not route redirects.)
+async function heldCallback(context, base, provider, login = 'ada') {
+  const { request } = context;
+  const issuer = provider === 'corp' ? multi.corp : multi.partner;
+  let res = await request.get(`${base}/auth/login?provider=${provider}`, { maxRedirects: 0 });
+  checkEqual(res.status(), 303, `GET /auth/login?provider=${provider} status`);
+  let url = new URL(res.headers().location ?? '', base);
+  for (let i = 0; i < 12; i += 1) {
+    if (url.href.startsWith(`${base}/auth/callback/`)) return url;
+    check(url.href.startsWith(`${issuer}/`), `sign-in at ${provider} went to ${url.href}`);
+    res = await request.get(url.href, { maxRedirects: 0 });
+    if (res.status() >= 300 && res.status() < 400) {
+      url = new URL(res.headers().location ?? '', url);
+      continue;
+    }
+    const html = await res.text();
+    checkEqual(res.status(), 200, `sign-in at ${provider}: ${url.href} (${html.slice(0, 200)})`);
+    if (provider === 'partner') {
+      // partner.mjs's login page: its form sends the same parameters and the login to /authorize.
+      check(html.includes('id="partner-login"'), `sign-in at partner: not its login page at ${url.href}`);
+      const next = new URL('/authorize', issuer);
+      next.search = url.search;
+      next.searchParams.set('login', login);
+      url = next;
+      continue;
+    }
+    // oidc-provider's login or consent page.
+    const prompt = /name="prompt" value="([a-z]+)"/.exec(html)?.[1];
+    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1]?.replace(/&amp;/g, '&');
+    check(prompt && action, `sign-in at corp: no login or consent form at ${url.href}`);
+    const form = prompt === 'login' ? { prompt, login, password: 'any password' } : { prompt };
+    res = await request.post(new URL(action, url).href, { form, maxRedirects: 0 });
+    check(res.status() >= 300 && res.status() < 400, `sign-in at corp: POST ${action} answered ${res.status()}`);
+    url = new URL(res.headers().location ?? '', url);
+  }
+  throw new StepFailure(`sign-in at ${provider}: no answer for doorman after 12 steps (at ${url.href})`);
+}
+
+const multiScenarios = [
+  {
+    id: 'mchooser',
+    name: 'multi 1: two providers: / has one "Sign in"; /auth/login is the chooser (one button per provider, next kept, 390 and 1280 px screenshots); ?provider=ID goes straight there, an unknown id is a 400 page, ?providers= narrows it',
+    needs: [multi.base, multi.corp, multi.partner],
+    async run({ newContext }) {
+      const context = await newContext();
+      const page = await context.newPage();
+      await page.goto(`${multi.base}/`);
+      const signIn = page.locator('#sign-in');
+      checkEqual(await signIn.count(), 1, '/ #sign-in count');
+      checkEqual((await signIn.textContent()).trim(), 'Sign in', '/ #sign-in text');
+      checkEqual(await signIn.getAttribute('href'), '/auth/login', '/ #sign-in href');
+      checkEqual(await page.locator('a[id^="provider-"]').count(), 0, '/ provider buttons (the chooser is a page of its own)');
+
+      const shown = await page.goto(`${multi.base}/auth/login?next=%2Fprofile`);
+      checkEqual(shown.status(), 200, 'GET /auth/login?next=%2Fprofile status');
+      check((shown.headers()['content-type'] ?? '').startsWith('text/html'), `chooser content-type ${shown.headers()['content-type']}`);
+      await checkChooser(page, [
+        { id: 'corp', name: 'Corp SSO', href: '/auth/login?provider=corp&next=%2Fprofile' },
+        { id: 'partner', name: 'Partner Inc.', href: '/auth/login?provider=partner&next=%2Fprofile' },
+      ], 'chooser (no provider used yet)');
+      await checkChooserLayout(page, 390, 'chooser-390.png');
+      await checkChooserLayout(page, 1280, 'chooser-1280.png');
+
+      // Straight to a provider: its authorization endpoint, with the redirect URI of its own callback.
+      for (const [id, issuer, endpoint] of [['corp', multi.corp, '/auth'], ['partner', multi.partner, '/login']]) {
+        const res = await context.request.get(`${multi.base}/auth/login?provider=${id}`, { maxRedirects: 0 });
+        checkEqual(res.status(), 303, `GET /auth/login?provider=${id} status`);
+        const to = new URL(res.headers().location ?? '');
+        checkEqual(`${to.origin}${to.pathname}`, `${issuer}${endpoint}`, `GET /auth/login?provider=${id} goes to that provider`);
+        checkEqual(to.searchParams.get('redirect_uri'), `${multi.base}/auth/callback/${id}`, `provider ${id}'s redirect_uri`);
+      }
+      const unknown = await page.goto(`${multi.base}/auth/login?provider=nosuch`);
+      checkEqual(unknown.status(), 400, 'GET /auth/login?provider=nosuch status');
+      check((unknown.headers()['content-type'] ?? '').startsWith('text/html'), `unknown provider content-type ${unknown.headers()['content-type']}`);
+      // A policy's list: one left goes straight to it, two are the chooser of those two.
+      const one = await context.request.get(`${multi.base}/auth/login?providers=partner&next=%2Fprofile`, { maxRedirects: 0 });
+      checkEqual(one.status(), 303, 'GET /auth/login?providers=partner status');
+      check((one.headers().location ?? '').startsWith(`${multi.partner}/login?`), `?providers=partner went to ${one.headers().location}`);
+      const known = await context.request.get(`${multi.base}/auth/login?providers=nosuch,partner`, { maxRedirects: 0 });
+      checkEqual(known.status(), 303, 'GET /auth/login?providers=nosuch,partner status (the one known id left)');
+      check((known.headers().location ?? '').startsWith(`${multi.partner}/login?`), `?providers=nosuch,partner went to ${known.headers().location}`);
+      await page.goto(`${multi.base}/auth/login?providers=corp,partner&rd=${encodeURIComponent(`${multi.base}/app`)}`);
+      await checkChooser(page, [
+        { id: 'corp', name: 'Corp SSO', href: `/auth/login?provider=corp&rd=${encodeURIComponent(`${multi.base}/app`)}` },
+        { id: 'partner', name: 'Partner Inc.', href: `/auth/login?provider=partner&rd=${encodeURIComponent(`${multi.base}/app`)}` },
+      ], 'chooser for ?providers=corp,partner&rd=...');
+    },
+  },
+  {
+    id: 'msignin',
+    name: 'multi 2: keyboard (Tab to the second button, Enter) signs in at partner -> /profile and /api/user say provider partner; the chooser then lists partner first; "ada" at corp is another person; the gateway\'s providers = ["corp"] policy refuses partner\'s session and sends a signed-out browser to corp',
+    needs: [multi.base, multi.corp, multi.partner],
+    async run({ newContext }) {
+      const context = await newContext();
+      const page = await context.newPage();
+      await page.goto(`${multi.base}/auth/login?next=%2Fprofile`);
+      // Keyboard only: Tab to the first button, then to the second, Enter.
+      let focused = '';
+      for (let i = 0; i < 20 && !focused.startsWith('provider-'); i += 1) {
+        await page.keyboard.press('Tab');
+        focused = await page.evaluate(() => document.activeElement?.id ?? '');
+      }
+      checkEqual(focused, 'provider-corp', 'the first provider button Tab reaches');
+      await page.keyboard.press('Tab');
+      checkEqual(await page.evaluate(() => document.activeElement?.id ?? ''), 'provider-partner', 'focus after one more Tab');
+      await page.screenshot({ path: join(ARTIFACTS, 'chooser-keyboard.png') });
+      await page.keyboard.press('Enter');
+      await completePartnerLogin(page, multi.partner, multi.base, PARTNER_ADA.login, { keyboard: true });
+      check(sameUrl(page.url(), `${multi.base}/profile`), `after signing in at partner expected ${multi.base}/profile, got ${page.url()}`);
+      await checkIdentityShown(page, PARTNER_ADA, '/profile (partner)');
+      const atPartner = await checkMultiUser(context, multi.base, PARTNER_ADA, 'partner', multi.partner, 'signed in at partner:');
+      const partnerToken = (await sessionCookie(context, multi.base))?.value;
+      check(!!partnerToken, 'no access_token cookie after signing in at partner');
+
+      const last = (await context.cookies(`${multi.base}/auth/login`)).find((c) => c.name === 'doorman_last_provider');
+      check(!!last, 'no doorman_last_provider cookie after signing in at partner');
+      checkEqual(last.value, 'partner', 'doorman_last_provider value');
+      checkEqual(last.path, '/auth/login', 'doorman_last_provider Path');
+      await page.goto(`${multi.base}/auth/login`);
+      await checkChooser(page, [
+        { id: 'partner', name: 'Partner Inc.', href: '/auth/login?provider=partner', last: true },
+        { id: 'corp', name: 'Corp SSO', href: '/auth/login?provider=corp' },
+      ], 'chooser after signing in at partner');
+      await page.screenshot({ path: join(ARTIFACTS, 'chooser-last-used.png'), fullPage: true });
+
+      // The same login at corp: another person, another provider.
+      await page.click('#provider-corp');
+      await completeProviderInteraction(page, multi.corp, multi.base, CORP_ADA.login);
+      check(sameUrl(page.url(), `${multi.base}/`), `after signing in at corp expected ${multi.base}/, got ${page.url()}`);
+      await checkIdentityShown(page, CORP_ADA, '/ (corp)');
+      const atCorp = await checkMultiUser(context, multi.base, CORP_ADA, 'corp', multi.corp, 'signed in at corp:');
+      if (atCorp.uid != null || atPartner.uid != null) {
+        check(atCorp.uid !== atPartner.uid, `"ada" at corp and "ada" at partner are one doorman user (uid ${atCorp.uid})`);
+      }
+      const corpToken = (await sessionCookie(context, multi.base))?.value;
+      await page.goto(`${multi.base}/auth/login`);
+      await checkChooser(page, [
+        { id: 'corp', name: 'Corp SSO', href: '/auth/login?provider=corp', last: true },
+        { id: 'partner', name: 'Partner Inc.', href: '/auth/login?provider=partner' },
+      ], 'chooser after signing in at corp');
+
+      // The gateway (forward-auth, policy corp-only: providers = ["corp"]).
+      const origin = new URL(multi.base);
+      const forwarded = {
+        'x-forwarded-proto': 'http',
+        'x-forwarded-host': origin.host,
+        'x-forwarded-uri': '/app/report?x=1',
+        'x-forwarded-method': 'GET',
+      };
+      const ask = (headers) => rawGet(`${multi.base}/.doorman/forward-auth/corp-only`, { ...forwarded, ...headers });
+      const asCorp = await ask({ authorization: `Bearer ${corpToken}`, accept: 'application/json' });
+      checkEqual(asCorp.status, 200, `forward-auth corp-only with corp's session (body ${asCorp.body.slice(0, 200)})`);
+      checkEqual(asCorp.headers['x-doorman-idp'], 'corp', 'forward-auth corp-only X-Doorman-Idp');
+      const assertion = asCorp.headers['x-doorman-jwt-assertion'] ?? '';
+      const claims = JSON.parse(Buffer.from(assertion.split('.')[1] ?? '', 'base64url').toString() || '{}');
+      checkEqual(claims.provider, 'corp', 'the assertion\'s provider claim');
+      const asPartner = await ask({ authorization: `Bearer ${partnerToken}`, accept: 'application/json' });
+      checkEqual(asPartner.status, 403, `forward-auth corp-only with partner's session (body ${asPartner.body.slice(0, 200)})`);
+      checkEqual(JSON.parse(asPartner.body).reason, 'provider_required', 'forward-auth corp-only refusal reason');
+      const anonymous = await ask({ 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', accept: 'text/html' });
+      check([302, 303].includes(anonymous.status), `forward-auth corp-only for a signed-out navigation: expected a redirect, got ${anonymous.status} (${anonymous.body.slice(0, 200)})`);
+      const login = new URL(anonymous.headers.location ?? '', multi.base);
+      checkEqual(`${login.origin}${login.pathname}`, `${multi.base}/auth/login`, 'signed-out navigation sent to');
+      checkEqual(login.searchParams.get('rd'), `${multi.base}/app/report?x=1`, 'signed-out navigation rd');
+      checkEqual(login.searchParams.get('provider'), 'corp', 'signed-out navigation provider');
+      const onward = await context.request.get(login.href, { maxRedirects: 0 });
+      checkEqual(onward.status(), 303, `GET ${login.pathname}${login.search} status`);
+      check((onward.headers().location ?? '').startsWith(`${multi.corp}/auth?`), `the policy's sign-in link went to ${onward.headers().location}, not straight to corp`);
+    },
+  },
+  {
+    id: 'mixup',
+    name: 'multi 3: mix-up defence with the two real providers: corp\'s answer at partner\'s callback, corp\'s answer with partner\'s iss or none, partner\'s code in corp\'s flow, partner\'s answer with corp\'s iss -> 400 each, no session, no token request but corp refusing the foreign code',
+    needs: [multi.base, multi.corp, multi.partner],
+    async run({ newContext }) {
+      const discovery = await (await fetch(`${multi.corp}/.well-known/openid-configuration`)).json();
+      checkEqual(discovery.authorization_response_iss_parameter_supported, true, 'corp (oidc-provider) advertises the iss parameter');
+      const context = await newContext();
+      const page = await context.newPage();
+      const held = (provider) => heldCallback(context, multi.base, provider);
+      // Each answer is delivered by the browser, with the flow cookies the context holds.
+      // Each refusal: 400, the page, no session cookie, the token requests made, and doorman's reason.
+      const refused = async (what, url, why, tokenCalls = { corp: 0, partner: 0 }) => {
+        const before = { corp: tokenRequests(env.E2E_CORP_LOG), partner: tokenRequests(env.E2E_PARTNER_LOG) };
+        const failuresBefore = loginFailures(env.E2E_MULTI_LOG).length;
+        const res = await page.goto(url.href);
+        checkEqual(res.status(), 400, `${what}: status`);
+        checkEqual(await textOf(page, 'h1', `${what}: page`), FAILED_H1, `${what}: <h1>`);
+        check(!(await sessionCookie(context, multi.base)), `${what}: an access_token cookie was set`);
+        const after = { corp: tokenRequests(env.E2E_CORP_LOG), partner: tokenRequests(env.E2E_PARTNER_LOG) };
+        for (const p of ['corp', 'partner']) {
+          checkEqual(after[p].length - before[p].length, tokenCalls[p], `${what}: token requests doorman made to ${p}`);
+        }
+        if (env.E2E_MULTI_LOG) {
+          // The log line may land a moment after the answer.
+          let logged = [];
+          for (let i = 0; i < 20 && logged.length === 0; i += 1) {
+            logged = loginFailures(env.E2E_MULTI_LOG).slice(failuresBefore);
+            if (logged.length === 0) await new Promise((r) => setTimeout(r, 50));
+          }
+          check(logged.length === 1 && logged[0].includes(why), `${what}: doorman's logged reason: expected one containing ${JSON.stringify(why)}, got ${JSON.stringify(logged)}`);
+        }
+        const api = await context.request.get(`${multi.base}/api/user`, { maxRedirects: 0 });
+        checkEqual(api.status(), 401, `${what}: GET /api/user afterwards`);
+        return after;
+      };
+
+      // (a) corp's answer (code, state, iss) at partner's callback; and partner's at corp's.
+      const a = await held('corp');
+      checkEqual(a.pathname, '/auth/callback/corp', 'corp answers at its own callback');
+      checkEqual(a.searchParams.get('iss'), multi.corp, 'corp\'s answer carries its iss');
+      await refused('(a) corp\'s answer delivered to /auth/callback/partner', new URL(`${multi.base}/auth/callback/partner${a.search}`), 'other_provider');
+      const a2 = await held('partner');
+      checkEqual(a2.pathname, '/auth/callback/partner', 'partner answers at its own callback');
+      await refused('(a\') partner\'s answer delivered to /auth/callback/corp', new URL(`${multi.base}/auth/callback/corp${a2.search}`), 'other_provider');
+
+      // (b) corp's answer naming partner as its issuer.
+      const b = await held('corp');
+      b.searchParams.set('iss', multi.partner);
+      await refused('(b) corp\'s answer with iss = partner\'s issuer', b, 'iss_mismatch');
+
+      // (c) corp's answer without iss (corp advertises authorization_response_iss_parameter_supported).
+      const c = await held('corp');
+      c.searchParams.delete('iss');
+      await refused('(c) corp\'s answer without iss', c, 'missing_iss');
+
+      // (d) a code partner issued, in corp's flow (corp's state and flow cookie) at corp's callback:
+      // corp's token endpoint is asked, and refuses a code it never issued.
+      const mine = await held('corp');
+      const foreign = await held('partner');
+      mine.searchParams.set('code', foreign.searchParams.get('code'));
+      const after = await refused('(d) partner\'s code with corp\'s state and flow cookie at /auth/callback/corp', mine, 'authorization code rejected', { corp: 1, partner: 0 });
+      check(after.corp.at(-1) >= 400, `(d) corp's token endpoint answered ${after.corp.at(-1)} to partner's code`);
+
+      // (e) partner's answer (partner sends no iss) naming corp as its issuer.
+      const e = await held('partner');
+      e.searchParams.set('iss', multi.corp);
+      await refused('(e) partner\'s answer with iss = corp\'s issuer', e, 'iss_mismatch');
+
+      // The control: an untouched answer of the same kind signs in.
+      const genuine = await held('corp');
+      await page.goto(genuine.href);
+      check(sameUrl(page.url(), `${multi.base}/`), `the untouched corp answer: expected to land on ${multi.base}/, got ${page.url()}`);
+      await checkMultiUser(context, multi.base, CORP_ADA, 'corp', multi.corp, 'the untouched corp answer:');
+    },
+  },
+  {
+    id: 'mdead',
+    name: 'multi 4: a second provider nobody listens at (not required): /readyz 200 with its checks failing, /healthz says discovering, ?provider= it is a 503 page within 5 s, sign-in through corp still works',
+    needs: [half.base, half.corp, half.dead],
+    async run({ newContext }) {
+      const ready = await fetch(`${half.base}/readyz`);
+      const readyBody = await ready.text();
+      checkEqual(ready.status, 200, `/readyz status (body ${readyBody})`);
+      const checks = JSON.parse(readyBody).checks ?? {};
+      checkEqual(
+        JSON.stringify(Object.keys(checks).filter((k) => k.startsWith('provider')).sort()),
+        JSON.stringify(['provider_corp_discovery', 'provider_corp_keys', 'provider_partner_discovery', 'provider_partner_keys']),
+        '/readyz provider checks',
+      );
+      for (const name of ['provider_partner_discovery', 'provider_partner_keys']) {
+        checkEqual(checks[name]?.ok, false, `/readyz ${name} ok`);
+        checkEqual(checks[name]?.required, false, `/readyz ${name} required`);
+      }
+      checkEqual(checks.provider_corp_discovery?.ok, true, '/readyz provider_corp_discovery ok');
+      const health = JSON.parse(await (await fetch(`${half.base}/healthz`)).text());
+      checkEqual(JSON.stringify(health.providers), JSON.stringify({ corp: 'ready', partner: 'discovering' }), '/healthz providers');
+
+      const context = await newContext();
+      const page = await context.newPage();
+      const started = Date.now();
+      const res = await page.goto(`${half.base}/auth/login?provider=partner`);
+      const ms = Date.now() - started;
+      checkEqual(res.status(), 503, 'GET /auth/login?provider=partner (nobody listening) status');
+      check((res.headers()['content-type'] ?? '').startsWith('text/html'), `its content-type ${res.headers()['content-type']}`);
+      check(ms <= 5_000, `GET /auth/login?provider=partner took ${ms} ms`);
+      await page.screenshot({ path: join(ARTIFACTS, 'provider-unavailable.png'), fullPage: true });
+
+      await page.goto(`${half.base}/auth/login`);
+      await page.click('#provider-corp');
+      await completeProviderInteraction(page, half.corp, half.base, CORP_ADA.login);
+      check(sameUrl(page.url(), `${half.base}/`), `after signing in at corp expected ${half.base}/, got ${page.url()}`);
+      await checkMultiUser(context, half.base, CORP_ADA, 'corp', half.corp, 'beside a dead provider:');
+    },
+  },
+  {
+    id: 'mstop',
+    name: 'multi 5: partner\'s process is stopped; corp keeps signing people in at the same doorman, /readyz stays 200',
+    needs: [multi.base, multi.corp, multi.partner, env.E2E_PARTNER_PID],
+    async run({ newContext }) {
+      process.kill(Number(env.E2E_PARTNER_PID), 'SIGTERM');
+      const deadline = Date.now() + 5_000;
+      let down = false;
+      while (!down && Date.now() < deadline) {
+        down = await fetch(`${multi.partner}/.well-known/openid-configuration`).then(() => false, () => true);
+        if (!down) await new Promise((r) => setTimeout(r, 100));
+      }
+      check(down, 'partner still answers 5 s after SIGTERM');
+      const context = await newContext();
+      const page = await context.newPage();
+      await page.goto(`${multi.base}/auth/login`);
+      await page.click('#provider-corp');
+      await completeProviderInteraction(page, multi.corp, multi.base, 'grace');
+      check(sameUrl(page.url(), `${multi.base}/`), `after signing in at corp expected ${multi.base}/, got ${page.url()}`);
+      await checkMultiUser(context, multi.base, {
+        login: 'grace', name: 'Grace Hopper', email: 'grace@corp.example.com', groups: ['platform'],
+      }, 'corp', multi.corp, 'partner stopped:');
+      const ready = await fetch(`${multi.base}/readyz`);
+      checkEqual(ready.status, 200, `/readyz with partner stopped (body ${await ready.text()})`);
+    },
+  },
+];
+scenarios.push(...multiScenarios);
 
 // ---------- runner ----------
 

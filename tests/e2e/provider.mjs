@@ -2,7 +2,7 @@
 //
 //   node provider.mjs --port 0 --client-id ID --client-secret SECRET \
 //        --redirect-uri http://127.0.0.1:PORT/auth/callback [--redirect-uri ...] \
-//        [--conform-id-token-claims true|false] [--ready-file PATH]
+//        [--conform-id-token-claims true|false] [--ready-file PATH] [--people default|corp|partner]
 //
 // Every flag can also be given as an environment variable: E2E_PROVIDER_PORT, E2E_CLIENT_ID,
 // E2E_CLIENT_SECRET, E2E_REDIRECT_URIS (space-separated), E2E_CONFORM_ID_TOKEN_CLAIMS, E2E_READY_FILE.
@@ -14,6 +14,9 @@
 //   consent page; "[ Cancel ]" on either page aborts with error=access_denied.
 // - Accounts: the login typed is the account id. "ada" and "grace" are known people; any other
 //   login gets claims made from it. Every account has email, email_verified, name and an https picture.
+//   --people picks whose directory this is: default (@example.com), corp (@corp.example.com: Ada
+//   Lovelace and Grace Hopper of Corp) or partner (@partner.example.org: "ada" is Ada King, another
+//   person), so two providers started with different --people never share a person.
 // - --conform-id-token-claims true: profile/email claims only from userinfo (oidc-provider's default);
 //   false: those claims are in the ID token too.
 // - Groups: the `groups` scope gives a `groups` claim (ada: engineering, sre; grace: platform;
@@ -51,6 +54,8 @@ const { values: args } = parseArgs({
     'ready-file': { type: 'string', default: process.env.E2E_READY_FILE },
     // Appended to the issuer: "/" gives an Auth0-style issuer with a trailing slash.
     'issuer-suffix': { type: 'string', default: process.env.E2E_ISSUER_SUFFIX ?? '' },
+    // Whose people: default, corp or partner (see DIRECTORIES).
+    people: { type: 'string', default: process.env.E2E_PEOPLE ?? 'default' },
   },
 });
 
@@ -66,23 +71,62 @@ if (!['true', 'false'].includes(args['conform-id-token-claims'])) {
 }
 const conformIdTokenClaims = args['conform-id-token-claims'] === 'true';
 
-// Known people; any other login gets made-up claims (see claimsFor).
-const PEOPLE = {
-  ada: {
-    name: 'Ada Lovelace',
-    email: 'ada@example.com',
-    email_verified: true,
-    picture: 'https://avatars.example.com/ada.png',
-    groups: ['engineering', 'sre'],
+// Known people of each directory; any other login gets made-up claims (see claimsFor).
+const DIRECTORIES = {
+  default: {
+    domain: 'example.com',
+    people: {
+      ada: {
+        name: 'Ada Lovelace',
+        email: 'ada@example.com',
+        email_verified: true,
+        picture: 'https://avatars.example.com/ada.png',
+        groups: ['engineering', 'sre'],
+      },
+      grace: {
+        name: 'Grace Hopper',
+        email: 'grace@example.com',
+        email_verified: true,
+        picture: 'https://avatars.example.com/grace.png',
+        groups: ['platform'],
+      },
+    },
   },
-  grace: {
-    name: 'Grace Hopper',
-    email: 'grace@example.com',
-    email_verified: true,
-    picture: 'https://avatars.example.com/grace.png',
-    groups: ['platform'],
+  corp: {
+    domain: 'corp.example.com',
+    people: {
+      ada: {
+        name: 'Ada Lovelace',
+        email: 'ada@corp.example.com',
+        email_verified: true,
+        picture: 'https://avatars.example.com/ada.png',
+        groups: ['ops'],
+      },
+      grace: {
+        name: 'Grace Hopper',
+        email: 'grace@corp.example.com',
+        email_verified: true,
+        picture: 'https://avatars.example.com/grace.png',
+        groups: ['platform'],
+      },
+    },
+  },
+  partner: {
+    domain: 'partner.example.org',
+    people: {
+      ada: {
+        name: 'Ada King',
+        email: 'ada@partner.example.org',
+        email_verified: true,
+        picture: 'https://avatars.example.com/ada-king.png',
+        groups: ['partners'],
+      },
+    },
   },
 };
+const directory = DIRECTORIES[args.people];
+if (!directory) fail(`--people must be one of ${Object.keys(DIRECTORIES).join(', ')}`);
+const PEOPLE = directory.people;
 
 function claimsFor(accountId) {
   const known = PEOPLE[accountId];
@@ -90,7 +134,7 @@ function claimsFor(accountId) {
   const slug = accountId.toLowerCase().replace(/[^a-z0-9._-]+/g, '-') || 'someone';
   return {
     name: accountId.charAt(0).toUpperCase() + accountId.slice(1),
-    email: `${slug}@example.com`,
+    email: `${slug}@${directory.domain}`,
     email_verified: true,
     picture: `https://avatars.example.com/${slug}.png`,
     groups: ['everyone'],
@@ -209,7 +253,7 @@ server.listen(Number(args.port), '127.0.0.1', () => {
     }
     callback(req, res);
   });
-  console.log(`provider ready ${issuer} (conformIdTokenClaims=${conformIdTokenClaims}, redirect_uris=${args['redirect-uri'].join(' ')})`);
+  console.log(`provider ready ${issuer} (people=${args.people}, conformIdTokenClaims=${conformIdTokenClaims}, redirect_uris=${args['redirect-uri'].join(' ')})`);
   if (args['ready-file']) writeFileSync(args['ready-file'], `${issuer}\n`);
 });
 
