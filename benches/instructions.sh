@@ -4,7 +4,7 @@
 # cannot (a benchmark, not a test; not run by CI).
 #
 #   benches/instructions.sh [BIN ...]          # default: target/release/doorman
-#   REQUESTS=5000 PATHS="/api/user / /.doorman/auth-request/default" benches/instructions.sh old/doorman new/doorman
+#   REQUESTS=5000 PATHS="/api/user / /.doorman/auth-request/default /proxied/x" benches/instructions.sh old/doorman new/doorman
 #
 # Each binary runs as the team bench runs it (../shared/bench/doorman-server.sh: the default
 # log filter, the development provider, a throwaway database, the access log on stdout), under
@@ -13,7 +13,9 @@
 # cookie over 8 kept-alive connections, the counters dumped; instructions / REQUESTS is
 # printed, every thread included (the access-log writer too). A `/.doorman/` path is asked as
 # nginx asks it (`X-Original-URL`, `X-Original-Method`, from a trusted proxy: doorman then runs
-# with TRUSTED_PROXIES=127.0.0.1 and the deploy/policies.toml policies).
+# with TRUSTED_PROXIES=127.0.0.1 and the deploy/policies.toml policies). A `/proxied/` path goes
+# through the front door: a `[[gateway.route]]` to a small keep-alive upstream (Python, outside
+# callgrind), so its figure is the proxy's: the decision, the identity headers, the forwarding.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -53,6 +55,29 @@ for i in range(n):
 sys.exit(1 if bad else 0)
 EOF
 
+# The front door's upstream: HTTP/1.1 keep-alive, a small JSON answer, outside callgrind.
+up_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/upstream.py" <<'UPSTREAM'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = b'{"ok":true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+UPSTREAM
+python3 "$work/upstream.py" "$up_port" &
+up_pid=$!
+trap 'kill "$up_pid" 2>/dev/null; [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+# The route alone (its `default` policy), so that older builds read the file too.
+printf '[[gateway.route]]\nname = "bench"\npath_prefix = "/proxied"\nupstream = "http://127.0.0.1:%s"\n' "$up_port" >"$work/front.toml"
+
 printf '%-44s %-36s %14s\n' binary path instructions/request
 for bin in "${bins[@]}"; do
   case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
@@ -60,7 +85,10 @@ for bin in "${bins[@]}"; do
     out="$work/callgrind.out"
     rm -f "$out"*
     gateway=()
-    case "$path" in /.doorman/*) gateway=(TRUSTED_PROXIES=127.0.0.1 DOORMAN_CONFIG="$root/deploy/policies.toml") ;; esac
+    case "$path" in
+      /.doorman/*) gateway=(TRUSTED_PROXIES=127.0.0.1 DOORMAN_CONFIG="$root/deploy/policies.toml") ;;
+      /proxied/*) gateway=(DOORMAN_CONFIG="$work/front.toml") ;;
+    esac
     (cd "$work" && exec env -i PATH="$PATH" HOME="$HOME" BIND_ADDR="127.0.0.1:$port" PUBLIC_URL="$public" \
       SESSION_SECRET="$secret" DATABASE_URL="$work/d-$RANDOM.db" TOKIO_WORKER_THREADS=1 "${gateway[@]}" \
       valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no --collect-atstart=yes \

@@ -26,6 +26,8 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 # DOORMAN_BIN: another build to measure; by default, this tree's. DOORMAN_BIN_B: a second
 # build measured in the same rounds (an A/B of two binaries), behind its own copy of the snippet.
 # BENCH_GROUPS=N: the session carries N provider groups (a decision for a session with groups).
+# BENCH_PROVIDERS_B=1: B runs with two [[provider]] blocks and a `default` policy that names
+# both, and its session comes from the second (a decision for a session from another provider).
 bin=${DOORMAN_BIN:-}
 [ -n "$bin" ] || { (cd "$root" && cargo build --release -q); bin="$root/target/release/doorman"; }
 bin_b=${DOORMAN_BIN_B:-}
@@ -45,18 +47,30 @@ public="http://app.localhost:$port_guarded"
 
 cores=$(nproc)
 workers=${DOORMAN_WORKERS:-$(( cores / 2 > 0 ? cores / 2 : 1 ))}
-start_doorman() { # start_doorman NAME BIN PORT PUBLIC_URL; sets doorman_pid
+start_doorman() { # start_doorman NAME BIN PORT PUBLIC_URL CONFIG; sets doorman_pid
   mkdir -p "$work/$1"
   (cd "$work/$1" && exec env -i PATH="$PATH" BIND_ADDR="127.0.0.1:$3" PUBLIC_URL="$4" \
     SESSION_SECRET="$secret" TRUSTED_PROXIES=127.0.0.1 DATABASE_URL="$work/$1/d.db" \
-    TOKIO_WORKER_THREADS="$workers" DOORMAN_CONFIG="$root/deploy/policies.toml" "$2") >"$work/$1.log" 2>&1 &
+    TOKIO_WORKER_THREADS="$workers" DOORMAN_CONFIG="$5" BENCH_SECRET=unused "$2") >"$work/$1.log" 2>&1 &
   doorman_pid=$!
   pids+=("$doorman_pid")
 }
-start_doorman doorman "$bin" "$port_doorman" "$public"
+config_b="$root/deploy/policies.toml"
+idp_b=()
+if [ "${BENCH_PROVIDERS_B:-}" = 1 ]; then
+  # Issuers nobody answers at: discovery retries in the background; decisions need none of it.
+  config_b="$work/providers.toml"
+  { cat "$root/deploy/policies.toml"
+    printf '\n[gateway.policy.default]\nproviders = ["corp", "partner"]\n'
+    for id in corp partner; do
+      printf '\n[[provider]]\nid = "%s"\nissuer = "http://127.0.0.1:9/%s"\nclient_id = "bench"\nclient_secret_env = "BENCH_SECRET"\n' "$id" "$id"
+    done; } >"$config_b"
+  idp_b=(--idp "http://127.0.0.1:9/partner")
+fi
+start_doorman doorman "$bin" "$port_doorman" "$public" "$root/deploy/policies.toml"
 pid_a=$doorman_pid
 public_b="http://app.localhost:$port_guarded_b"
-if [ -n "$bin_b" ]; then start_doorman doorman_b "$bin_b" "$port_doorman_b" "$public_b"; pid_b=$doorman_pid; fi
+if [ -n "$bin_b" ]; then start_doorman doorman_b "$bin_b" "$port_doorman_b" "$public_b" "$config_b"; pid_b=$doorman_pid; fi
 
 mkdir -p "$work/nginx/snippets" "$work/nginx/tmp"
 chmod 777 "$work/nginx/tmp"
@@ -120,12 +134,12 @@ EOF
 "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>"$work/nginx.err" &
 pids+=($!)
 for port in "$port_doorman" ${bin_b:+"$port_doorman_b"}; do
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
 # A session cookie doorman accepts: HS256 with its secret and its claims.
 token=$(python3 "$here/mint_session.py" "$secret" "$public")
-token_b=$(python3 "$here/mint_session.py" "$secret" "$public_b")
+token_b=$(python3 "$here/mint_session.py" "$secret" "$public_b" "${idp_b[@]}")
 check() { # check PORT TOKEN
   local code
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: app.localhost:$1" -H "Cookie: access_token=$2" "http://127.0.0.1:$1/x")

@@ -14,12 +14,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
+import { StepFailure, check, checkEqual, fetchApp, json } from './steps.mjs';
 import { rawRequest } from './raw_http.mjs';
 
 const env = process.env;
@@ -29,14 +29,6 @@ const CORP = env.GW_CORP_ISSUER;
 const PARTNER = env.GW_PARTNER_ISSUER;
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
-class StepFailure extends Error {}
-function check(condition, message) {
-  if (!condition) throw new StepFailure(message);
-}
-function checkEqual(actual, expected, what) {
-  check(actual === expected, `${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-}
-
 // A browser's top-level navigation, as doorman tells one from fetch and curl.
 const NAVIGATION = {
   accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
@@ -44,33 +36,6 @@ const NAVIGATION = {
   'sec-fetch-dest': 'document',
   'sec-fetch-site': 'none',
 };
-
-// A plain HTTP client that talks to 127.0.0.1 with the app's Host, as curl --resolve would.
-function fetchApp(url, { headers = {} } = {}) {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port: u.port, path: u.pathname + u.search, method: 'GET', headers: { host: u.host, ...headers } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(15_000, () => req.destroy(new Error(`timeout: GET ${url}`)));
-    req.end();
-  });
-}
-
-function json(response, what) {
-  try {
-    return JSON.parse(response.body);
-  } catch {
-    throw new StepFailure(`${what}: not JSON (status ${response.status}): ${response.body.slice(0, 200)}`);
-  }
-}
 
 // The upstream's echo (upstream.py), or a failure saying what came instead.
 function echoOf(response, what) {

@@ -7,12 +7,12 @@
 // One line per step in GW_RESULTS: "PASS\tname" or "FAIL\tname\treason".
 import { createHmac } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { chromium } from 'playwright-core';
 
+import { StepFailure, check, checkEqual, fetchApp, json } from './steps.mjs';
 import { rawRequest, whatTheAppGot } from './raw_http.mjs';
 
 const env = process.env;
@@ -23,40 +23,6 @@ const PROXIES = [
 ];
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
-class StepFailure extends Error {}
-function check(condition, message) {
-  if (!condition) throw new StepFailure(message);
-}
-function checkEqual(actual, expected, what) {
-  check(actual === expected, `${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-}
-
-// A plain HTTP client that talks to 127.0.0.1 with the app's Host, as curl --resolve would.
-function fetchApp(url, { method = 'GET', headers = {} } = {}) {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port: u.port, path: u.pathname + u.search, method, headers: { host: u.host, ...headers } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-    req.end();
-  });
-}
-
-function json(response, what) {
-  try {
-    return JSON.parse(response.body);
-  } catch {
-    throw new StepFailure(`${what}: not JSON (status ${response.status}): ${response.body.slice(0, 200)}`);
-  }
-}
 
 // The provider's login and consent pages, until the browser is back on `base`.
 async function providerInteraction(page, base, login) {
