@@ -3,15 +3,18 @@
 //! protected origin, valid 60 s. The keys come from `UPSTREAM_SIGNING_KEYS_FILE` (the first
 //! signs, all are published) or, by default, one key derived from `SESSION_SECRET` with HKDF
 //! under a label of its own (replicas agree with no set-up; it is never the HS256 key). The
-//! public keys are served as a JWKS. The JWS itself is `jsonwebtoken`'s, from a key encoded
-//! once at start-up. (`identity::IdentityCache` reuses a signed assertion for 30 s, so a busy
-//! session costs one signature every 30 s, not one per request.)
+//! public keys are served as a JWKS. The JWS is assembled here and signed with the key's
+//! `p256` signing key, held ready from start-up: `jsonwebtoken`'s ES256 signer decodes its
+//! PKCS#8 key and derives the public key again on every call, which doubled the cost of each
+//! signature. (`identity::IdentityCache` reuses a signed assertion for 30 s, so a busy session
+//! costs one signature every 30 s, not one per request.)
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use p256::pkcs8::DecodePrivateKey;
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -22,21 +25,17 @@ use crate::session::{Claims, GroupsJson, RolesJson};
 pub const ASSERTION_TTL_SECS: u64 = 60;
 const DERIVATION_SALT: &[u8] = b"doorman/upstream-assertion/v1";
 
-/// One P-256 key, ready for `jsonwebtoken` (its PKCS#8 form and the JWS header naming it),
-/// and its public JWK.
+/// One P-256 key, ready to sign (and the encoded JWS header naming it), and its public JWK.
 struct Key {
-    encoding: EncodingKey,
-    header: Header,
+    signing: SigningKey,
+    /// `base64url({"alg":"ES256","typ":"JWT","kid":…})`.
+    header: String,
     kid: String,
     jwk: serde_json::Value,
 }
 
 impl Key {
     fn new(secret: p256::SecretKey) -> Self {
-        // The encoder fails only on lengths a 32-byte scalar cannot reach; this runs at start-up.
-        let pkcs8 = secret
-            .to_pkcs8_der()
-            .expect("a P-256 secret key encodes as PKCS#8");
         let point = secret.public_key().to_encoded_point(false);
         let coordinate =
             |c: Option<&p256::FieldBytes>| c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default();
@@ -48,12 +47,10 @@ impl Key {
             "kty": "EC", "crv": "P-256", "x": x, "y": y,
             "kid": kid, "use": "sig", "alg": "ES256",
         });
+        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": kid });
         Self {
-            encoding: EncodingKey::from_ec_der(pkcs8.as_bytes()),
-            header: Header {
-                kid: Some(kid.clone()),
-                ..Header::new(Algorithm::ES256)
-            },
+            signing: SigningKey::from(&secret),
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
             kid,
             jwk,
         }
@@ -133,9 +130,9 @@ impl Signer {
     }
 
     /// An assertion of `claims` (from the provider `provider`, by id) for `audience`, issued
-    /// by `issuer` at `now`. Should signing
-    /// ever fail (it cannot with a key that loaded: `jsonwebtoken` only re-reads it), the
-    /// assertion is empty, as for an anonymous caller, so a service that checks it refuses.
+    /// by `issuer` at `now`. Should the claims ever fail to serialise (they cannot: strings
+    /// and numbers), the assertion is empty, as for an anonymous caller, so a service that
+    /// checks it refuses.
     pub fn sign(
         &self,
         claims: &Claims,
@@ -162,10 +159,18 @@ impl Signer {
             nbf: now,
             exp: now + ASSERTION_TTL_SECS,
         };
-        jsonwebtoken::encode(&key.header, &payload, &key.encoding).unwrap_or_else(|error| {
-            tracing::error!(%error, kid = %key.kid, "the upstream assertion could not be signed");
-            String::new()
-        })
+        let Ok(json) = serde_json::to_vec(&payload) else {
+            tracing::error!(kid = %key.kid, "the upstream assertion could not be serialised");
+            return String::new();
+        };
+        let mut token = String::with_capacity(key.header.len() + json.len() * 4 / 3 + 100);
+        token.push_str(&key.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(json, &mut token);
+        let signature: Signature = key.signing.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        token
     }
 }
 
@@ -195,6 +200,7 @@ struct Payload<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::Algorithm;
 
     #[test]
     fn the_derived_key_is_stable_per_secret_and_differs_between_secrets() {
