@@ -149,8 +149,12 @@ async fn with_several_providers_sign_in_offers_each_and_puts_the_last_one_used_f
         .text()
         .await
         .expect("page");
-    let corp_at = narrowed.find("id=\"provider-corp\"").expect("corp's button");
-    let partner_at = narrowed.find("id=\"provider-partner\"").expect("partner's button");
+    let corp_at = narrowed
+        .find("id=\"provider-corp\"")
+        .expect("corp's button");
+    let partner_at = narrowed
+        .find("id=\"provider-partner\"")
+        .expect("partner's button");
     assert!(corp_at < partner_at, "narrowed, in the configured order");
 }
 
