@@ -181,8 +181,7 @@ async fn providers(
         dev = dev.or(built);
         list.push(SignInService::new(settings, id, handle, sessions.clone()));
     }
-    let local_issuer = config.public_url().origin().to_owned();
-    Ok((Providers::new(list, &local_issuer), dev))
+    Ok((Providers::new(list), dev))
 }
 
 /// The upstream assertion's keys: the file's, or one derived from the session secret.

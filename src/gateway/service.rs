@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::assertion::Signer;
 use super::identity::{self, Headers, IdentityCache, IdentityInput};
 use crate::clock::Clock;
-use crate::config::{Config, IdentityHeaderSets, Policy, ProviderIds, PublicUrl, TrustedProxies};
+use crate::config::{Config, IdentityHeaderSets, Policy, PublicUrl, TrustedProxies};
 use crate::session::{Claims, Sessions};
 use crate::telemetry::Metrics;
 
@@ -30,9 +30,6 @@ pub struct Gateway {
     pub trusted_proxies: TrustedProxies,
     /// How long a proxied WebSocket may stay silent (`WEBSOCKET_IDLE_SECS`).
     pub websocket_idle: Duration,
-    /// Which provider a session's `idp` stands for (`X-Doorman-Idp`, the assertion's
-    /// `provider`).
-    pub provider_ids: ProviderIds,
 }
 
 impl Gateway {
@@ -54,7 +51,6 @@ impl Gateway {
             public_url: config.public_url().clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
             websocket_idle: config.server.websocket_idle,
-            provider_ids: config.provider_ids(),
         }
     }
 
@@ -86,7 +82,8 @@ impl Gateway {
         let now = self.clock.now();
         self.identities
             .get_or_build((claims.jti(), audience, policy_name), now, || {
-                let provider = self.provider_ids.of(claims.idp());
+                // `X-Doorman-Idp` and the assertion's `provider`.
+                let provider = self.sessions.provider_ids.of(claims.idp());
                 let assertion =
                     self.signer
                         .sign(claims, provider, self.public_url.origin(), audience, now);

@@ -7,23 +7,17 @@ use std::pin::Pin;
 
 use super::SignInService;
 use super::sign_out::{BackchannelError, ProviderSignOut};
-use crate::config::LOCAL_PROVIDER_ID;
 use crate::session::{Claims, ProviderCheck, Recheck, Rechecked};
 
 /// The providers, in the order they are configured (the chooser's order). Never empty.
 pub struct Providers {
     list: Vec<SignInService>,
-    /// The `idp` of local accounts' sessions: doorman's own origin.
-    local_issuer: String,
 }
 
 impl Providers {
-    pub fn new(list: Vec<SignInService>, local_issuer: &str) -> Self {
+    pub fn new(list: Vec<SignInService>) -> Self {
         assert!(!list.is_empty(), "the configuration always has a provider");
-        Self {
-            list,
-            local_issuer: local_issuer.to_owned(),
-        }
+        Self { list }
     }
 
     pub fn all(&self) -> &[SignInService] {
@@ -55,15 +49,6 @@ impl Providers {
     /// The provider whose callback is at `path`.
     pub fn by_callback(&self, path: &str) -> Option<&SignInService> {
         self.list.iter().find(|p| p.callback_path == path)
-    }
-
-    /// The provider id a session's `idp` stands for: the provider's, `local` for a local
-    /// account, `None` for an issuer no longer configured.
-    pub fn id_of<'a>(&'a self, idp: &str) -> Option<&'a str> {
-        if idp == self.local_issuer {
-            return Some(LOCAL_PROVIDER_ID);
-        }
-        self.by_issuer(idp).map(|p| p.id)
     }
 
     /// Starts every provider's discovery, each on its own.

@@ -69,7 +69,7 @@ pub(super) async fn current_user(State(state): State<AppState>, user: ApiUser) -
         serialised(&UserIdentity {
             sub: c.sub(),
             idp: c.idp(),
-            provider: state.gateway.provider_ids.of(c.idp()),
+            provider: state.sessions.provider_ids.of(c.idp()),
             email: c.email(),
             email_verified: c.email_verified,
             name: c.name(),

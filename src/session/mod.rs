@@ -73,10 +73,10 @@ pub struct Sessions {
     pub sealer: Sealer,
     /// `SESSION_MAX_HOURS`, in seconds: how long after its sign-in a session may renew to.
     pub max_age_secs: u64,
-    /// The `idp`s whose sessions renew: the configured providers' issuers and doorman's own
-    /// (local accounts). A provider taken out of the configuration takes its sessions with it
-    /// within one token lifetime.
-    pub renewable_idps: Vec<String>,
+    /// Which provider each session's `idp` stands for (`""`: none configured now). Only
+    /// sessions of a configured provider (or local accounts) renew, so a provider taken out
+    /// of the configuration takes its sessions with it within one token lifetime.
+    pub provider_ids: crate::config::ProviderIds,
     /// The renewals this instance made (`renewal`).
     pub renewals: Arc<Renewals>,
     /// `OIDC_REFRESH`: how sessions are rechecked at the provider at their renewals.
@@ -133,12 +133,7 @@ impl Sessions {
             groups: Default::default(),
             sealer: Sealer::derived(config.session.secret.expose(), ID_TOKEN_HINT),
             max_age_secs: config.session.max_age.as_secs(),
-            renewable_idps: config
-                .providers
-                .iter()
-                .map(|p| p.issuer.as_str().to_owned())
-                .chain([config.public_url().origin().to_owned()])
-                .collect(),
+            provider_ids: config.provider_ids(),
             renewals: Default::default(),
             recheck: config.claims.refresh,
             refresh_sealer: Sealer::derived(config.session.secret.expose(), PROVIDER_REFRESH_TOKEN),

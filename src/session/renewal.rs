@@ -80,7 +80,7 @@ impl Sessions {
         }
         claims.sid()?;
         claims.uid?;
-        if !self.renewable_idps.iter().any(|idp| idp == claims.idp()) {
+        if self.provider_ids.of(claims.idp()).is_empty() {
             return None;
         }
         let started = claims.auth_time.unwrap_or(claims.iat);

@@ -56,7 +56,7 @@ fn session_state() -> Sessions {
             doorman::session::ID_TOKEN_HINT,
         ),
         max_age_secs: 12 * 3600,
-        renewable_idps: Vec::new(),
+        provider_ids: Default::default(),
         renewals: Default::default(),
         recheck: None,
         refresh_sealer: doorman::session::Sealer::derived(
