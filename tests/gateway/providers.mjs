@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
-import { StepFailure, check, checkEqual, fetchApp, json } from './steps.mjs';
+import { check, checkEqual, failureReason, fetchApp, json } from './steps.mjs';
 import { rawRequest } from './raw_http.mjs';
 
 const env = process.env;
@@ -268,7 +268,7 @@ async function run(name, body) {
     record(`PASS\t${name}`);
     console.log(`ok   ${name}`);
   } catch (err) {
-    const reason = (err instanceof StepFailure ? err.message : err.stack ?? String(err)).split('\n').slice(0, 3).join(' ');
+    const reason = failureReason(err);
     record(`FAIL\t${name}\t${reason}`);
     console.log(`FAIL ${name}\n     ${reason}`);
     failures += 1;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { chromium } from 'playwright-core';
 
-import { StepFailure, check, checkEqual, fetchApp, json } from './steps.mjs';
+import { StepFailure, check, checkEqual, failureReason, fetchApp, json } from './steps.mjs';
 import { rawRequest, whatTheAppGot } from './raw_http.mjs';
 
 const env = process.env;
@@ -347,7 +347,7 @@ for (const p of PROXIES) {
       record(`PASS\t${name}`);
       console.log(`ok   ${name}`);
     } catch (err) {
-      const reason = (err instanceof StepFailure ? err.message : err.stack ?? String(err)).split('\n').slice(0, 3).join(' ');
+      const reason = failureReason(err);
       record(`FAIL\t${name}\t${reason}`);
       console.log(`FAIL ${name}\n     ${reason}`);
       failures += 1;

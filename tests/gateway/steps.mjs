@@ -12,6 +12,11 @@ export function checkEqual(actual, expected, what) {
   check(actual === expected, `${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
 }
 
+// What a failed step's result line says: a check's message, or the first lines of a crash.
+export function failureReason(err) {
+  return (err instanceof StepFailure ? err.message : err.stack ?? String(err)).split('\n').slice(0, 3).join(' ');
+}
+
 export function fetchApp(url, { method = 'GET', headers = {} } = {}) {
   const u = new URL(url);
   return new Promise((resolve, reject) => {

@@ -5,8 +5,6 @@
 
 mod passthrough;
 
-use std::io::Write;
-
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde_json::Value;
 
@@ -16,13 +14,7 @@ use crate::support::{Jar, STRONG_SECRET, TestApp, location, spawn_app_with};
 const APP: &str = "https://app.example.com";
 
 fn policy_file(text: &str) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "doorman-policies-{}.toml",
-        doorman::random::token_id()
-    ));
-    let mut file = std::fs::File::create(&path).expect("create");
-    file.write_all(text.as_bytes()).expect("write");
-    path.to_string_lossy().into_owned()
+    crate::support::config_file("policies", text)
 }
 
 async fn gateway(extra: &[(&str, &str)]) -> TestApp {

@@ -3,8 +3,6 @@
 //! policies on forward-auth and the front door, passed on in the identity headers and the
 //! assertion; and a person with 500 long groups, whose cookie stays small.
 
-use std::io::Write;
-
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -27,13 +25,7 @@ groups = ["sre"]
 "#;
 
 fn config_file(text: &str) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "doorman-groups-{}.toml",
-        doorman::random::token_id()
-    ));
-    let mut file = std::fs::File::create(&path).expect("create");
-    file.write_all(text.as_bytes()).expect("write");
-    path.to_string_lossy().into_owned()
+    crate::support::config_file("groups", text)
 }
 
 /// A provider whose ID token carries `groups` (and the profile), and doorman for it with the

@@ -4,8 +4,6 @@
 //! readiness, policies that admit only some providers, group roles per provider, and
 //! back-channel logout dispatched by issuer. Two independent test providers play the two.
 
-use std::io::Write;
-
 use serde_json::{Value, json};
 
 use crate::support::provider_sessions::{logout_claims, post_logout_token, renewed, signed_logout};
@@ -21,13 +19,7 @@ struct Two {
 }
 
 fn write_config(text: &str) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "doorman-providers-{}.toml",
-        doorman::random::token_id()
-    ));
-    let mut file = std::fs::File::create(&path).expect("create");
-    file.write_all(text.as_bytes()).expect("write");
-    path.to_string_lossy().into_owned()
+    crate::support::config_file("providers", text)
 }
 
 fn blocks(corp: &TestProvider, partner: &TestProvider, corp_extra: &str) -> String {

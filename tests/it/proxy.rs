@@ -5,7 +5,6 @@
 //! routing, connections to the service kept alive, and a signed-out session refused at its
 //! next request.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -196,13 +195,7 @@ upstream = "http://127.0.0.1:{gone}"
 "#,
         gone = closed_port()
     );
-    let path = std::env::temp_dir().join(format!(
-        "doorman-routes-{}.toml",
-        doorman::random::token_id()
-    ));
-    std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(config.as_bytes()))
-        .expect("config");
+    let path = std::path::PathBuf::from(crate::support::config_file("routes", &config));
     spawn_app_with(&[
         ("DOORMAN_CONFIG", path.to_str().expect("utf8")),
         ("SESSION_SECRET", STRONG_SECRET),

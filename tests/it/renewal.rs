@@ -161,15 +161,10 @@ async fn a_renewed_session_is_still_ended_by_a_provider_logout_after_its_first_t
 #[tokio::test]
 async fn a_gateway_decision_and_a_proxied_answer_carry_the_renewed_cookie() {
     let up = echo("renewal").await;
-    let path = std::env::temp_dir().join(format!(
-        "doorman-renewal-{}.toml",
-        doorman::random::token_id()
+    let path = std::path::PathBuf::from(crate::support::config_file(
+        "renewal",
+        &format!("[[gateway.route]]\npath_prefix = \"/app\"\nupstream = \"http://{up}\"\n"),
     ));
-    std::fs::write(
-        &path,
-        format!("[[gateway.route]]\npath_prefix = \"/app\"\nupstream = \"http://{up}\"\n"),
-    )
-    .expect("config");
     let config = path.to_string_lossy().into_owned();
     let (_provider, app, jar) = signed_in_app(&[
         ("DOORMAN_CONFIG", &config),

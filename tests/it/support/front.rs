@@ -2,7 +2,6 @@
 //! line, headers, body), doorman proxying to it from a `DOORMAN_CONFIG` written here, and a
 //! raw HTTP/1.1 client, since reqwest would tidy up the very paths and headers under test.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -166,13 +165,7 @@ pub(crate) async fn verified_assertion(
 /// doorman with `config` as its `DOORMAN_CONFIG` (and a strong secret, so sessions can be
 /// minted for it), plus `vars`.
 pub(crate) async fn front_door_with(config: &str, vars: &[(&str, &str)]) -> TestApp {
-    let path = std::env::temp_dir().join(format!(
-        "doorman-front-{}.toml",
-        doorman::random::token_id()
-    ));
-    std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(config.as_bytes()))
-        .expect("config");
+    let path = std::path::PathBuf::from(crate::support::config_file("front", config));
     let mut all = vec![
         ("DOORMAN_CONFIG", path.to_str().expect("utf8")),
         ("SESSION_SECRET", STRONG_SECRET),

@@ -104,6 +104,17 @@ async fn spawn_app_public(
     }
 }
 
+/// A `DOORMAN_CONFIG` file of `text` in the temp directory, named after `what` (one per
+/// call); its path.
+pub(crate) fn config_file(what: &str, text: &str) -> String {
+    let path = std::env::temp_dir().join(format!(
+        "doorman-{what}-{}.toml",
+        doorman::random::token_id()
+    ));
+    std::fs::write(&path, text).expect("write the config file");
+    path.to_string_lossy().into_owned()
+}
+
 /// A fresh SQLite file per app, so tests never share accounts.
 pub(crate) fn temp_database() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -5,7 +5,6 @@
 //! at shutdown once the grace period is over (`shutdown`), and when the upstream breaks
 //! (`reset`); each closing is counted by reason.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -45,13 +44,7 @@ strip_prefix = true
 policy = "open"
 "#
     );
-    let path = std::env::temp_dir().join(format!(
-        "doorman-tunnels-{}.toml",
-        doorman::random::token_id()
-    ));
-    std::fs::File::create(&path)
-        .and_then(|mut f| f.write_all(config.as_bytes()))
-        .expect("config");
+    let path = std::path::PathBuf::from(crate::support::config_file("tunnels", &config));
     path.to_string_lossy().into_owned()
 }
 
