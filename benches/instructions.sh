@@ -5,6 +5,7 @@
 #
 #   benches/instructions.sh [BIN ...]          # default: target/release/doorman
 #   REQUESTS=5000 PATHS="/api/user / /.doorman/auth-request/default /proxied/x" benches/instructions.sh old/doorman new/doorman
+#   KEEP=/tmp/prof benches/instructions.sh     # also keeps each callgrind dump, for callgrind_annotate
 #
 # Each binary runs as the team bench runs it (../shared/bench/doorman-server.sh: the default
 # log filter, the development provider, a throwaway database, the access log on stdout), under
@@ -103,6 +104,10 @@ for bin in "${bins[@]}"; do
     for _ in $(seq 1 100); do [ "$(ls "$out"* 2>/dev/null | wc -l)" -gt "$before" ] && break; sleep 0.1; done
     dump=$(ls -t "$out"* | head -1)
     ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+    # KEEP=DIR keeps each dump there, for callgrind_annotate --inclusive=yes.
+    if [ -n "${KEEP:-}" ]; then
+      mkdir -p "$KEEP" && cp "$dump" "$KEEP/$(basename "$bin")$(echo "$path" | tr / _).callgrind"
+    fi
     printf '%-44s %-36s %14s\n' "${bin#"$root"/}" "$path" \
       "$(python3 -c "print(f'{$ir/$requests:,.0f}')")"
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true

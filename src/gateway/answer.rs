@@ -61,8 +61,7 @@ impl Gateway {
     /// policy admits only one, to the chooser narrowed to those it admits when it names
     /// several (`local` is signed in with a password, from the chooser's page of its own).
     pub fn login_url(&self, target: &Target, providers: &[String]) -> String {
-        let rd: String =
-            url::form_urlencoded::byte_serialize(target.url.as_str().as_bytes()).collect();
+        let rd: String = url::form_urlencoded::byte_serialize(target.href().as_bytes()).collect();
         let mut url = format!("{}/auth/login?rd={rd}", self.public_url.origin());
         let external: Vec<&str> = providers
             .iter()

@@ -47,19 +47,73 @@ impl Endpoint {
 /// The original request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    pub url: Url,
+    url: Href,
     pub method: Method,
 }
 
+/// The original URL: parsed (forward-auth, whose headers are checked by parsing them), or
+/// put together by the front door from parts it has already checked (its `Host` and the path
+/// in normal form), parsed only when it is needed, which is when a request is refused: an
+/// allowed request never pays for a URL parser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Href {
+    Parsed(Url),
+    Assembled(String),
+}
+
 impl Target {
+    pub fn new(url: Url, method: Method) -> Self {
+        Self {
+            url: Href::Parsed(url),
+            method,
+        }
+    }
+
+    /// `scheme://authority` + `path_and_query`, from a checked authority and a path in normal
+    /// form.
+    pub fn assembled(scheme: &str, authority: &str, path_and_query: &str, method: Method) -> Self {
+        let mut href =
+            String::with_capacity(scheme.len() + 3 + authority.len() + path_and_query.len());
+        href.push_str(scheme);
+        href.push_str("://");
+        href.push_str(authority);
+        href.push_str(path_and_query);
+        Self {
+            url: Href::Assembled(href),
+            method,
+        }
+    }
+
+    /// The URL, parsed (host lower-case and in ASCII, a default port dropped); `None` only
+    /// for an assembled one the URL parser refuses.
+    pub fn url(&self) -> Option<Cow<'_, Url>> {
+        match &self.url {
+            Href::Parsed(url) => Some(Cow::Borrowed(url)),
+            Href::Assembled(text) => Url::parse(text).ok().map(Cow::Owned),
+        }
+    }
+
+    /// The URL as text, parsed first (as `url`), or as assembled when it cannot be.
+    pub fn href(&self) -> Cow<'_, str> {
+        match (&self.url, self.url()) {
+            (Href::Parsed(url), _) => Cow::Borrowed(url.as_str()),
+            (_, Some(url)) => Cow::Owned(url.into_owned().into()),
+            (Href::Assembled(text), None) => Cow::Borrowed(text),
+        }
+    }
+
     /// `scheme://host[:port]`: the assertion's audience by default. Borrowed from the URL,
     /// which keeps its host in ASCII and drops a default port (`target` refuses userinfo; a
     /// URL built elsewhere with one gets its origin without it).
     pub fn origin(&self) -> Cow<'_, str> {
-        if self.url.username().is_empty() && self.url.password().is_none() {
-            Cow::Borrowed(&self.url[..url::Position::AfterPort])
-        } else {
-            Cow::Owned(self.url.origin().ascii_serialization())
+        let Some(url) = self.url() else {
+            return Cow::Borrowed("null");
+        };
+        match url {
+            Cow::Borrowed(url) if url.username().is_empty() && url.password().is_none() => {
+                Cow::Borrowed(&url[..url::Position::AfterPort])
+            }
+            url => Cow::Owned(url.origin().ascii_serialization()),
         }
     }
 }
@@ -107,7 +161,7 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
             let method = method(headers, &X_ORIGINAL_METHOD);
             match (url, method) {
-                (Some(url), Ok(method)) => Ok(Target { url, method }),
+                (Some(url), Ok(method)) => Ok(Target::new(url, method)),
                 (url, method) => Err([
                     url.is_none().then_some("X-Original-URL"),
                     method.err().map(|_| "X-Original-Method"),
@@ -133,7 +187,7 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
                 _ => None,
             };
             match (url, method) {
-                (Some(url), Ok(method)) => Ok(Target { url, method }),
+                (Some(url), Ok(method)) => Ok(Target::new(url, method)),
                 (_, method) => {
                     let mut missing = Vec::new();
                     if proto.is_none() {
@@ -220,11 +274,9 @@ mod tests {
             "https://user:secret@app.example.com/x",
             "http://127.0.0.1/",
         ] {
-            let t = Target {
-                url: Url::parse(url).expect("url"),
-                method: Method::GET,
-            };
-            assert_eq!(t.origin(), t.url.origin().ascii_serialization(), "{url}");
+            let parsed = Url::parse(url).expect("url");
+            let t = Target::new(parsed.clone(), Method::GET);
+            assert_eq!(t.origin(), parsed.origin().ascii_serialization(), "{url}");
         }
     }
 
@@ -238,7 +290,7 @@ mod tests {
             ]),
         )
         .expect("target");
-        assert_eq!(t.url.as_str(), "https://app.example.com/dash?x=1");
+        assert_eq!(t.href(), "https://app.example.com/dash?x=1");
         assert_eq!(t.method, Method::POST);
         assert_eq!(t.origin(), "https://app.example.com");
         assert_eq!(
@@ -304,7 +356,7 @@ mod tests {
             ]),
         )
         .expect("target");
-        assert_eq!(t.url.as_str(), "https://app.example.com:8443/a/b?c=d");
+        assert_eq!(t.href(), "https://app.example.com:8443/a/b?c=d");
         assert_eq!(t.method, Method::GET);
         assert_eq!(
             target(

@@ -65,7 +65,23 @@ fn host_name(raw: &str) -> Result<(&str, usize, bool), AuthorityError> {
     if bare.is_empty() || bare.len() > MAX_HOST_LEN || bare.ends_with('.') {
         return Err(AuthorityError);
     }
+    if ends_in_a_number(bare) && bare.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(AuthorityError);
+    }
     Ok((bare, end, upper))
+}
+
+/// Whether a URL parser reads `name` as an IPv4 address (WHATWG's "ends in a number": the
+/// last label is decimal digits or `0x` hex). Only a dotted quad is then accepted, so that
+/// `999.1.1.1`, `127.1`, `0x7f.0.0.1` or `a.1` are not one host here and another (or an
+/// error) in the URL built from it.
+fn ends_in_a_number(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let bytes = last.as_bytes();
+    match bytes {
+        [b'0', b'x' | b'X', hex @ ..] => hex.iter().all(u8::is_ascii_hexdigit),
+        digits => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+    }
 }
 
 impl<'a> Authority<'a> {
@@ -168,6 +184,10 @@ mod tests {
         let v6 = Authority::parse("[::1]:3000").expect("v6");
         assert_eq!((v6.host(), v6.port()), ("[::1]", Some(3000)));
         assert_eq!(
+            Authority::parse("app.1x").expect("not a number").host(),
+            "app.1x"
+        );
+        assert_eq!(
             Authority::parse("svc_1.internal").expect("_").host(),
             "svc_1.internal"
         );
@@ -202,6 +222,12 @@ mod tests {
             ".secret.local",
             "a..b",
             ":80",
+            "999.1.1.1",
+            "127.1",
+            "0x7f.0.0.1",
+            "app.1",
+            "1.2.3.4.5",
+            "01.2.3.4",
         ] {
             assert_eq!(Authority::parse(raw), Err(AuthorityError), "{raw:?}");
         }

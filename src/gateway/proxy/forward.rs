@@ -11,7 +11,7 @@ use axum::http::{Request, Response, StatusCode, Uri, Version};
 use hyper::upgrade::OnUpgrade;
 
 use super::Proxy;
-use super::hygiene::{self, Forwarded};
+use super::hygiene::{self, Cleaning, Forwarded};
 use super::stream::{Guarded, StreamGuard};
 use super::tunnel::{Bounds, Tunnel};
 use crate::config::{ProxyRoute, Upstream};
@@ -162,17 +162,14 @@ impl Proxy {
 /// The request's headers as the service may have them, with doorman's additions.
 fn clean_request(parts: &mut Parts, route: &ProxyRoute, forwarding: &Forwarding<'_>) {
     let h = &mut parts.headers;
-    hygiene::remove_hop_by_hop(h);
-    hygiene::remove_identity(h);
-    hygiene::remove_named(h, &route.strip_headers);
-    if forwarding.strip_credentials {
-        h.remove(header::AUTHORIZATION);
-        h.remove(header::COOKIE);
-    } else {
-        hygiene::remove_doormans_cookies(h);
-        hygiene::remove_bearer(h);
-    }
-    hygiene::set_forwarded(h, &forwarding.forwarded);
+    hygiene::clean_request(
+        h,
+        &Cleaning {
+            strip_headers: &route.strip_headers,
+            strip_credentials: forwarding.strip_credentials,
+            forwarded: &forwarding.forwarded,
+        },
+    );
     for (name, value) in forwarding.identity {
         h.insert(name.clone(), value.clone());
     }

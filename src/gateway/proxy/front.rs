@@ -11,7 +11,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use url::Url;
 
 use super::Proxy;
 use super::forward::{Answered, Failure, Forwarding};
@@ -93,15 +92,7 @@ impl Front {
             );
         };
         let host = uri::host(request.headers()).ok().flatten();
-        let Some(target) = target(gateway, host.as_ref(), request) else {
-            return Judged::Answered(
-                ApiError::from(AppError::bad_request(
-                    "bad_request",
-                    "the request's Host or path cannot be read",
-                ))
-                .into_response(),
-            );
-        };
+        let target = target(gateway, host.as_ref(), request);
         let audience = self.proxy.audience(
             index,
             policy.audience.as_deref(),
@@ -244,20 +235,12 @@ fn failure_error(route: &str, failure: &Failure) -> AppError {
 
 /// The request as the browser addressed it: doorman's public scheme, the checked `Host` (or
 /// `PUBLIC_URL`'s when there is none), the path in normal form.
-fn target(
-    gateway: &Gateway,
-    host: Option<&Authority<'_>>,
-    request: &Request<Body>,
-) -> Option<Target> {
+fn target(gateway: &Gateway, host: Option<&Authority<'_>>, request: &Request<Body>) -> Target {
     let scheme = if gateway.https() { "https" } else { "http" };
     let host = host.map_or_else(
         || Cow::Owned(gateway.public_url.authority()),
         |h| Cow::Borrowed(h.as_str()),
     );
     let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    let url = Url::parse(&format!("{scheme}://{host}{path}")).ok()?;
-    Some(Target {
-        url,
-        method: request.method().clone(),
-    })
+    Target::assembled(scheme, &host, path, request.method().clone())
 }

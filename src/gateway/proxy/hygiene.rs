@@ -68,14 +68,8 @@ const TRUSTED_ONLY: [HeaderName; 6] = [
 
 /// Removes the hop-by-hop headers, including those `Connection` names. One pass finds them
 /// (usually there are none), so a clean request costs no removals.
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let mut found: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let mut found = connection_named(headers);
     found.extend(
         headers
             .keys()
@@ -104,30 +98,107 @@ fn is_identity(name: &str) -> bool {
     }) || IDENTITY.iter().any(|id| folds(name, id.as_bytes()))
 }
 
-/// Drops every identity header a client sent, whatever its spelling.
-pub fn remove_identity(headers: &mut HeaderMap) {
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_identity(name.as_str()))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
-    headers.remove(FORWARDED);
+/// How a request's headers are cleaned before the service sees them.
+pub struct Cleaning<'a> {
+    /// The route's own `strip_headers` (lower-case).
+    pub strip_headers: &'a [String],
+    /// A CORS preflight: no `Authorization` and no `Cookie` at all.
+    pub strip_credentials: bool,
+    /// Where the request came from, for the `X-Forwarded-*` headers.
+    pub forwarded: &'a Forwarded<'a>,
 }
 
-/// Drops the headers an operator listed for a route (`strip_headers`, lower-case).
-pub fn remove_named(headers: &mut HeaderMap, names: &[String]) {
-    for name in names {
-        headers.remove(name.as_str());
+/// Which of the headers `clean_request` treats specially the request has, found in the same
+/// pass that finds what to drop.
+#[derive(Default)]
+struct Present {
+    connection: bool,
+    cookie: bool,
+    authorization: bool,
+    forwarded_for: bool,
+    forwarded_proto: bool,
+    forwarded_host: bool,
+}
+
+/// The request's headers as a service may have them: hop-by-hop headers (and those
+/// `Connection` names), every identity or trust header a client sent (any spelling),
+/// `Forwarded`, the route's `strip_headers`, the forwarding headers only a trusted proxy may
+/// set (when the peer is not one), doorman's cookies and any Bearer credential (every
+/// credential for a preflight) removed; then the `X-Forwarded-*` and `X-Real-IP` set. One pass
+/// over the names decides, so a clean request costs no lookups of absent names.
+pub fn clean_request(headers: &mut HeaderMap, how: &Cleaning<'_>) {
+    let trusted = how.forwarded.trusted && how.forwarded.peer.is_some();
+    let mut present = Present::default();
+    let mut drop: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if how.strip_headers.iter().any(|s| s == name.as_str()) {
+            drop.push(name.clone());
+            continue;
+        }
+        if *name == header::COOKIE {
+            present.cookie = true;
+            continue;
+        }
+        if *name == header::AUTHORIZATION {
+            present.authorization = true;
+            continue;
+        }
+        if *name == header::HOST || *name == header::ACCEPT {
+            continue;
+        }
+        present.connection |= *name == header::CONNECTION;
+        present.forwarded_for |= *name == X_FORWARDED_FOR;
+        let gone = HOP_BY_HOP.contains(name)
+            || *name == FORWARDED
+            || *name == X_REAL_IP
+            || (!trusted && TRUSTED_ONLY.contains(name))
+            || is_identity(name.as_str());
+        if gone {
+            drop.push(name.clone());
+        } else {
+            present.forwarded_proto |= *name == X_FORWARDED_PROTO;
+            present.forwarded_host |= *name == X_FORWARDED_HOST;
+        }
     }
+    if present.connection {
+        drop.extend(connection_named(headers));
+    }
+    for name in drop {
+        headers.remove(name);
+    }
+    if how.strip_credentials {
+        if present.authorization {
+            headers.remove(header::AUTHORIZATION);
+        }
+        if present.cookie {
+            headers.remove(header::COOKIE);
+        }
+    } else {
+        if present.cookie {
+            remove_doormans_cookies(headers);
+        }
+        if present.authorization {
+            remove_bearer(headers);
+        }
+    }
+    set_forwarded(headers, how.forwarded, &present);
+}
+
+/// The header names a `Connection` header lists (they are hop-by-hop too).
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect()
 }
 
 /// Drops an `Authorization` that is a Bearer credential, in any spelling (`is_bearer`): a
 /// doorman token never reaches a service, whatever authenticated the request. Other schemes
 /// (Basic for the service itself) pass.
-pub fn remove_bearer(headers: &mut HeaderMap) {
+fn remove_bearer(headers: &mut HeaderMap) {
     if headers
         .get_all(header::AUTHORIZATION)
         .iter()
@@ -176,7 +247,7 @@ pub fn clean_response(headers: &mut HeaderMap, switching: bool) -> super::Answer
 
 /// The `Cookie` header without doorman's own cookies (removed when nothing else is left):
 /// the same rule, and the same code, as forward-auth's `X-Doorman-Cookie`.
-pub fn remove_doormans_cookies(headers: &mut HeaderMap) {
+fn remove_doormans_cookies(headers: &mut HeaderMap) {
     let kept = app_cookie(headers);
     headers.remove(header::COOKIE);
     if !kept.is_empty() {
@@ -201,46 +272,45 @@ pub struct Forwarded<'a> {
     pub prefix: Option<&'a str>,
 }
 
-/// Sets `X-Forwarded-For`, `-Proto`, `-Host`, `-Prefix` and `X-Real-IP`.
-pub fn set_forwarded(headers: &mut HeaderMap, from: &Forwarded<'_>) {
-    let chain = match (from.trusted, from.peer) {
-        (true, Some(peer)) => {
+/// Sets `X-Forwarded-For`, `-Proto`, `-Host`, `-Prefix` and `X-Real-IP` (an untrusted peer's
+/// copies are already gone).
+fn set_forwarded(headers: &mut HeaderMap, from: &Forwarded<'_>, present: &Present) {
+    let peer = from.peer.map(ip_value);
+    let chain = match (&peer, from.trusted && present.forwarded_for) {
+        (Some(peer), true) => {
             let earlier: Vec<&str> = headers
                 .get_all(&X_FORWARDED_FOR)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .collect();
-            if earlier.is_empty() {
-                Some(peer.to_string())
-            } else {
-                Some(format!("{}, {peer}", earlier.join(", ")))
-            }
+            let peer = peer.to_str().unwrap_or_default();
+            HeaderValue::from_str(&format!("{}, {peer}", earlier.join(", "))).ok()
         }
-        (_, peer) => {
-            for name in TRUSTED_ONLY {
-                headers.remove(name);
-            }
-            peer.map(|p| p.to_string())
-        }
+        (peer, _) => peer.clone(),
     };
-    headers.remove(&X_FORWARDED_FOR);
-    headers.remove(&X_REAL_IP);
-    if let Some(value) = chain.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        headers.insert(X_FORWARDED_FOR, value);
+    match chain {
+        Some(value) => {
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+        None if present.forwarded_for => {
+            headers.remove(&X_FORWARDED_FOR);
+        }
+        None => {}
     }
-    if let Some(value) = from
-        .client
-        .and_then(|c| HeaderValue::from_str(&c.to_string()).ok())
-    {
+    let client = match (from.client, from.peer, &peer) {
+        (Some(client), Some(p), Some(value)) if client == p => Some(value.clone()),
+        (client, _, _) => client.map(ip_value),
+    };
+    if let Some(value) = client {
         headers.insert(X_REAL_IP, value);
     }
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
+    if !present.forwarded_proto {
         headers.insert(
             X_FORWARDED_PROTO,
             HeaderValue::from_str(from.scheme).unwrap_or(HeaderValue::from_static("http")),
         );
     }
-    if !headers.contains_key(&X_FORWARDED_HOST)
+    if !present.forwarded_host
         && let Some(host) = &from.host
     {
         headers.insert(X_FORWARDED_HOST, host.clone());
@@ -249,6 +319,37 @@ pub fn set_forwarded(headers: &mut HeaderMap, from: &Forwarded<'_>) {
         && let Ok(value) = HeaderValue::from_str(prefix)
     {
         headers.insert(X_FORWARDED_PREFIX, value);
+    }
+}
+
+/// An address as a header value; IPv4 written digit by digit (this runs on every proxied
+/// request, and `Display` goes through the formatting machinery twice per octet).
+fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut text = [0u8; 15];
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                text[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            HeaderValue::from_bytes(&text[..len]).unwrap_or(HeaderValue::from_static("0.0.0.0"))
+        }
+        std::net::IpAddr::V6(v6) => {
+            HeaderValue::from_str(&v6.to_string()).unwrap_or(HeaderValue::from_static("::"))
+        }
     }
 }
 
@@ -267,6 +368,36 @@ mod tests {
         h
     }
 
+    const NOWHERE: Forwarded<'static> = Forwarded {
+        peer: None,
+        client: None,
+        trusted: false,
+        scheme: "http",
+        host: None,
+        prefix: None,
+    };
+
+    /// Cleans `h` as a request from an unknown peer on a route without `strip_headers`, and
+    /// leaves only what the client sent and kept (doorman's `X-Forwarded-Proto` taken out).
+    fn clean(h: &mut HeaderMap) {
+        clean_with(h, &[], &NOWHERE);
+    }
+
+    fn clean_with(h: &mut HeaderMap, strip: &[String], from: &Forwarded<'_>) {
+        let sent_proto = h.contains_key(&X_FORWARDED_PROTO);
+        clean_request(
+            h,
+            &Cleaning {
+                strip_headers: strip,
+                strip_credentials: false,
+                forwarded: from,
+            },
+        );
+        if !sent_proto && from.peer.is_none() {
+            assert_eq!(h.remove(&X_FORWARDED_PROTO).expect("proto"), "http");
+        }
+    }
+
     #[test]
     fn hop_by_hop_headers_and_those_connection_names_are_removed() {
         let mut h = map(&[
@@ -276,7 +407,7 @@ mod tests {
             ("te", "trailers"),
             ("accept", "*/*"),
         ]);
-        remove_hop_by_hop(&mut h);
+        clean(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("accept"));
     }
@@ -292,7 +423,7 @@ mod tests {
             ("forwarded", "for=1.2.3.4"),
             ("x-doormanish", "kept"),
         ]);
-        remove_identity(&mut h);
+        clean(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-doormanish"));
     }
@@ -303,10 +434,10 @@ mod tests {
             "cookie",
             "theme=dark; access_token=jwt; __Host-doorman_flow_ab=x; lang=en",
         )]);
-        remove_doormans_cookies(&mut h);
+        clean(&mut h);
         assert_eq!(h[header::COOKIE], "theme=dark; lang=en");
         let mut only = map(&[("cookie", "__Secure-access_token=jwt")]);
-        remove_doormans_cookies(&mut only);
+        clean(&mut only);
         assert!(!only.contains_key(header::COOKIE));
     }
 
@@ -320,8 +451,9 @@ mod tests {
             ("x-forwarded-server", "evil"),
             ("x-forwarded-ssl", "on"),
         ]);
-        set_forwarded(
+        clean_with(
             &mut untrusted,
+            &[],
             &Forwarded {
                 peer: Some("203.0.113.9".parse().expect("ip")),
                 client: Some("203.0.113.9".parse().expect("ip")),
@@ -343,8 +475,9 @@ mod tests {
             ("x-forwarded-for", "198.51.100.7"),
             ("x-forwarded-proto", "https"),
         ]);
-        set_forwarded(
+        clean_with(
             &mut trusted,
+            &[],
             &Forwarded {
                 peer: Some("10.0.0.2".parse().expect("ip")),
                 client: Some("198.51.100.7".parse().expect("ip")),
@@ -372,9 +505,9 @@ mod tests {
             ("x_webauth_role", "Admin"),
             ("x-original-url", "/admin/secret"),
             ("x-rewrite-url", "/admin/secret"),
-            ("x-forwarded-for", "kept"),
+            ("accept", "*/*"),
         ]);
-        remove_identity(&mut h);
+        clean(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
     }
 
@@ -382,12 +515,54 @@ mod tests {
     fn a_bearer_credential_never_passes_and_other_schemes_do() {
         for value in ["Bearer t", "bearer\tt", "  BEARER   t", "Bearer"] {
             let mut h = map(&[("authorization", value)]);
-            remove_bearer(&mut h);
+            clean(&mut h);
             assert!(!h.contains_key("authorization"), "{value:?}");
         }
         let mut basic = map(&[("authorization", "Basic eDp5")]);
-        remove_bearer(&mut basic);
+        clean(&mut basic);
         assert_eq!(basic["authorization"], "Basic eDp5");
+    }
+
+    #[test]
+    fn a_routes_strip_headers_go_and_a_preflight_loses_every_credential() {
+        let mut h = map(&[
+            ("x-internal-debug", "1"),
+            ("accept", "*/*"),
+            ("cookie", "theme=dark"),
+        ]);
+        clean_with(
+            &mut h,
+            &["x-internal-debug".into(), "accept".into()],
+            &NOWHERE,
+        );
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h[header::COOKIE], "theme=dark");
+        let mut preflight = map(&[("cookie", "theme=dark"), ("authorization", "Basic eDp5")]);
+        clean_request(
+            &mut preflight,
+            &Cleaning {
+                strip_headers: &[],
+                strip_credentials: true,
+                forwarded: &NOWHERE,
+            },
+        );
+        assert!(!preflight.contains_key(header::COOKIE));
+        assert!(!preflight.contains_key(header::AUTHORIZATION));
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.0.1",
+            "203.0.113.9",
+            "255.255.255.255",
+            "1.20.100.9",
+            "::1",
+        ] {
+            let addr: std::net::IpAddr = ip.parse().expect("ip");
+            assert_eq!(ip_value(addr), addr.to_string().as_str());
+        }
     }
 
     #[test]
