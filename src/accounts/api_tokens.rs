@@ -63,10 +63,18 @@ pub async fn refresh_api_session(
             user,
             new_token,
             sid,
-        } => Refreshed::Pair(Box::new(TokenPair {
-            access: sessions.continue_session(&identity_of(&user, issuer), sid)?,
-            refresh_token: new_token,
-        })),
+        } => {
+            // A session approved for a provider's account (the device grant) keeps the
+            // groups it was approved with.
+            let mut identity = identity_of(&user, issuer);
+            if let Some(json) = store.session_groups(&sid).await? {
+                identity.groups = serde_json::from_str(&json).unwrap_or_default();
+            }
+            Refreshed::Pair(Box::new(TokenPair {
+                access: sessions.continue_session(&identity, sid)?,
+                refresh_token: new_token,
+            }))
+        }
         RefreshOutcome::Invalid => Refreshed::Invalid,
         RefreshOutcome::Reused { sid } => {
             // The store revoked it; this instance refuses its tokens at once too.

@@ -6,6 +6,7 @@
 
 mod admission;
 mod api_tokens;
+pub mod device;
 mod directory;
 pub mod hasher;
 pub mod password;

@@ -39,6 +39,21 @@ impl AttemptKeys {
         }
     }
 
+    /// A device user code entered by the person signed in as `subject` (at `issuer`): counted
+    /// per person, wherever they are, and per client address.
+    pub fn device_code(issuer: &str, subject: &str, client: IpAddr) -> Self {
+        let client = client_key(client);
+        Self {
+            keys: [
+                (
+                    format!("device:{issuer}|{subject}"),
+                    FREE_PER_ACCOUNT_AND_CLIENT,
+                ),
+                (format!("device-client:{client}"), FREE_PER_CLIENT),
+            ],
+        }
+    }
+
     fn names(&self) -> Vec<String> {
         self.keys.iter().map(|(k, _)| k.clone()).collect()
     }

@@ -1,10 +1,11 @@
-//! The command line: `doorman [serve]`, `doorman check`, `doorman create-user`, `--help` and
-//! `--version`. The command is read before anything else, so `--help` works with a broken
+//! The command line: `doorman [serve]`, `doorman check`, `doorman create-user`, the terminal
+//! client's `doorman login | token | logout`, `--help` and `--version`. The command is read before anything else, so `--help` works with a broken
 //! configuration; then `.env` and the configuration are read and the command runs.
 
 mod check;
 mod create_user;
 mod serve;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -13,6 +14,7 @@ use crate::config::{Config, help_table};
 pub use check::check;
 pub use create_user::{USAGE as CREATE_USER_USAGE, create_user};
 pub use serve::serve;
+pub use terminal::{TerminalCommand, USAGE as TERMINAL_USAGE};
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,6 +22,7 @@ pub enum Command {
     Serve,
     Check,
     CreateUser(Vec<String>),
+    Terminal(TerminalCommand),
     Help,
     Version,
 }
@@ -32,6 +35,22 @@ impl Command {
             Some("serve") if args.len() == 1 => Ok(Self::Serve),
             Some("check") if args.len() == 1 => Ok(Self::Check),
             Some("create-user") => Ok(Self::CreateUser(args[1..].to_vec())),
+            Some("login") => match &args[1..] {
+                [url] => Ok(Self::Terminal(TerminalCommand::Login(url.clone()))),
+                _ => Err("usage: doorman login URL (doorman's address)".into()),
+            },
+            Some(verb @ ("token" | "logout")) => {
+                let url = match &args[1..] {
+                    [] => None,
+                    [url] => Some(url.clone()),
+                    _ => return Err(format!("usage: doorman {verb} [URL]")),
+                };
+                Ok(Self::Terminal(if verb == "token" {
+                    TerminalCommand::Token(url)
+                } else {
+                    TerminalCommand::Logout(url)
+                }))
+            }
             Some("help" | "--help" | "-h") => Ok(Self::Help),
             Some("version" | "--version" | "-V") => Ok(Self::Version),
             Some(other) if other.starts_with('-') => Err(format!("unknown option `{other}`")),
@@ -60,10 +79,15 @@ commands:
   check         validate the configuration, open and migrate the store, discover the provider
                 and fetch its keys; one line per check, exit 0 only when all pass
   create-user   make a local account (see below)
+  login URL     sign in to a doorman from this terminal (approve the code in any browser)
+  token [URL]   print a valid access token for scripts (refreshed when close to expiry)
+  logout [URL]  end that session and forget its tokens
   --help        this text
   --version     the version
 
 {CREATE_USER_USAGE}
+
+{TERMINAL_USAGE}
 
 configuration (environment variables, or a .env file in the working directory):
 {table}",
@@ -78,7 +102,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Ok(command) => command,
         Err(message) => {
             eprintln!(
-                "doorman: {message}\nusage: doorman [serve|check|create-user|--help|--version]"
+                "doorman: {message}\nusage: doorman [serve|check|create-user|login|token|logout|--help|--version]"
             );
             return ExitCode::from(2);
         }
@@ -92,6 +116,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
             println!("{}", version());
             return ExitCode::SUCCESS;
         }
+        // The client commands need no server configuration (and read no .env).
+        Command::Terminal(command) => return terminal::run(command),
         _ => {}
     }
     read_dotenv();

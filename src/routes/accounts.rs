@@ -142,7 +142,7 @@ pub(super) async fn password_login(
     Ok(Json(token_response(&state, pair)))
 }
 
-fn token_response(state: &AppState, pair: TokenPair) -> TokenResponse {
+pub(super) fn token_response(state: &AppState, pair: TokenPair) -> TokenResponse {
     TokenResponse {
         access_token: pair.access.token,
         token_type: "Bearer",

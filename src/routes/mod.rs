@@ -10,6 +10,7 @@ mod admin;
 mod api;
 mod auth;
 mod chooser;
+mod device;
 pub mod envelope;
 mod gateway;
 mod health;
@@ -77,6 +78,9 @@ pub fn router(state: AppState) -> Routes {
         api_route(post(logout::backchannel_logout).get(logout::backchannel_logout_get)),
     )
     .route("/auth/password", post(password::form_login))
+    .route("/auth/device", api_route(post(device::start)))
+    .route("/auth/device/token", api_route(post(device::token)))
+    .route("/device", get(device::approval_page).post(device::decide))
     .route("/api/user", api_route(get(api::current_user)))
     .route("/api/protected", api_route(get(api::protected)))
     .route("/api/register", api_route(post(accounts::register)))

@@ -71,12 +71,12 @@ impl Sessions {
         let claims = self
             .tokens
             .claims_for(identity, now, token_id(), Some(sid.clone()));
-        // Groups too many for the token are kept with the session, and in memory here.
+        // Groups too many for the token are kept in memory here; every session's groups are
+        // kept with it in the store, so that a refresh (an API session's) carries them on.
         let kept_groups = claims.gref.as_ref().map(|_| identity.groups.clone());
         if let Some(uid) = identity.user_id {
-            let json = kept_groups
-                .as_deref()
-                .map(serde_json::to_string)
+            let json = (!identity.groups.is_empty())
+                .then(|| serde_json::to_string(&identity.groups))
                 .transpose()
                 .map_err(SessionError::Mint)?;
             let hint = link.id_token.as_deref().map(|t| self.sealer.seal(&sid, t));

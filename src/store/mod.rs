@@ -14,8 +14,8 @@ mod url;
 
 pub use error::StoreError;
 pub use model::{
-    Counter, LocalCredentials, NewLocalUser, NewSession, OidcSignIn, ProviderLogout, Purged,
-    RefreshOutcome, Revocation, User,
+    Counter, DeviceDecision, DeviceGrant, DevicePoll, LocalCredentials, NewDeviceGrant,
+    NewLocalUser, NewSession, OidcSignIn, ProviderLogout, Purged, RefreshOutcome, Revocation, User,
 };
 pub use postgres::{PgSettings, PgStore, RevocationFeed};
 pub use sqlite::SqliteStore;
@@ -302,6 +302,41 @@ impl Store {
 
     /// Records the first use of a one-time value (by digest) until `expires_at`: `true` the
     /// first time, `false` for every replay while the record lasts. Atomic.
+    /// Keeps a terminal's new device grant; `Conflict` when its user code is taken.
+    pub async fn create_device_grant(
+        &self,
+        new: NewDeviceGrant,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.create_device_grant(new, now))
+    }
+
+    /// The device grant with user code `user_code` (normalised), whatever its state.
+    pub async fn device_grant(&self, user_code: &str) -> Result<Option<DeviceGrant>, StoreError> {
+        dispatch!(self.device_grant(user_code))
+    }
+
+    /// Records the person's decision on a pending, unexpired grant; `false` when it was not
+    /// one (decided already, expired, unknown).
+    pub async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        decision: DeviceDecision,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.decide_device_grant(user_code, decision, now))
+    }
+
+    /// A terminal's poll with the digest of its device code, answered and recorded in one
+    /// transaction (an approval is handed out once, whichever instance is asked).
+    pub async fn poll_device_grant(
+        &self,
+        device_hash: [u8; 32],
+        now: u64,
+    ) -> Result<DevicePoll, StoreError> {
+        dispatch!(self.poll_device_grant(device_hash, now))
+    }
+
     pub async fn claim_once(&self, digest: [u8; 32], expires_at: u64) -> Result<bool, StoreError> {
         dispatch!(self.claim_once(digest, expires_at))
     }

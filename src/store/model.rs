@@ -73,6 +73,7 @@ pub struct Purged {
     pub sessions: usize,
     pub used_states: usize,
     pub counters: usize,
+    pub device_grants: usize,
 }
 
 /// A named counter (the throttle's failures): `count` events, the last at `last`. A counter
@@ -112,4 +113,124 @@ pub struct ProviderLogout<'a> {
     pub provider_sid: Option<&'a str>,
     pub jti_digest: [u8; 32],
     pub jti_expires_at: u64,
+}
+
+/// A terminal's device authorization request (RFC 8628), as it is kept: the digest of its
+/// device code, never the code.
+#[derive(Clone, Debug)]
+pub struct NewDeviceGrant {
+    pub device_hash: [u8; 32],
+    /// Normalised: 8 letters, no dash.
+    pub user_code: String,
+    pub expires_at: u64,
+    pub interval_secs: u64,
+    pub client_address: String,
+    pub client_agent: String,
+}
+
+/// What the approval page shows of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceGrant {
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub client_address: String,
+    pub client_agent: String,
+    /// `pending`, `approved`, `denied` or `used`.
+    pub status: String,
+}
+
+/// What the person at the approval page decided.
+#[derive(Clone, Debug)]
+pub enum DeviceDecision {
+    /// For `user_id`, with the groups (JSON) of the session that approved.
+    Approve {
+        user_id: i64,
+        groups: Option<String>,
+    },
+    Deny,
+}
+
+/// What a terminal's poll found (RFC 8628 §3.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// No such device code, or one already used.
+    Unknown,
+    Expired,
+    /// Polled before its interval passed: the interval is now this.
+    SlowDown {
+        interval_secs: u64,
+    },
+    Pending,
+    Denied,
+    /// Approved, and now used: tokens are due to `user_id`.
+    Approved {
+        user_id: i64,
+        groups: Option<String>,
+    },
+}
+
+/// A device grant's row, as a poll reads it.
+#[derive(Clone, Debug)]
+pub(super) struct DeviceRow {
+    pub status: String,
+    pub expires_at: u64,
+    pub polled_at: Option<u64>,
+    pub interval_secs: u64,
+    pub user_id: Option<i64>,
+    pub groups: Option<String>,
+}
+
+/// What a poll changes in the row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum DeviceUpdate {
+    None,
+    /// A pending poll: when it was made, and the interval from now on.
+    Polled {
+        at: u64,
+        interval_secs: u64,
+    },
+    /// Approved: its tokens are being handed out, once.
+    Used,
+}
+
+/// RFC 8628 §3.5 for one poll at `now`, the same in both backends: a used code is unknown, an
+/// expired one says so, a decided one answers its decision (an approval only once), and a
+/// pending one polled before its interval passed gets `slow_down` and 5 s more to wait.
+pub(super) fn poll_device(row: &DeviceRow, now: u64) -> (DevicePoll, DeviceUpdate) {
+    const SLOW_DOWN_SECS: u64 = 5;
+    match row.status.as_str() {
+        "used" => return (DevicePoll::Unknown, DeviceUpdate::None),
+        _ if now >= row.expires_at => return (DevicePoll::Expired, DeviceUpdate::None),
+        "approved" => {
+            return match row.user_id {
+                Some(user_id) => (
+                    DevicePoll::Approved {
+                        user_id,
+                        groups: row.groups.clone(),
+                    },
+                    DeviceUpdate::Used,
+                ),
+                None => (DevicePoll::Unknown, DeviceUpdate::Used),
+            };
+        }
+        "denied" => return (DevicePoll::Denied, DeviceUpdate::None),
+        _ => {}
+    }
+    if row.polled_at.is_some_and(|at| now < at + row.interval_secs) {
+        let interval_secs = row.interval_secs + SLOW_DOWN_SECS;
+        return (
+            DevicePoll::SlowDown { interval_secs },
+            DeviceUpdate::Polled {
+                at: now,
+                interval_secs,
+            },
+        );
+    }
+    (
+        DevicePoll::Pending,
+        DeviceUpdate::Polled {
+            at: now,
+            interval_secs: row.interval_secs,
+        },
+    )
 }

@@ -10,6 +10,8 @@ pub enum LoginMethod {
     Oidc(&'static str),
     Password,
     Refresh,
+    /// A terminal's device grant, approved in a browser (`doorman login`).
+    Device,
 }
 
 impl LoginMethod {
@@ -18,6 +20,7 @@ impl LoginMethod {
             Self::Oidc(_) => "oidc",
             Self::Password => "password",
             Self::Refresh => "refresh",
+            Self::Device => "device",
         }
     }
 
@@ -25,7 +28,7 @@ impl LoginMethod {
     pub fn provider(self) -> &'static str {
         match self {
             Self::Oidc(id) => id,
-            Self::Password | Self::Refresh => "local",
+            Self::Password | Self::Refresh | Self::Device => "local",
         }
     }
 }
@@ -82,5 +85,30 @@ pub fn backchannel_logout(metrics: &Metrics, outcome: Result<usize, &'static str
             );
         }
         Err(result) => metrics.provider().backchannel_logout(result),
+    }
+}
+
+/// A terminal asked to sign in (`doorman login`); never a code in the line.
+pub fn device_code_issued(metrics: &Metrics, client: std::net::IpAddr) {
+    metrics.device_grant("issued");
+    tracing::info!(event = "device_code_issued", client = %client, "a terminal asked to sign in");
+}
+
+/// The person approved a terminal's request (or, `approved = false`, denied it).
+pub fn device_decided(metrics: &Metrics, approved: bool, sub: &str) {
+    if approved {
+        metrics.device_grant("approved");
+        tracing::info!(
+            event = "device_approved",
+            user = sub,
+            "a terminal's sign-in was approved"
+        );
+    } else {
+        metrics.device_grant("denied");
+        tracing::info!(
+            event = "device_denied",
+            user = sub,
+            "a terminal's sign-in was denied"
+        );
     }
 }

@@ -57,6 +57,7 @@ pub struct Metrics {
     sessions_revoked: Family<Labels1, Counter>,
     throttle_rejections: Family<Labels1, Counter>,
     redirects_rejected: Family<Labels1, Counter>,
+    device_grants: Family<Labels1, Counter>,
     authz_decisions: Family<Labels3, Counter>,
     /// The most frequent decision's counter per endpoint (allowed, signed in), resolved once.
     signed_in_allowed: [OnceLock<Counter>; 3],
@@ -147,6 +148,12 @@ impl Metrics {
             "doorman_redirects_rejected",
             "Return URLs (rd) refused at sign-in, by reason",
         );
+        let device_grants = registered(
+            r,
+            "doorman_device_grants",
+            "Device authorization grants (doorman login), by result: issued, approved, denied, \
+             tokens, expired, invalid, throttled",
+        );
         let authz_decisions = registered(
             r,
             "doorman_authz_decisions",
@@ -177,6 +184,7 @@ impl Metrics {
             sessions_revoked,
             throttle_rejections,
             redirects_rejected,
+            device_grants,
             authz_decisions,
             signed_in_allowed: Default::default(),
             assertions_signed,
@@ -246,6 +254,12 @@ impl Metrics {
     pub fn throttle_rejection(&self, scope: &'static str) {
         self.throttle_rejections
             .get_or_create(&[("scope", scope)])
+            .inc();
+    }
+
+    pub fn device_grant(&self, result: &'static str) {
+        self.device_grants
+            .get_or_create(&[("result", result)])
             .inc();
     }
 

@@ -68,6 +68,7 @@ pub fn is_doormans_path(path: &str) -> bool {
         || under("/dev-oidc")
         || path == "/healthz"
         || path == "/readyz"
+        || path == "/device"
 }
 
 impl Proxy {
@@ -160,11 +161,19 @@ mod tests {
             "/.doorman/forward-auth/x",
             "/.well-known/jwks.json",
             "/healthz",
+            "/device",
             "/dev-oidc/token",
         ] {
             assert!(is_doormans_path(path), "{path}");
         }
-        for path in ["/", "/authors", "/api/user", "/healthz/x"] {
+        for path in [
+            "/",
+            "/authors",
+            "/api/user",
+            "/healthz/x",
+            "/devices",
+            "/device/x",
+        ] {
             assert!(!is_doormans_path(path), "{path}");
         }
     }

@@ -117,6 +117,10 @@ impl PgStore {
                     )
                     .await?,
                 ),
+                device_grants: count(
+                    c.execute("DELETE FROM device_grants WHERE expires_at <= $1", &[&now])
+                        .await?,
+                ),
             })
         })
         .await

@@ -5,6 +5,7 @@
 //! by a timeout, so a store that is down or stuck gives a clear 503, never a hang. The
 //! revocation feed (LISTEN/NOTIFY plus a cursor on the database clock) is in `feed`.
 
+mod devices;
 mod ephemeral;
 mod feed;
 mod sessions;
@@ -43,6 +44,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../../migrations/postgres/0005_provider_refresh.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_device_grants.sql"),
     ),
 ];
 

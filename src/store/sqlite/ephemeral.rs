@@ -76,6 +76,8 @@ impl SqliteStore {
                     "DELETE FROM throttle WHERE last_at < ?1",
                     [secs(counters_before)],
                 )?,
+                device_grants: tx
+                    .execute("DELETE FROM device_grants WHERE expires_at <= ?1", [now])?,
             })
         })
         .await

@@ -1,6 +1,7 @@
 //! The SQLite backend: one connection behind a mutex, used from blocking threads. Migrations
 //! in `migrations/sqlite/` are applied at start, each once, in order.
 
+mod devices;
 mod ephemeral;
 mod sessions;
 mod tokens;
@@ -38,6 +39,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../../migrations/sqlite/0006_provider_refresh.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/sqlite/0007_device_grants.sql"),
     ),
 ];
 

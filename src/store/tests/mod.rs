@@ -122,6 +122,7 @@ fn oidc<'a>(issuer: &'a str, subject: &'a str, email: &'a str, admin: bool) -> O
 }
 
 mod accounts;
+mod devices;
 mod migration;
 mod provider_sessions;
 mod tokens;

@@ -126,6 +126,7 @@ async fn revocations_are_idempotent_and_purged_once_expired(s: Store) {
             sessions: 1,
             used_states: 0,
             counters: 0,
+            device_grants: 0,
         }
     );
 }
