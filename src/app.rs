@@ -103,6 +103,12 @@ impl SessionContext for AppState {
     }
 }
 
+impl crate::accounts::GroupRoles for AppState {
+    fn for_issuer(&self, issuer: &str) -> &[(String, String)] {
+        self.roles_from_groups(issuer)
+    }
+}
+
 impl FromRef<AppState> for Key {
     fn from_ref(state: &AppState) -> Self {
         state.flow_key.clone()

@@ -3,7 +3,7 @@
 //! spent one presented again ends that session (someone is replaying it); a sign-out may name
 //! a refresh token, whose session then ends too.
 
-use super::{REFRESH_TOKEN_TTL_SECS, identity_of};
+use super::{GroupRoles, REFRESH_TOKEN_TTL_SECS, identity_of, with_groups};
 use crate::session::{Minted, SessionError, Sessions};
 use crate::store::{RefreshOutcome, Revocation, Store, StoreError, User};
 
@@ -52,6 +52,7 @@ pub async fn refresh_api_session(
     sessions: &Sessions,
     token: &str,
     issuer: &str,
+    roles: &dyn GroupRoles,
     now: u64,
 ) -> Result<Refreshed, SessionError> {
     let revoke_for = sessions.revocation_lifetime();
@@ -68,7 +69,11 @@ pub async fn refresh_api_session(
             // groups it was approved with.
             let mut identity = identity_of(&user, issuer);
             if let Some(json) = store.session_groups(&sid).await? {
-                identity.groups = serde_json::from_str(&json).unwrap_or_default();
+                with_groups(
+                    &mut identity,
+                    serde_json::from_str(&json).unwrap_or_default(),
+                    roles,
+                );
             }
             Refreshed::Pair(Box::new(TokenPair {
                 access: sessions.continue_session(&identity, sid)?,

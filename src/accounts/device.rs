@@ -8,7 +8,7 @@
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use super::{REFRESH_TOKEN_TTL_SECS, TokenPair, identity_of};
+use super::{GroupRoles, REFRESH_TOKEN_TTL_SECS, TokenPair, identity_of, with_groups};
 use crate::session::{SessionError, Sessions};
 use crate::store::{DeviceDecision, DeviceGrant, DevicePoll, NewDeviceGrant, Store, StoreError};
 
@@ -140,6 +140,7 @@ pub async fn poll(
     sessions: &Sessions,
     device_code: &str,
     issuer: &str,
+    roles: &dyn GroupRoles,
     now: u64,
 ) -> Result<Polled, SessionError> {
     let polled = store.poll_device_grant(digest(device_code), now).await?;
@@ -156,10 +157,11 @@ pub async fn poll(
                 Err(err) => return Err(err.into()),
             };
             let mut identity = identity_of(&user, issuer);
-            identity.groups = groups
+            let groups = groups
                 .as_deref()
                 .and_then(|g| serde_json::from_str(g).ok())
                 .unwrap_or_default();
+            with_groups(&mut identity, groups, roles);
             let access = sessions
                 .start(&identity, Some(now + REFRESH_TOKEN_TTL_SECS))
                 .await?;

@@ -65,6 +65,23 @@ pub fn validate_new_account(
     password::check_policy(username, password).map_err(|why| ("weak_password", why))
 }
 
+/// The provider's `role_from_groups` pairs for an issuer (`AppState::roles_from_groups`).
+pub trait GroupRoles: Sync {
+    fn for_issuer(&self, issuer: &str) -> &[(String, String)];
+}
+
+/// A session resumed outside the browser (a refresh, a device grant) with `groups`: they
+/// are set, and the roles the provider's `role_from_groups` grants for them added, as a
+/// sign-in through the provider does.
+pub fn with_groups(identity: &mut Identity, groups: Vec<String>, roles: &dyn GroupRoles) {
+    identity.groups = groups;
+    for (role, group) in roles.for_issuer(&identity.issuer) {
+        if identity.groups.iter().any(|g| g == group) && !identity.roles.iter().any(|r| r == role) {
+            identity.roles.push(role.clone());
+        }
+    }
+}
+
 /// The identity a session token is minted for. Local accounts are their own provider: `idp`
 /// is doorman's `PUBLIC_URL`, `sub` the user id, and their self-typed email is never verified.
 pub fn identity_of(user: &User, doorman_issuer: &str) -> Identity {

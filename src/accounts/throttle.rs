@@ -96,6 +96,18 @@ impl LoginThrottle {
             .await
     }
 
+    /// This attempt is taken back from every key, and nothing more (a code found at
+    /// `/device`: finding one's own must not clear earlier wrong guesses).
+    pub async fn gave_back(&self, keys: &AttemptKeys) -> Result<(), StoreError> {
+        self.store
+            .update_counters(keys.names(), |counters| {
+                for c in counters.iter_mut() {
+                    c.count = c.count.saturating_sub(1);
+                }
+            })
+            .await
+    }
+
     /// The attempt succeeded: the account's record for this client is cleared, and the
     /// client's count gets this attempt back.
     pub async fn succeeded(&self, keys: &AttemptKeys) -> Result<(), StoreError> {

@@ -175,7 +175,10 @@ pub(super) async fn refresh(
     }
     let issuer = state.config.public_url().origin();
     let (store, sessions, now) = (&state.store, &state.sessions, state.clock.now());
-    match accounts::refresh_api_session(store, sessions, &req.refresh_token, issuer, now).await? {
+    let roles = &state;
+    match accounts::refresh_api_session(store, sessions, &req.refresh_token, issuer, roles, now)
+        .await?
+    {
         Refreshed::Pair(pair) => {
             login_succeeded(&state, LoginMethod::Refresh, &pair.access.claims.sub);
             Ok(Json(token_response(&state, *pair)))

@@ -168,7 +168,15 @@ pub(super) async fn token(
     };
     let now = state.clock.now();
     let issuer = state.config.public_url().origin();
-    let polled = device::poll(&state.store, &state.sessions, device_code, issuer, now).await?;
+    let polled = device::poll(
+        &state.store,
+        &state.sessions,
+        device_code,
+        issuer,
+        &state,
+        now,
+    )
+    .await?;
     let refused = |result, code, message| {
         state.metrics.device_grant(result);
         Err(oauth_error(StatusCode::BAD_REQUEST, code, message))
@@ -202,7 +210,15 @@ pub(super) async fn token(
         Polled::Tokens(pair) => {
             let pair: TokenPair = *pair;
             state.metrics.device_grant("tokens");
-            login_succeeded(&state, LoginMethod::Device, &pair.access.claims.sub);
+            let provider = state
+                .sign_in
+                .by_issuer(&pair.access.claims.idp)
+                .map_or(crate::config::LOCAL_PROVIDER_ID, |p| p.id);
+            login_succeeded(
+                &state,
+                LoginMethod::Device(provider),
+                &pair.access.claims.sub,
+            );
             Ok(Json(token_response(&state, pair)).into_response())
         }
     }
@@ -275,7 +291,9 @@ async fn pending_request(
     let found = device::find(&state.store, &code).await?;
     let problem = match found {
         Some(grant) if grant.status == "pending" && now < grant.expires_at => {
-            state.throttle.succeeded(&keys).await?;
+            // This attempt is given back, nothing more: a guesser looking up a code of their
+            // own must not wipe the count of their wrong ones.
+            state.throttle.gave_back(&keys).await?;
             return Ok(Ok(code));
         }
         Some(grant) if grant.status == "pending" => {

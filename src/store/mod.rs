@@ -300,8 +300,6 @@ impl Store {
         dispatch!(self.live_revocations(now))
     }
 
-    /// Records the first use of a one-time value (by digest) until `expires_at`: `true` the
-    /// first time, `false` for every replay while the record lasts. Atomic.
     /// Keeps a terminal's new device grant; `Conflict` when its user code is taken.
     pub async fn create_device_grant(
         &self,
@@ -337,6 +335,8 @@ impl Store {
         dispatch!(self.poll_device_grant(device_hash, now))
     }
 
+    /// Records the first use of a one-time value (by digest) until `expires_at`: `true` the
+    /// first time, `false` for every replay while the record lasts. Atomic.
     pub async fn claim_once(&self, digest: [u8; 32], expires_at: u64) -> Result<bool, StoreError> {
         dispatch!(self.claim_once(digest, expires_at))
     }

@@ -10,8 +10,9 @@ pub enum LoginMethod {
     Oidc(&'static str),
     Password,
     Refresh,
-    /// A terminal's device grant, approved in a browser (`doorman login`).
-    Device,
+    /// A terminal's device grant, approved in a browser (`doorman login`), for a person of
+    /// this provider (its id; `local` for a local account).
+    Device(&'static str),
 }
 
 impl LoginMethod {
@@ -20,15 +21,15 @@ impl LoginMethod {
             Self::Oidc(_) => "oidc",
             Self::Password => "password",
             Self::Refresh => "refresh",
-            Self::Device => "device",
+            Self::Device(_) => "device",
         }
     }
 
     /// The provider's id; `local` for a local account.
     pub fn provider(self) -> &'static str {
         match self {
-            Self::Oidc(id) => id,
-            Self::Password | Self::Refresh | Self::Device => "local",
+            Self::Oidc(id) | Self::Device(id) => id,
+            Self::Password | Self::Refresh => "local",
         }
     }
 }

@@ -8,6 +8,7 @@ mod access_policy;
 mod accounts;
 mod accounts_faults;
 mod dev_provider;
+mod device_grant;
 mod flow;
 mod gateway;
 mod groups;

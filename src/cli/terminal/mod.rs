@@ -76,10 +76,10 @@ async fn login(url: &str) -> Result<(), String> {
         started.verification_uri, started.user_code
     );
     println!("or open {}", started.verification_uri_complete);
-    if out.is_terminal() {
-        if let Some(qr) = qr(&started.verification_uri_complete) {
-            println!("\n{qr}");
-        }
+    if out.is_terminal()
+        && let Some(qr) = qr(&started.verification_uri_complete)
+    {
+        println!("\n{qr}");
     }
     println!(
         "\nOnly a person signed in to {} can approve it; the code expires in {} minutes.",

@@ -76,8 +76,11 @@ impl SqliteStore {
                     "DELETE FROM throttle WHERE last_at < ?1",
                     [secs(counters_before)],
                 )?,
-                device_grants: tx
-                    .execute("DELETE FROM device_grants WHERE expires_at <= ?1", [now])?,
+                // Kept 10 minutes past expiry: a late poll still learns `expired_token`.
+                device_grants: tx.execute(
+                    "DELETE FROM device_grants WHERE expires_at <= ?1",
+                    [now - 600],
+                )?,
             })
         })
         .await

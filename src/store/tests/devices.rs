@@ -60,7 +60,8 @@ async fn a_denied_grant_stays_denied_and_an_expired_one_cannot_be_decided(s: Sto
     assert!(!s.decide_device_grant("CCCCCCCC", approve, NOW + 600).await.expect("late"));
     assert_eq!(s.poll_device_grant([2; 32], NOW + 600).await.expect("poll"), DevicePoll::Expired);
     assert!(!s.decide_device_grant("ZZZZZZZZ", DeviceDecision::Deny, NOW).await.expect("unknown"));
-    let purged = s.purge(NOW + 601, 0).await.expect("purge");
+    assert_eq!(s.purge(NOW + 601, 0).await.expect("purge").device_grants, 0, "kept a while");
+    let purged = s.purge(NOW + 1201, 0).await.expect("purge");
     assert_eq!(purged.device_grants, 2);
     assert_eq!(s.device_grant("CCCCCCCC").await.expect("read"), None);
 }
