@@ -102,20 +102,40 @@ impl Target {
         }
     }
 
-    /// `scheme://host[:port]`: the assertion's audience by default. Borrowed from the URL,
-    /// which keeps its host in ASCII and drops a default port (`target` refuses userinfo; a
-    /// URL built elsewhere with one gets its origin without it).
+    /// `scheme://host[:port]`: the assertion's audience by default: the host lower-case
+    /// (without a trailing dot when assembled), a default port dropped. A parsed URL's is
+    /// borrowed from it (`target` refuses userinfo; a URL built elsewhere with one gets its
+    /// origin without it); an assembled one's is read from its checked authority, with no URL
+    /// parser on the way of an allowed request.
     pub fn origin(&self) -> Cow<'_, str> {
-        let Some(url) = self.url() else {
-            return Cow::Borrowed("null");
-        };
-        match url {
-            Cow::Borrowed(url) if url.username().is_empty() && url.password().is_none() => {
+        match &self.url {
+            Href::Parsed(url) if url.username().is_empty() && url.password().is_none() => {
                 Cow::Borrowed(&url[..url::Position::AfterPort])
             }
-            url => Cow::Owned(url.origin().ascii_serialization()),
+            Href::Parsed(url) => Cow::Owned(url.origin().ascii_serialization()),
+            Href::Assembled(text) => {
+                let origin = authority_span(text).and_then(|(start, end)| {
+                    let scheme = text.get(..start.checked_sub(3)?)?;
+                    let authority = Authority::parse(text.get(start..end)?).ok()?;
+                    let port = if scheme == "https" { 443 } else { 80 };
+                    Some(format!("{scheme}://{}", authority.for_url(port)))
+                });
+                Cow::Owned(origin.unwrap_or_else(|| "null".into()))
+            }
         }
     }
+}
+
+/// An absolute `http(s)://host[:port]/path` as a proxy forwarded it: the scheme (either case)
+/// and the authority as written checked (`is_host_then_path`), the scheme then lower-cased.
+fn absolute_http_url(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        || !is_host_then_path(text)
+    {
+        return None;
+    }
+    Some(format!("{}://{rest}", scheme.to_ascii_lowercase()))
 }
 
 /// Whether an absolute URL's authority, as written, is a host (no userinfo, no `\\`) followed by
@@ -155,13 +175,13 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
         Endpoint::AuthRequest => {
             // The authority as written must be a host (no userinfo, no `\`), checked before
             // the URL parser can fold or drop either.
-            let url = one(headers, &X_ORIGINAL_URL)
-                .filter(|u| is_host_then_path(u))
-                .and_then(|u| Url::parse(u).ok())
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            let url = one(headers, &X_ORIGINAL_URL).and_then(absolute_http_url);
             let method = method(headers, &X_ORIGINAL_METHOD);
             match (url, method) {
-                (Some(url), Ok(method)) => Ok(Target::new(url, method)),
+                (Some(href), Ok(method)) => Ok(Target {
+                    url: Href::Assembled(href),
+                    method,
+                }),
                 (url, method) => Err([
                     url.is_none().then_some("X-Original-URL"),
                     method.err().map(|_| "X-Original-Method"),
@@ -179,15 +199,13 @@ pub fn target(endpoint: Endpoint, headers: &HeaderMap) -> Result<Target, Vec<&'s
             let uri = one(headers, &X_FORWARDED_URI).filter(|u| u.starts_with('/'));
             let method = method(headers, &X_FORWARDED_METHOD);
             let url = match (&proto, host, uri) {
-                (Some(proto), Some(host), Some(uri)) => {
-                    Url::parse(&format!("{proto}://{host}{uri}"))
-                        .ok()
-                        .filter(|u| u.host().is_some())
-                }
+                (Some(proto), Some(host), Some(uri)) => Some((proto, host, uri)),
                 _ => None,
             };
             match (url, method) {
-                (Some(url), Ok(method)) => Ok(Target::new(url, method)),
+                (Some((proto, host, uri)), Ok(method)) => {
+                    Ok(Target::assembled(proto, host, uri, method))
+                }
                 (_, method) => {
                     let mut missing = Vec::new();
                     if proto.is_none() {
