@@ -116,11 +116,21 @@ impl Target {
             Href::Assembled(text) => {
                 let origin = authority_span(text).and_then(|(start, end)| {
                     let scheme = text.get(..start.checked_sub(3)?)?;
-                    let authority = Authority::parse(text.get(start..end)?).ok()?;
+                    let written = text.get(start..end)?;
+                    let authority = Authority::parse(written).ok()?;
                     let port = if scheme == "https" { 443 } else { 80 };
-                    Some(format!("{scheme}://{}", authority.for_url(port)))
+                    Some(match authority.for_url(port) {
+                        // Already in normal form (the usual case): borrowed, no allocation.
+                        Cow::Borrowed(normal) if normal == written => Cow::Borrowed(&text[..end]),
+                        normal => {
+                            let mut origin = String::with_capacity(start + normal.len());
+                            origin.push_str(&text[..start]);
+                            origin.push_str(&normal);
+                            Cow::Owned(origin)
+                        }
+                    })
                 });
-                Cow::Owned(origin.unwrap_or_else(|| "null".into()))
+                origin.unwrap_or(Cow::Borrowed("null"))
             }
         }
     }
@@ -135,7 +145,14 @@ fn absolute_http_url(text: &str) -> Option<String> {
     {
         return None;
     }
-    Some(format!("{}://{rest}", scheme.to_ascii_lowercase()))
+    // One allocation of the exact size (`format!` would grow its guess, and lower-casing
+    // would allocate again).
+    let mut url = String::with_capacity(text.len());
+    url.push_str(scheme);
+    url.make_ascii_lowercase();
+    url.push_str("://");
+    url.push_str(rest);
+    Some(url)
 }
 
 /// Whether an absolute URL's authority, as written, is a host (no userinfo, no `\\`) followed by
