@@ -13,15 +13,15 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::token_response;
 use super::json::{ApiBody, FormBody};
-use super::outcomes::login_succeeded;
+use super::outcomes::{login_failed, login_failed_because, login_succeeded};
 use super::pages::UserView;
 use crate::accounts::device::{self, CLI_CLIENT_ID, Polled, Requester};
-use crate::accounts::{AttemptKeys, TokenPair};
+use crate::accounts::{self, AttemptKeys, Refreshed, TokenPair};
 use crate::app::AppState;
 use crate::error::context::{RequestContext, context};
 use crate::error::{ApiError, ApiResult, AppError, PageError, PageResult, render_page};
 use crate::net::ClientIp;
-use crate::session::{PageUser, SameOrigin};
+use crate::session::{Authorization, PageUser, SameOrigin};
 use crate::store::DeviceDecision;
 use crate::telemetry::events::{self, LoginMethod};
 
@@ -134,7 +134,8 @@ pub(super) async fn start(
 }
 
 /// `POST /auth/device/token`: RFC 8628 §3.4/§3.5 — pending, slow down, denied, expired,
-/// invalid, or `/api/login`'s token pair.
+/// invalid, or `/api/login`'s token pair; and `grant_type=refresh_token` (RFC 6749 §6), so
+/// that a terminal needs no path outside `/auth/` (which every proxy setup sends to doorman).
 pub(super) async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -144,11 +145,12 @@ pub(super) async fn token(
     check_client(&fields)?;
     match field(&fields, "grant_type") {
         Some(DEVICE_GRANT) => {}
+        Some("refresh_token") => return refresh(&state, &fields).await,
         Some(_) => {
             return Err(oauth_error(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "this endpoint serves urn:ietf:params:oauth:grant-type:device_code only",
+                "this endpoint serves urn:ietf:params:oauth:grant-type:device_code and refresh_token",
             ));
         }
         None => {
@@ -222,6 +224,90 @@ pub(super) async fn token(
             Ok(Json(token_response(&state, pair)).into_response())
         }
     }
+}
+
+/// `grant_type=refresh_token`: the same rotation as `/api/token/refresh`, answered in
+/// OAuth's form (`400 invalid_grant` for a token that is unknown, expired, revoked or reused).
+async fn refresh(state: &AppState, fields: &[(String, String)]) -> ApiResult<Response> {
+    let Some(token) = field(fields, "refresh_token").filter(|t| !t.is_empty() && t.len() <= 256)
+    else {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "refresh_token is missing",
+        ));
+    };
+    let issuer = state.config.public_url().origin();
+    let now = state.clock.now();
+    let refreshed =
+        accounts::refresh_api_session(&state.store, &state.sessions, token, issuer, state, now)
+            .await?;
+    let invalid = || {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "the refresh token is invalid, expired or revoked",
+        )
+    };
+    match refreshed {
+        Refreshed::Pair(pair) => {
+            login_succeeded(state, LoginMethod::Refresh, &pair.access.claims.sub);
+            Ok(Json(token_response(state, *pair)).into_response())
+        }
+        Refreshed::Invalid => Err(login_failed(state, LoginMethod::Refresh, invalid())),
+        Refreshed::Reused => {
+            events::token_reuse_detected(&state.metrics, 1);
+            Err(login_failed_because(
+                state,
+                LoginMethod::Refresh,
+                Some("token_reused"),
+                invalid(),
+            ))
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct Revoked {
+    revoked: bool,
+}
+
+/// `POST /auth/revoke` (RFC 7009): form `token` (a refresh token or an access token of doorman)
+/// → `200 {"revoked":true}`, whether or not the token was known (the RFC's rule: nothing is
+/// learned by asking); the session the token belongs to is ended, every token of it with it.
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    ApiBody(body): ApiBody,
+) -> ApiResult<Response> {
+    let fields = form_fields(&headers, &body)?;
+    check_client(&fields)?;
+    let Some(token) = field(&fields, "token").filter(|t| !t.is_empty()) else {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is missing",
+        ));
+    };
+    let now = state.clock.now();
+    state
+        .limits
+        .sign_in
+        .check(client, now)
+        .map_err(|wait| ApiError::from(AppError::rate_limited(wait)))?;
+    if token.len() <= 256 {
+        accounts::end_session_of_refresh_token(&state.store, &state.sessions, token, now).await?;
+    }
+    let mut bearer = HeaderMap::new();
+    if let Ok(value) = header::HeaderValue::from_str(&format!("Bearer {token}")) {
+        bearer.insert(header::AUTHORIZATION, value);
+    }
+    if let Some(caller) = state.sessions.identify(&bearer, Authorization::Bearer, now) {
+        state.sessions.end(&caller.claims).await;
+        events::logout(&state.metrics, caller.claims.sub());
+    }
+    Ok(Json(Revoked { revoked: true }).into_response())
 }
 
 /// The approval page's three steps.

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Routes {
     .route("/auth/password", post(password::form_login))
     .route("/auth/device", api_route(post(device::start)))
     .route("/auth/device/token", api_route(post(device::token)))
+    .route("/auth/revoke", api_route(post(device::revoke)))
     .route("/device", get(device::approval_page).post(device::decide))
     .route("/api/user", api_route(get(api::current_user)))
     .route("/api/protected", api_route(get(api::protected)))

@@ -1022,6 +1022,142 @@ async fn the_terminals_access_token_signs_it_out_too() {
     );
 }
 
+/// `POST /auth/device/token` with `grant_type=refresh_token`: status and JSON.
+async fn refresh_at_auth(app: &TestApp, refresh: &str) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url("/auth/device/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "doorman-cli"),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    status_json(response).await
+}
+
+/// `POST /auth/revoke` with form `token`: status and JSON.
+async fn revoke(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url("/auth/revoke"))
+        .form(&[("token", token), ("client_id", "doorman-cli")])
+        .send()
+        .await
+        .expect("revoke");
+    status_json(response).await
+}
+
+#[tokio::test]
+async fn the_token_endpoint_rotates_a_refresh_token_and_refuses_it_reused_with_invalid_grant() {
+    let app = spawn_app().await;
+    let jar = app.sign_in("Ada Lovelace", "ada@example.com").await;
+    let tokens = signed_in_terminal(&app, &jar).await;
+    let (status, renewed) = refresh_at_auth(&app, refresh_token(&tokens)).await;
+    assert_eq!(status, 200, "{renewed}");
+    assert_eq!(renewed["token_type"], "Bearer", "{renewed}");
+    assert_ne!(renewed["refresh_token"], tokens["refresh_token"], "rotated");
+    let me = user(&app, access_token(&renewed)).await;
+    assert_eq!(me["email"], "ada@example.com", "{me}");
+
+    // The old one again is a reuse: invalid_grant, and the session it belonged to ends.
+    let (status, body) = refresh_at_auth(&app, refresh_token(&tokens)).await;
+    assert_eq!(oauth_error(status, &body, 400), "invalid_grant");
+    let (status, body) = refresh_at_auth(&app, refresh_token(&renewed)).await;
+    assert_eq!(
+        oauth_error(status, &body, 400),
+        "invalid_grant",
+        "reuse ended it"
+    );
+    let (status, body) = refresh_at_auth(&app, "not-a-token").await;
+    assert_eq!(oauth_error(status, &body, 400), "invalid_grant");
+
+    let response = app
+        .client
+        .post(app.url("/auth/device/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "doorman-cli"),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    let (status, body) = status_json(response).await;
+    assert_eq!(oauth_error(status, &body, 400), "invalid_request");
+    let response = app
+        .client
+        .post(app.url("/auth/device/token"))
+        .form(&[("grant_type", "password"), ("client_id", "doorman-cli")])
+        .send()
+        .await
+        .expect("password grant");
+    let (status, body) = status_json(response).await;
+    assert_eq!(oauth_error(status, &body, 400), "unsupported_grant_type");
+}
+
+#[tokio::test]
+async fn revoking_the_refresh_token_ends_the_terminals_session_and_the_browser_stays_signed_in() {
+    let app = spawn_app().await;
+    let jar = app.sign_in("Ada Lovelace", "ada@example.com").await;
+    let tokens = signed_in_terminal(&app, &jar).await;
+    let (status, body) = revoke(&app, refresh_token(&tokens)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"revoked": true}));
+    assert_eq!(
+        app.get_bearer("/api/user", access_token(&tokens))
+            .await
+            .status(),
+        401,
+        "its access token ended with it"
+    );
+    let (status, body) = refresh_at_auth(&app, refresh_token(&tokens)).await;
+    assert_eq!(oauth_error(status, &body, 400), "invalid_grant");
+    assert_eq!(app.get("/api/user", &jar).await.status(), 200);
+}
+
+#[tokio::test]
+async fn revoking_the_access_token_ends_the_session_and_unknown_tokens_are_answered_alike() {
+    let app = spawn_app().await;
+    let jar = app.sign_in("Ada Lovelace", "ada@example.com").await;
+    let tokens = signed_in_terminal(&app, &jar).await;
+    let (status, body) = revoke(&app, access_token(&tokens)).await;
+    assert_eq!((status.as_u16(), &body), (200, &json!({"revoked": true})));
+    assert_eq!(
+        app.get_bearer("/api/user", access_token(&tokens))
+            .await
+            .status(),
+        401
+    );
+    let (status, body) = refresh_at_auth(&app, refresh_token(&tokens)).await;
+    assert_eq!(oauth_error(status, &body, 400), "invalid_grant");
+
+    // RFC 7009 §2.2: an unknown, already revoked or odd token gets the same answer.
+    for token in [refresh_token(&tokens), "never-issued", &"x".repeat(5000)] {
+        let (status, body) = revoke(&app, token).await;
+        assert_eq!((status.as_u16(), &body), (200, &json!({"revoked": true})));
+    }
+    let response = app
+        .client
+        .post(app.url("/auth/revoke"))
+        .form(&[("client_id", "doorman-cli")])
+        .send()
+        .await
+        .expect("revoke");
+    let (status, body) = status_json(response).await;
+    assert_eq!(oauth_error(status, &body, 400), "invalid_request");
+    let response = app
+        .client
+        .post(app.url("/auth/revoke"))
+        .form(&[("token", "x"), ("client_id", "someone-else")])
+        .send()
+        .await
+        .expect("revoke");
+    let (status, body) = status_json(response).await;
+    assert_eq!(oauth_error(status, &body, 401), "invalid_client");
+}
+
 #[tokio::test]
 async fn a_role_change_ends_the_terminals_session_and_a_deleted_persons_approval_is_invalid() {
     let app = spawn_app_with(&[("ADMIN_EMAILS", "boss@example.com")]).await;
