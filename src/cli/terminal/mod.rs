@@ -115,7 +115,7 @@ async fn login(url: &str) -> Result<(), String> {
             return Err("the code expired before it was approved; run doorman login again".into());
         }
     };
-    let who = remote.whoami(&tokens.access_token).await.ok();
+    let who = remote::whoami(&tokens.access_token);
     let mut saved = Saved::load()?;
     saved.put(
         remote.base(),
@@ -178,7 +178,14 @@ async fn token(url: Option<&str>) -> Result<(), String> {
             println!("{}", tokens.access_token);
             Ok(())
         }
-        Err(Failure::Refused(_) | Failure::Oauth(..)) => {
+        Err(Failure::Refused(_)) => {
+            saved.remove(&base);
+            saved.store()?;
+            Err(format!(
+                "the session at {base} has ended (signed out, revoked or expired); run doorman login {base}"
+            ))
+        }
+        Err(Failure::Oauth(code, _)) if code == "invalid_grant" => {
             saved.remove(&base);
             saved.store()?;
             Err(format!(

@@ -1,5 +1,6 @@
-//! What the terminal commands ask a doorman over HTTP: start a device grant, poll it,
-//! refresh, sign out, and who the token is for. Every request has a timeout, and every way it
+//! What the terminal commands ask a doorman over HTTP, all under `/auth/` (which every proxy
+//! setup sends to doorman): start a device grant, poll it, refresh, sign out; and who a token
+//! is for. Every request has a timeout, and every way it
 //! can go wrong becomes a sentence (`Failure::say`).
 
 use std::time::Duration;
@@ -136,51 +137,67 @@ impl Remote {
         read(response, "POST /auth/device/token").await
     }
 
+    /// A new pair for `refresh_token`, at the same token endpoint (under `/auth/`, which every
+    /// proxy setup sends to doorman, unlike `/api/`).
     pub(super) async fn refresh(&self, refresh_token: &str) -> Result<Tokens, Failure> {
         let response = self
             .http
-            .post(format!("{}/api/token/refresh", self.base))
-            .json(&serde_json::json!({ "refresh_token": refresh_token }))
+            .post(format!("{}/auth/device/token", self.base))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", "doorman-cli"),
+            ])
             .send()
             .await
             .map_err(unreachable)?;
-        read(response, "POST /api/token/refresh").await
+        read(response, "POST /auth/device/token").await
     }
 
+    /// Ends the session (RFC 7009 at `/auth/revoke`); only doorman's own answer counts.
     pub(super) async fn logout(&self, session: &super::SavedSession) -> Result<(), Failure> {
+        #[derive(Deserialize)]
+        struct Revoked {
+            revoked: bool,
+        }
         let response = self
             .http
-            .post(format!("{}/api/logout", self.base))
-            .bearer_auth(&session.access_token)
-            .json(&serde_json::json!({ "refresh_token": session.refresh_token }))
+            .post(format!("{}/auth/revoke", self.base))
+            .form(&[
+                ("token", session.refresh_token.as_str()),
+                ("token_type_hint", "refresh_token"),
+                ("client_id", "doorman-cli"),
+            ])
             .send()
             .await
             .map_err(unreachable)?;
-        if response.status().is_success() {
+        let answer: Revoked = read(response, "POST /auth/revoke").await?;
+        if answer.revoked {
             Ok(())
         } else {
-            Err(failure(response, "POST /api/logout").await)
+            Err(Failure::NotDoorman(
+                "POST /auth/revoke did not say revoked".into(),
+            ))
         }
     }
+}
 
-    /// The signed-in person's email (or subject), from `/api/user`.
-    pub(super) async fn whoami(&self, access_token: &str) -> Result<String, Failure> {
-        #[derive(Deserialize)]
-        struct User {
-            sub: String,
-            #[serde(default)]
-            email: Option<String>,
-        }
-        let response = self
-            .http
-            .get(format!("{}/api/user", self.base))
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let user: User = read(response, "GET /api/user").await?;
-        Ok(user.email.unwrap_or(user.sub))
+/// Who an access token is for (its `email`, else `sub`), read from its payload: the token is
+/// doorman's own, fresh from it, and nothing is decided on this (it is only said).
+pub(super) fn whoami(access_token: &str) -> Option<String> {
+    use base64::Engine;
+    #[derive(Deserialize)]
+    struct Claims {
+        sub: String,
+        #[serde(default)]
+        email: Option<String>,
     }
+    let payload = access_token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    Some(claims.email.unwrap_or(claims.sub))
 }
 
 fn unreachable(err: reqwest::Error) -> Failure {
