@@ -18,12 +18,16 @@
 //   E2E_DEAD_ISSUER           that issuer
 //   E2E_ARTIFACTS             where screenshots go
 //   E2E_RESULTS               a file: one line per step, "PASS<TAB>name<TAB>ms" or "FAIL<TAB>name<TAB>reason"
+//   E2E_DOORMAN_BIN           the doorman binary, run as the terminal client (`doorman login|token|logout`)
+//                             by the device-grant steps, each with XDG_CONFIG_HOME in a temporary directory
 //   E2E_ONLY                  optional, comma-separated step ids (s1,s2,s3,s4,s5,s6,bcl,refresh,dev,
-//                             mchooser,msignin,mixup,mdead,mstop) to run a subset
+//                             dlogin,dcode,ddeny,dpage,mchooser,msignin,mixup,mdead,mstop) to run a subset
 //   E2E_CHROMIUM              optional, the browser binary (default /usr/bin/chromium)
 // A scenario whose URL is not set is skipped (not counted). Exit code: 0 when every step that ran passed.
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -925,7 +929,357 @@ const multiScenarios = [
     },
   },
 ];
-scenarios.push(...multiScenarios);
+// ---------- signing in from a terminal: `doorman login` (the device grant, RFC 8628) ----------
+
+const DOORMAN_BIN = env.E2E_DOORMAN_BIN;
+const dev = { base: env.E2E_DOORMAN_DEV_URL };
+const DEV_ADA = { name: 'Ada Lovelace', email: 'ada@example.com' };
+const DEVICE_WARNING = 'Only approve a code you started yourself.';
+
+// A terminal of its own: an empty temporary directory as HOME and XDG_CONFIG_HOME, in which
+// `doorman login|token|logout` run. `stop()` kills a login still running and removes the directory.
+function terminal() {
+  const home = mkdtempSync(join(tmpdir(), 'doorman-e2e-cli-'));
+  const cliEnv = { PATH: env.PATH, HOME: home, XDG_CONFIG_HOME: home, NO_COLOR: '1' };
+  const children = [];
+  return {
+    home,
+    credentials: join(home, 'doorman', 'credentials.json'),
+    // `doorman ARGS...` to its end: { code, stdout, stderr }.
+    run(...args) {
+      return new Promise((resolve) => {
+        execFile(DOORMAN_BIN, args, { env: cliEnv, timeout: 20_000 }, (err, stdout, stderr) => {
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+        });
+      });
+    },
+    // `doorman login BASE` as a child process: `prompt` resolves with what it printed once it
+    // shows the code ({ uri, code, complete, stdout }), `exited` with { code, stdout, stderr }.
+    login(base) {
+      const child = spawn(DOORMAN_BIN, ['login', base], { env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let stdout = '';
+      let stderr = '';
+      const exited = new Promise((resolve) => {
+        child.on('close', (code, signal) => resolve({ code: code ?? signal, stdout, stderr }));
+      });
+      const prompt = new Promise((resolve, reject) => {
+        child.stdout.setEncoding('utf8');
+        child.stderr.setEncoding('utf8');
+        child.stderr.on('data', (d) => { stderr += d; });
+        child.stdout.on('data', (d) => {
+          stdout += d;
+          const m = /^To sign in, open (\S+) in any browser and enter the code\n\n {4}([A-Z]{4}-[A-Z]{4})\n\nor open (\S+)\n/.exec(stdout);
+          if (m) resolve({ uri: m[1], code: m[2], complete: m[3], stdout });
+        });
+        child.on('error', (err) => reject(new StepFailure(`could not run ${DOORMAN_BIN} login: ${err.message}`)));
+        exited.then(({ code }) => reject(new StepFailure(
+          `doorman login ${base} ended (exit ${code}) before printing a code: stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`,
+        )));
+      });
+      return { prompt, exited };
+    },
+    stop() {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+// The login's end, within `ms` (it polls every 5 s).
+async function loginEnd(login, ms = 12_000) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(null), ms); });
+  const end = await Promise.race([login.exited, late]);
+  clearTimeout(timer);
+  check(end, `doorman login had not ended ${ms / 1000} s after the browser's decision`);
+  return end;
+}
+
+// What doorman login printed first: the two URLs and the code, for `base`.
+function checkPrompt(prompt, base) {
+  checkEqual(prompt.uri, `${base}/device`, 'doorman login: the URL to open (verification_uri)');
+  checkEqual(prompt.complete, `${base}/device?code=${prompt.code}`, 'doorman login: "or open" (verification_uri_complete)');
+  check(
+    prompt.stdout.includes(`Only a person signed in to ${base} can approve it; the code expires in 10 minutes.`),
+    `doorman login: no "Only a person signed in to ${base} ..." line: ${JSON.stringify(prompt.stdout)}`,
+  );
+}
+
+// The dev provider's form (on a page that just went there): sign in as `person`.
+async function devProviderSignIn(page, base, person) {
+  await page.waitForURL((u) => u.href.startsWith(`${base}/dev-oidc/authorize?`), { waitUntil: 'domcontentloaded' });
+  await page.fill('input[name="name"]', person.name);
+  await page.fill('input[name="email"]', person.email);
+  await page.click('#dev-sign-in');
+  await page.waitForURL((u) => !u.href.startsWith(`${base}/dev-oidc/`) && !u.pathname.startsWith('/auth/'), {
+    waitUntil: 'domcontentloaded',
+  });
+}
+
+// The confirm page for `code`: heading, code, warning, where the request came from.
+async function checkConfirmPage(page, code, person, agent) {
+  checkEqual(
+    await textOf(page, 'h1#device-confirm', 'confirm page heading'),
+    `Sign in a device as ${person.name}?`,
+    'confirm page h1#device-confirm',
+  );
+  checkEqual(await textOf(page, '#device-code', 'confirm page code'), code, 'confirm page #device-code');
+  const warning = await textOf(page, '#device-warning', 'confirm page warning');
+  check(warning.startsWith(DEVICE_WARNING), `#device-warning should start with ${JSON.stringify(DEVICE_WARNING)}: ${JSON.stringify(warning)}`);
+  checkEqual(await textOf(page, '#device-address', 'confirm page address'), '127.0.0.1', 'confirm page #device-address');
+  const shownAgent = await textOf(page, '#device-agent', 'confirm page program');
+  if (typeof agent === 'string') checkEqual(shownAgent, agent, 'confirm page #device-agent');
+  else check(agent.test(shownAgent), `confirm page #device-agent ${JSON.stringify(shownAgent)} does not match ${agent}`);
+  const requested = await textOf(page, '#device-requested', 'confirm page time');
+  check(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/.test(requested), `confirm page #device-requested: ${JSON.stringify(requested)}`);
+  checkEqual(await page.locator('#device-approve').count(), 1, 'confirm page #device-approve count');
+  checkEqual(await page.locator('#device-deny').count(), 1, 'confirm page #device-deny count');
+}
+
+// Press one of the confirm page's buttons: the page that comes is h1#device-approved or h1#device-denied.
+async function decideOnPage(page, button) {
+  const answer = page.waitForResponse((r) => r.url().endsWith('/device') && r.request().method() === 'POST');
+  await page.click(button);
+  const res = await answer;
+  await page.waitForLoadState('domcontentloaded');
+  checkEqual(res.status(), 200, `POST /device from ${button} status`);
+  const done = button === '#device-approve' ? 'h1#device-approved' : 'h1#device-denied';
+  checkEqual(await page.locator(done).count(), 1, `after ${button}: ${done} count (at ${page.url()})`);
+}
+
+const cliAgent = /^doorman-cli\/\d+\.\d+\.\d+\S* on \S+$/;
+
+const deviceScenarios = [
+  {
+    id: 'dlogin',
+    name: 'terminal 1: doorman login against the development provider; verification_uri_complete opened signed out -> sign in -> back on the confirm page -> Approve; the CLI says who, keeps the tokens 0600; doorman token works as Bearer; doorman logout ends it (401)',
+    needs: [dev.base, DOORMAN_BIN],
+    async run({ newContext }) {
+      const t = terminal();
+      try {
+        const login = t.login(dev.base);
+        const prompt = await login.prompt;
+        checkPrompt(prompt, dev.base);
+
+        const context = await newContext();
+        // Signed out, /device?code= sends the browser to sign in, and sign-in brings it back.
+        const direct = await context.request.get(prompt.complete, { maxRedirects: 0 });
+        checkEqual(direct.status(), 303, 'signed-out GET /device?code= status');
+        const location = new URL(direct.headers().location ?? '', `${dev.base}/`);
+        checkEqual(location.pathname, '/auth/login', 'signed-out GET /device?code= goes to');
+        checkEqual(location.searchParams.get('next'), `/device?code=${prompt.code}`, 'signed-out GET /device?code= next');
+        const page = await context.newPage();
+        await page.goto(prompt.complete);
+        await devProviderSignIn(page, dev.base, DEV_ADA);
+        check(sameUrl(page.url(), prompt.complete), `after sign-in expected to be back on ${prompt.complete}, got ${page.url()}`);
+        await checkConfirmPage(page, prompt.code, DEV_ADA, cliAgent);
+        await decideOnPage(page, '#device-approve');
+        await page.screenshot({ path: join(ARTIFACTS, 'device-approved.png'), fullPage: true });
+
+        const end = await loginEnd(login);
+        checkEqual(end.code, 0, `doorman login exit code (stderr ${JSON.stringify(end.stderr)})`);
+        check(end.stdout.includes(`\nSigned in to ${dev.base} as ${DEV_ADA.email}.\n`), `doorman login did not say "Signed in to ${dev.base} as ${DEV_ADA.email}.": ${JSON.stringify(end.stdout)}`);
+        check(end.stdout.includes(`Tokens saved in ${t.credentials};`), `doorman login did not name ${t.credentials}: ${JSON.stringify(end.stdout)}`);
+        checkEqual((statSync(t.credentials).mode & 0o777).toString(8), '600', `mode of ${t.credentials}`);
+        checkEqual((statSync(join(t.home, 'doorman')).mode & 0o777).toString(8), '700', 'mode of its directory');
+        const saved = JSON.parse(readFileSync(t.credentials, 'utf8'));
+        checkEqual(JSON.stringify(Object.keys(saved.sessions ?? {})), JSON.stringify([dev.base]), 'the doormans in credentials.json');
+
+        const token = await t.run('token');
+        checkEqual(token.code, 0, `doorman token exit code (stderr ${JSON.stringify(token.stderr)})`);
+        const accessToken = token.stdout.trim();
+        checkEqual(accessToken, saved.sessions[dev.base].access_token, 'doorman token prints the saved access token');
+        const bearer = { authorization: `Bearer ${accessToken}` };
+        const fresh = await newContext(); // no cookie: the token alone
+        const api = await fresh.request.get(`${dev.base}/api/user`, { headers: bearer, maxRedirects: 0 });
+        const body = await api.text();
+        checkEqual(api.status(), 200, `GET /api/user with the token as Bearer (body ${body.slice(0, 200)})`);
+        checkEqual(JSON.parse(body).email, DEV_ADA.email, '/api/user email with the device token');
+        // Its own session: the browser's is another one.
+        const browserUser = await checkApiUser(context, dev.base, { ...DEV_ADA, picture: undefined }, 'the approving browser');
+        check(JSON.parse(body).sid !== browserUser.sid || browserUser.sid === undefined, 'the device token shares the browser\'s session id');
+
+        const logout = await t.run('logout');
+        checkEqual(logout.code, 0, `doorman logout exit code (stderr ${JSON.stringify(logout.stderr)})`);
+        check(logout.stdout.includes(`Signed out of ${dev.base}`), `doorman logout said ${JSON.stringify(logout.stdout)}`);
+        const after = await fresh.request.get(`${dev.base}/api/user`, { headers: bearer, maxRedirects: 0 });
+        checkEqual(after.status(), 401, 'GET /api/user with the token after doorman logout');
+        checkEqual(JSON.stringify(JSON.parse(readFileSync(t.credentials, 'utf8')).sessions), '{}', 'credentials.json after doorman logout');
+        const again = await t.run('token');
+        checkEqual(again.code, 1, 'doorman token after doorman logout exit code');
+        check(again.stderr.startsWith('doorman: '), `doorman token after logout: stderr ${JSON.stringify(again.stderr)}`);
+        // The browser's own session is untouched.
+        await checkApiUser(context, dev.base, { ...DEV_ADA, picture: undefined }, 'the approving browser after doorman logout');
+      } finally {
+        t.stop();
+      }
+    },
+  },
+  {
+    id: 'dcode',
+    name: 'terminal 2: doorman login against the oidc-provider doorman; /device signed out -> the provider -> the entry form; the code typed in lower case without the dash -> Approve; the token carries the approving session\'s groups, also after doorman token refreshes it',
+    needs: [main.base, main.issuer, DOORMAN_BIN],
+    async run({ newContext }) {
+      const t = terminal();
+      try {
+        const login = t.login(main.base);
+        const prompt = await login.prompt;
+        checkPrompt(prompt, main.base);
+
+        const context = await newContext();
+        const page = await context.newPage();
+        await page.goto(prompt.uri);
+        await waitForProviderLogin(page, main.issuer);
+        await completeProviderInteraction(page, main.issuer, main.base, GRACE.login);
+        await page.waitForLoadState('domcontentloaded');
+        check(sameUrl(page.url(), prompt.uri), `after sign-in expected to be back on ${prompt.uri}, got ${page.url()}`);
+        checkEqual(await page.locator('h1#device-enter').count(), 1, `the entry form's h1#device-enter (at ${page.url()})`);
+        checkEqual(await page.locator('#device-problem').count(), 0, 'the entry form shows no problem yet');
+        const typed = prompt.code.replace('-', '').toLowerCase();
+        await page.fill('#user-code', typed);
+        await page.click('#device-continue');
+        await page.waitForURL((u) => u.pathname === '/device' && u.searchParams.has('code'), { waitUntil: 'domcontentloaded' });
+        await checkConfirmPage(page, prompt.code, GRACE, cliAgent);
+        await decideOnPage(page, '#device-approve');
+
+        const end = await loginEnd(login);
+        checkEqual(end.code, 0, `doorman login exit code (stderr ${JSON.stringify(end.stderr)})`);
+        check(end.stdout.includes(`\nSigned in to ${main.base} as ${GRACE.email}.\n`), `doorman login did not say "Signed in to ${main.base} as ${GRACE.email}.": ${JSON.stringify(end.stdout)}`);
+        checkEqual((statSync(t.credentials).mode & 0o777).toString(8), '600', `mode of ${t.credentials}`);
+
+        const fresh = await newContext();
+        const asBearer = async (token, what) => {
+          const res = await fresh.request.get(`${main.base}/api/user`, { headers: { authorization: `Bearer ${token}` }, maxRedirects: 0 });
+          const body = await res.text();
+          checkEqual(res.status(), 200, `${what}: GET /api/user as Bearer (body ${body.slice(0, 200)})`);
+          const json = JSON.parse(body);
+          checkEqual(json.email, GRACE.email, `${what}: /api/user email`);
+          checkEqual(JSON.stringify(json.groups), JSON.stringify(GRACE.groups), `${what}: /api/user groups (the approving session's)`);
+          return json;
+        };
+        const first = await t.run('token', main.base);
+        checkEqual(first.code, 0, `doorman token exit code (stderr ${JSON.stringify(first.stderr)})`);
+        await asBearer(first.stdout.trim(), 'the device token');
+        // Close to its expiry (as the file says), `doorman token` refreshes first.
+        const saved = JSON.parse(readFileSync(t.credentials, 'utf8'));
+        saved.sessions[main.base].expires_at = Math.floor(Date.now() / 1000) + 10;
+        writeFileSync(t.credentials, JSON.stringify(saved));
+        const refreshed = await t.run('token');
+        checkEqual(refreshed.code, 0, `doorman token (refreshing) exit code (stderr ${JSON.stringify(refreshed.stderr)})`);
+        const second = refreshed.stdout.trim();
+        check(second !== first.stdout.trim(), 'doorman token close to expiry printed the old token: no refresh');
+        const resaved = JSON.parse(readFileSync(t.credentials, 'utf8')).sessions[main.base];
+        checkEqual(resaved.access_token, second, 'the refreshed token is saved');
+        check(resaved.refresh_token !== saved.sessions[main.base].refresh_token, 'the refresh token was not rotated');
+        await asBearer(second, 'the refreshed device token');
+        const logout = await t.run('logout', main.base);
+        checkEqual(logout.code, 0, `doorman logout exit code (stderr ${JSON.stringify(logout.stderr)})`);
+      } finally {
+        t.stop();
+      }
+    },
+  },
+  {
+    id: 'ddeny',
+    name: 'terminal 3: Deny at the confirm page -> h1#device-denied, doorman login exits 1 saying it was denied, nothing saved',
+    needs: [dev.base, DOORMAN_BIN],
+    async run({ newContext }) {
+      const t = terminal();
+      try {
+        const login = t.login(dev.base);
+        const prompt = await login.prompt;
+        const context = await newContext();
+        const page = await context.newPage();
+        await page.goto(prompt.complete);
+        await devProviderSignIn(page, dev.base, DEV_ADA);
+        await checkConfirmPage(page, prompt.code, DEV_ADA, cliAgent);
+        await decideOnPage(page, '#device-deny');
+        const end = await loginEnd(login);
+        checkEqual(end.code, 1, `doorman login exit code after Deny (stdout ${JSON.stringify(end.stdout)})`);
+        check(/^doorman: .*denied/.test(end.stderr), `doorman login's stderr after Deny: ${JSON.stringify(end.stderr)}`);
+        check(!end.stdout.includes('Signed in'), `doorman login said it signed in: ${JSON.stringify(end.stdout)}`);
+        check(!existsSync(t.credentials), `${t.credentials} exists after Deny`);
+        // The code is spent: the same URL now shows the entry form with the problem.
+        const reused = await page.goto(prompt.complete);
+        checkEqual(reused.status(), 400, 'GET verification_uri_complete after Deny status');
+        await textOf(page, 'p#device-problem', 'entry form after Deny');
+      } finally {
+        t.stop();
+      }
+    },
+  },
+  {
+    id: 'dpage',
+    name: 'terminal 4: the confirm page: the pages\' security headers (CSP with frame-ancestors \'none\', X-Frame-Options DENY, Cache-Control no-store, nosniff), the program name shown as text, a cross-site POST refused and deciding nothing, whole at 390 px (screenshot)',
+    needs: [dev.base],
+    async run({ newContext }) {
+      // A request from a "terminal" whose program name is markup: the page must show it as text.
+      const agent = 'evil-cli/1.0 <img id="injected" src=x onerror="document.title=1">';
+      const started = await fetch(`${dev.base}/auth/device`, { method: 'POST', headers: { 'user-agent': agent } });
+      checkEqual(started.status, 200, 'POST /auth/device status');
+      const grant = await started.json();
+      check(/^[A-Z]{4}-[A-Z]{4}$/.test(grant.user_code), `user_code ${grant.user_code}`);
+      checkEqual(grant.verification_uri_complete, `${dev.base}/device?code=${grant.user_code}`, 'verification_uri_complete');
+      checkEqual(grant.expires_in, 600, 'expires_in');
+      checkEqual(grant.interval, 5, 'interval');
+
+      const context = await newContext();
+      const page = await context.newPage();
+      await page.goto(grant.verification_uri_complete);
+      await devProviderSignIn(page, dev.base, DEV_ADA);
+      const res = await page.reload();
+      checkEqual(res.status(), 200, 'GET /device?code= status');
+      await checkConfirmPage(page, grant.user_code, DEV_ADA, agent);
+      checkEqual(await page.locator('#injected').count(), 0, 'an element from the program name');
+      const h = res.headers();
+      check((h['content-type'] ?? '').startsWith('text/html'), `content-type ${h['content-type']}`);
+      const csp = h['content-security-policy'] ?? '';
+      check(csp.includes("frame-ancestors 'none'"), `Content-Security-Policy without frame-ancestors 'none': ${JSON.stringify(csp)}`);
+      check(csp.includes("default-src 'self'"), `Content-Security-Policy without default-src 'self': ${JSON.stringify(csp)}`);
+      checkEqual(h['x-frame-options'], 'DENY', 'X-Frame-Options');
+      check((h['cache-control'] ?? '').includes('no-store'), `Cache-Control without no-store: ${JSON.stringify(h['cache-control'])}`);
+      checkEqual(h['x-content-type-options'], 'nosniff', 'X-Content-Type-Options');
+      check(!!h['referrer-policy'], 'no Referrer-Policy');
+      check(!(h['set-cookie'] ?? '').includes('Domain='), `a cookie with Domain on the page: ${h['set-cookie']}`);
+
+      // A POST from another site (a forged form) is refused and decides nothing.
+      const forged = await context.request.post(`${dev.base}/device`, {
+        form: { code: grant.user_code, action: 'approve' },
+        headers: { origin: 'http://evil.example' },
+        maxRedirects: 0,
+      });
+      checkEqual(forged.status(), 403, 'POST /device with Origin: http://evil.example');
+      const poll = await fetch(`${dev.base}/auth/device/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: grant.device_code }),
+      });
+      checkEqual((await poll.json()).error, 'authorization_pending', 'the poll after the forged POST');
+
+      // At 390 px: no sideways scroll, the two buttons whole, at least 24 px high, not overlapping.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const layout = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        innerWidth: window.innerWidth,
+        boxes: ['#device-approve', '#device-deny', '#device-warning', '#device-agent'].map((sel) => {
+          const r = document.querySelector(sel).getBoundingClientRect();
+          return { sel, left: r.left, right: r.right, top: r.top, bottom: r.bottom, height: r.height };
+        }),
+      }));
+      check(layout.scrollWidth <= layout.innerWidth, `confirm page at 390 px scrolls sideways (scrollWidth ${layout.scrollWidth})`);
+      for (const b of layout.boxes) {
+        check(b.left >= 0 && b.right <= layout.innerWidth, `confirm page at 390 px: ${b.sel} is not whole on screen (${b.left}..${b.right})`);
+      }
+      const [approve, deny] = layout.boxes;
+      for (const b of [approve, deny]) check(b.height >= 24, `confirm page at 390 px: ${b.sel} is ${b.height} px high (< 24)`);
+      check(deny.top >= approve.bottom || deny.left >= approve.right, 'confirm page at 390 px: Approve and Deny overlap');
+      await page.screenshot({ path: join(ARTIFACTS, 'device-confirm-390.png'), fullPage: true });
+      await decideOnPage(page, '#device-deny');
+    },
+  },
+];
+
+scenarios.push(...deviceScenarios, ...multiScenarios);
 
 // ---------- runner ----------
 

@@ -371,7 +371,7 @@ E2E_DOORMAN_URL="$doorman_main" E2E_ISSUER="$issuer_main" \
   E2E_MULTI_URL="$doorman_multi" E2E_CORP_ISSUER="$issuer_corp" E2E_PARTNER_ISSUER="$issuer_partner" \
   E2E_CORP_LOG="$artifacts/provider-corp.log" E2E_PARTNER_LOG="$artifacts/provider-partner.log" E2E_PARTNER_PID="$partner_pid" \
   E2E_MULTI_LOG="$artifacts/doorman-multi.log" \
-  E2E_HALF_URL="$doorman_half" E2E_DEAD_ISSUER="$issuer_dead" \
+  E2E_HALF_URL="$doorman_half" E2E_DEAD_ISSUER="$issuer_dead" E2E_DOORMAN_BIN="$bin" \
   timeout -k 10 300 node "$here/browser.mjs" &
 browser_pid=$!
 pids+=("$browser_pid")

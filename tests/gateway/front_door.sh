@@ -68,8 +68,8 @@ http {
     server {
         listen 127.0.0.1:$port_nginx;
         default_type text/plain;
-        location /admin/ { return 200 "ADMIN-AREA uri=\$uri request_uri=\$request_uri user=\$http_x_doorman_user\n"; }
-        location / { return 200 "APP uri=\$uri request_uri=\$request_uri\n"; }
+        location /admin/ { return 200 "ADMIN-AREA uri=\$uri request_uri=\$request_uri user=\$http_x_doorman_user auth=\$http_authorization\n"; }
+        location / { return 200 "APP uri=\$uri request_uri=\$request_uri auth=\$http_authorization\n"; }
     }
 }
 EOF
@@ -101,9 +101,14 @@ policy = "admins"
 EOF
 public="http://127.0.0.1:$port_doorman"
 secret=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
-(cd "$work" && exec env -i PATH="$PATH" RUST_LOG=info BIND_ADDR="127.0.0.1:$port_doorman" PUBLIC_URL="$public" \
-  SESSION_SECRET="$secret" DOORMAN_CONFIG="$work/doorman.toml" DATABASE_URL="$work/doorman.db" "$bin") \
-  >"$work/doorman.log" 2>&1 &
+doorman_env=(PATH="$PATH" RUST_LOG=info BIND_ADDR="127.0.0.1:$port_doorman" PUBLIC_URL="$public"
+  SESSION_SECRET="$secret" DOORMAN_CONFIG="$work/doorman.toml" DATABASE_URL="$work/doorman.db")
+# A local admin, who signs in at /auth/password and approves a device grant (front_door.py).
+password=$(head -c 18 /dev/urandom | base64 | tr -d '\n/+=')
+(cd "$work" && env -i "${doorman_env[@]}" DOORMAN_PASSWORD="$password" "$bin" create-user --username oncall \
+  --email oncall@example.com --name "On Call" --role admin) >"$work/create-user.log" 2>&1 ||
+  { echo "FAIL: doorman create-user (see $artifacts/create-user.log)"; exit 1; }
+(cd "$work" && exec env -i "${doorman_env[@]}" "$bin") >"$work/doorman.log" 2>&1 &
 pids+=($!)
 
 deadline=$((SECONDS + 30))
@@ -112,7 +117,7 @@ until curl -s -o /dev/null --max-time 1 "$public/healthz" && curl -s -o /dev/nul
   sleep 0.1
 done
 echo "front door: $($nginx_bin -v 2>&1) behind doorman at $public"
-python3 "$here/front_door.py" "127.0.0.1:$port_doorman" "$secret" "$public" "$results"
+python3 "$here/front_door.py" "127.0.0.1:$port_doorman" "$secret" "$public" "$results" oncall "$password"
 status=$?
 echo "front door: $(grep -c '^PASS' "$results") passed, $(grep -c '^FAIL' "$results") failed"
 exit $status

@@ -81,6 +81,29 @@ function nearlyExpired(secret, cookie) {
   return { claims, token: `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}` };
 }
 
+// A browser's top-level navigation, as doorman tells one from fetch and curl.
+const NAVIGATION = {
+  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'sec-fetch-mode': 'navigate',
+  'sec-fetch-dest': 'document',
+  'sec-fetch-site': 'none',
+};
+
+// A device grant started as `doorman login` does, through the proxy (`/auth/` is doorman's):
+// its codes, verification_uri naming the app's own address (PUBLIC_URL).
+async function startDeviceGrant(p) {
+  const form = 'client_id=doorman-cli';
+  const r = await fetchApp(`${p.base}/auth/device`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(form.length), 'user-agent': 'doorman-cli/gateway-test' },
+    body: form,
+  });
+  checkEqual(r.status, 200, `POST /auth/device through ${p.name} (body ${r.body.slice(0, 200)})`);
+  const grant = json(r, 'the device authorization');
+  checkEqual(grant.verification_uri, `${p.base}/device`, 'verification_uri');
+  return { grant };
+}
+
 // ---------- the steps, per proxy ----------
 
 function steps(p) {
@@ -172,6 +195,70 @@ function steps(p) {
       check(problems.length === 0, problems.join(' | '));
       const forged = await rawRequest(`${p.base}/whoami`, [['Authorization', 'Bearer not-a-doorman-token'], ['Accept', '*/*']]);
       checkEqual(forged.status, 401, 'doorman judges the Bearer token: a wrong one is refused');
+    }],
+    [`${p.name}: the verification URI doorman login prints (PUBLIC_URL/device) reaches doorman's approval page through the proxy`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      const { grant } = await startDeviceGrant(p);
+      const r = await fetchApp(grant.verification_uri_complete, {
+        headers: { cookie: ctx.adaCookie, ...NAVIGATION },
+      });
+      let echo = null;
+      try { echo = JSON.parse(r.body); } catch { /* a page, not the upstream's echo */ }
+      check(!Array.isArray(echo?.lines), `GET ${new URL(grant.verification_uri_complete).pathname}?code=… went to the upstream app (it answered ${r.status} with its echo), not to doorman: the ${p.name} config in deploy/ passes only /auth/ to doorman`);
+      checkEqual(r.status, 200, `GET ${grant.verification_uri_complete} status`);
+      check(r.body.includes('id="device-confirm"'), `not doorman's confirm page: ${r.body.slice(0, 200)}`);
+    }],
+    [`${p.name}: a device-grant token (doorman login's) as Authorization: Bearer passes the admins and ops policies; the upstream gets the identity and the approving session's groups, never the Authorization header or the token`, async () => {
+      check(ctx.adaCookie, 'needs the first step');
+      // The terminal starts and polls through the proxy (/auth/ is doorman's); the person
+      // approves with ada's session at doorman's own address (the step before checks that
+      // the proxy passes PUBLIC_URL/device on).
+      const { grant } = await startDeviceGrant(p);
+      const code = grant.user_code;
+      const direct = `${p.doorman}/device`;
+      const asApp = { host: new URL(p.base).host, cookie: ctx.adaCookie };
+      const confirm = await fetchApp(`${direct}?code=${code}`, { headers: { ...asApp, ...NAVIGATION } });
+      checkEqual(confirm.status, 200, 'the confirm page, with ada\'s session');
+      check(confirm.body.includes(`id="device-code">${code}<`), `the confirm page does not show ${code}: ${confirm.body.slice(0, 200)}`);
+      const form = `code=${code}&action=approve`;
+      const approved = await fetchApp(direct, {
+        method: 'POST',
+        headers: { ...asApp, origin: p.base, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(form.length) },
+        body: form,
+      });
+      checkEqual(approved.status, 200, 'POST /device action=approve');
+      check(approved.body.includes('id="device-approved"'), `not the approved page: ${approved.body.slice(0, 200)}`);
+      const poll = `grant_type=${encodeURIComponent('urn:ietf:params:oauth:grant-type:device_code')}&device_code=${grant.device_code}`;
+      const tokens = await fetchApp(`${p.base}/auth/device/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(poll.length) },
+        body: poll,
+      });
+      checkEqual(tokens.status, 200, `the poll through ${p.name} after approval (body ${tokens.body.slice(0, 200)})`);
+      const pair = json(tokens, 'the token pair');
+      checkEqual(pair.token_type, 'Bearer', 'token_type');
+      const t = pair.access_token;
+      check(t && t !== ctx.adaCookie.split('=')[1], 'the device grant gave the browser\'s own token');
+
+      const problems = [];
+      for (const [path, policy] of [['/admin/reports', 'admins'], ['/ops/board', 'ops'], ['/whoami', 'default']]) {
+        const r = await rawRequest(`${p.base}${path}`, [['Authorization', `Bearer ${t}`], ['Accept', '*/*']]);
+        problems.push(...whatTheAppGot(r, `${path} (${policy})`, t, 'authorization', []));
+        if (r.status !== 200) continue;
+        const echo = JSON.parse(r.body);
+        if (echo.headers['x-doorman-email'] !== 'ada@example.com') problems.push(`${path}: X-Doorman-Email ${echo.headers['x-doorman-email']}`);
+        if (!echo.headers['x-doorman-user']) problems.push(`${path}: no X-Doorman-User`);
+        if (!String(echo.headers['x-doorman-roles'] ?? '').split(',').includes('admin')) problems.push(`${path}: X-Doorman-Roles ${echo.headers['x-doorman-roles']}`);
+        if (echo.headers['x-doorman-groups'] !== 'engineering,sre') problems.push(`${path}: X-Doorman-Groups ${echo.headers['x-doorman-groups']} (the approving session's are engineering,sre)`);
+        const leaked = Object.entries(echo.headers).filter(([, v]) => String(v).includes(t) || String(v).includes(pair.refresh_token)).map(([k]) => k);
+        if (leaked.length) problems.push(`${path}: headers carrying the token upstream: ${leaked.join(',')}`);
+      }
+      check(problems.length === 0, problems.join(' | '));
+      const echo = json(await fetchApp(`${p.base}/whoami`, { headers: { authorization: `Bearer ${t}`, accept: '*/*' } }), 'the echo');
+      const jwks = createRemoteJWKSet(new URL(`${p.doorman}/.well-known/jwks.json`));
+      const { payload } = await jwtVerify(echo.headers['x-doorman-jwt-assertion'], jwks, { issuer: p.base, audience: new URL(p.base).origin, algorithms: ['ES256'] });
+      checkEqual(payload.email, 'ada@example.com', 'the assertion\'s email for the device token');
+      checkEqual(payload.sub, echo.headers['x-doorman-user'], 'assertion sub = X-Doorman-User');
     }],
     [`${p.name}: a Host that is not a host name never reaches the app with an assertion`, async () => {
       check(ctx.adaCookie, 'needs the first step');

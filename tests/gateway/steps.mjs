@@ -17,7 +17,7 @@ export function failureReason(err) {
   return (err instanceof StepFailure ? err.message : err.stack ?? String(err)).split('\n').slice(0, 3).join(' ');
 }
 
-export function fetchApp(url, { method = 'GET', headers = {} } = {}) {
+export function fetchApp(url, { method = 'GET', headers = {}, body = null } = {}) {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -31,7 +31,7 @@ export function fetchApp(url, { method = 'GET', headers = {} } = {}) {
     );
     req.on('error', reject);
     req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-    req.end();
+    req.end(body ?? undefined);
   });
 }
 
