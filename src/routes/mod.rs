@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod chooser;
 mod device;
+mod device_page;
 pub mod envelope;
 mod gateway;
 mod health;
@@ -81,7 +82,10 @@ pub fn router(state: AppState) -> Routes {
     .route("/auth/device", api_route(post(device::start)))
     .route("/auth/device/token", api_route(post(device::token)))
     .route("/auth/revoke", api_route(post(device::revoke)))
-    .route("/device", get(device::approval_page).post(device::decide))
+    .route(
+        "/device",
+        get(device_page::approval_page).post(device_page::decide),
+    )
     .route("/api/user", api_route(get(api::current_user)))
     .route("/api/protected", api_route(get(api::protected)))
     .route("/api/register", api_route(post(accounts::register)))
